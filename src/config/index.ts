@@ -1,0 +1,344 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { z } from 'zod'
+import { LocalexError } from '../errors/index.js'
+import { SECRET_SETTINGS, SETTINGS, type Setting, type SettingName } from './env.js'
+
+export { SETTINGS, SECRET_SETTINGS } from './env.js'
+export type { SettingName } from './env.js'
+
+export type ChecksumMode = 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'
+export type ImageType = 'image/jpeg' | 'image/png' | 'image/webp' | 'image/gif' | 'image/avif'
+
+export interface VariantSpec {
+  readonly name: string
+  /** Longest side in pixels (square crops: the side). */
+  readonly size: number
+  readonly square: boolean
+}
+
+export interface S3Config {
+  readonly bucket: string
+  readonly region: string
+  readonly endpoint?: string
+  readonly forcePathStyle: boolean
+  readonly publicUrl?: string
+  /** Absent: the SDK's default provider chain (env, profile, SSO, IAM role). */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+  readonly requestChecksumCalculation: ChecksumMode
+  readonly responseChecksumValidation: ChecksumMode
+  readonly conditionalWrites: boolean
+  readonly multipartThreshold: number
+  readonly partSize: number
+  readonly uploadConcurrency: number
+}
+
+export interface RetryConfig {
+  readonly maxAttempts: number
+  readonly baseDelayMs: number
+  readonly maxDelayMs: number
+}
+
+export interface StorageConfig {
+  readonly driver: 'disk' | 's3'
+  readonly disk: { readonly root: string }
+  readonly s3: S3Config
+  readonly retry: RetryConfig
+  readonly timeoutMs: number
+  /** HMAC key of signed delivery URLs (disk driver and the service's own delivery route). */
+  readonly signingSecret: string
+  readonly publicBaseUrl: string
+}
+
+export interface ImagesConfig {
+  readonly maxBytes: number
+  readonly allowedTypes: readonly ImageType[]
+  readonly quality: number
+  readonly documentQuality: number
+  readonly webp: boolean
+  readonly avif: boolean
+  readonly stripMetadata: boolean
+  readonly maxInputPixels: number
+  readonly maxInputSide: number
+  readonly maxSide: number
+  readonly oversize: 'downscale' | 'reject'
+  readonly maxFrames: number
+  readonly variants: readonly VariantSpec[]
+}
+
+export interface Config {
+  readonly dataDir: string
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  readonly storage: StorageConfig
+  readonly images: ImagesConfig
+  readonly db: { readonly url?: string; readonly sqlitePath: string; readonly poolMax: number; readonly migrateOnStart: boolean }
+  readonly queue: {
+    readonly redisUrl?: string
+    readonly prefix: string
+    readonly concurrency: number
+    readonly attempts: number
+    readonly backoffMs: number
+    readonly serveWorkers: number
+  }
+  readonly files: {
+    readonly maxPhotosPerItem: number
+    readonly signedUrlTtlMs: number
+    readonly privateUrlTtlMs: number
+    readonly cacheControl: { readonly public: string; readonly document: string; readonly temp: string }
+    readonly uploadGraceMs: number
+    readonly tempUploadTtlMs: number
+    readonly failedRetentionMs: number
+    readonly deletedRetentionMs: number
+    readonly pricePerGbMonth: number
+  }
+  readonly http: {
+    readonly port: number
+    readonly host: string
+    readonly trustProxy: boolean
+    readonly headersTimeoutMs: number
+    readonly requestTimeoutMs: number
+    readonly uploadRateLimit: number
+  }
+  readonly auth: {
+    readonly secret?: string
+    readonly publicKey?: string
+    readonly jwksUrl?: string
+    readonly algorithms: readonly string[]
+    readonly issuer: string
+    readonly audience: string
+  }
+  readonly cdn: {
+    readonly provider: 'none' | 'cloudfront' | 'http-purge'
+    readonly url?: string
+    readonly cloudfront: { readonly distributionId?: string; readonly keyPairId?: string; readonly privateKey?: string }
+    readonly purgeUrls: readonly string[]
+    readonly warm: boolean
+    readonly warmConcurrency: number
+  }
+}
+
+export type Env = Record<string, string | undefined>
+
+type Values = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> }
+
+export interface LoadConfigOptions {
+  /**
+   * Where secrets that are not configured come from. `'generate'` (the default) reads them from
+   * `$DATA_DIR/secrets.json`, creating it with fresh random values on first use, so that the
+   * service, the worker and `localex-storage token` agree without configuration. `'require'`
+   * fails instead, naming the variable.
+   */
+  secrets?: 'generate' | 'require'
+}
+
+/**
+ * Validates the environment once and returns a deeply frozen config. Fails with CONFIG_INVALID,
+ * naming every offending variable and what was expected; values of secrets never appear.
+ */
+export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): Readonly<Config> {
+  const issues: string[] = []
+  const values: Partial<Record<SettingName, unknown>> = {}
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting][]) {
+    const raw = env[name]
+    const input = raw === undefined || raw.trim() === '' ? undefined : raw.trim()
+    const parsed = setting.schema.safeParse(input)
+    if (parsed.success) values[name] = parsed.data
+    else issues.push(`${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}${setting.secret || input === undefined ? '' : ` (got "${truncate(input)}")`}`)
+  }
+  if (issues.length) throw configError(issues)
+  const v = values as Values
+
+  if (v.AWS_ACCESS_KEY_ID && !v.AWS_SECRET_ACCESS_KEY) issues.push('AWS_SECRET_ACCESS_KEY: required when AWS_ACCESS_KEY_ID is set')
+  if (!v.AWS_ACCESS_KEY_ID && v.AWS_SECRET_ACCESS_KEY) issues.push('AWS_ACCESS_KEY_ID: required when AWS_SECRET_ACCESS_KEY is set')
+  const driver = v.STORAGE_DRIVER ?? (v.S3_BUCKET ? 's3' : 'disk')
+  if (v.S3_PART_SIZE < 5 * 1024 * 1024) issues.push('S3_PART_SIZE: expected at least 5MiB (the S3 minimum part size)')
+  if (v.CDN_PROVIDER === 'cloudfront' && !v.CLOUDFRONT_DISTRIBUTION_ID) issues.push('CLOUDFRONT_DISTRIBUTION_ID: required when CDN_PROVIDER is cloudfront')
+  if (v.CDN_PROVIDER === 'http-purge' && v.CDN_PURGE_URLS.length === 0) issues.push('CDN_PURGE_URLS: required when CDN_PROVIDER is http-purge')
+  if (Boolean(v.CLOUDFRONT_KEY_PAIR_ID) !== Boolean(v.CLOUDFRONT_PRIVATE_KEY)) issues.push('CLOUDFRONT_KEY_PAIR_ID and CLOUDFRONT_PRIVATE_KEY: set both or neither')
+  for (const u of v.CDN_PURGE_URLS) if (!z.string().url().safeParse(u).success) issues.push(`CDN_PURGE_URLS: expected comma-separated URLs (got "${truncate(u)}")`)
+  const variants = parseVariants(v.IMAGE_VARIANTS, v.IMAGE_SQUARE_VARIANTS, issues)
+  if (issues.length) throw configError(issues)
+
+  const dataDir = resolve(v.DATA_DIR)
+  const needsJwtSecret = !v.JWT_PUBLIC_KEY && !v.JWKS_URL
+  const secrets = resolveSecrets(dataDir, {
+    URL_SIGNING_SECRET: v.URL_SIGNING_SECRET,
+    JWT_SECRET: needsJwtSecret ? v.JWT_SECRET : v.JWT_SECRET ?? '',
+  }, options.secrets ?? 'generate')
+
+  const config: Config = {
+    dataDir,
+    logLevel: v.LOG_LEVEL,
+    storage: {
+      driver,
+      disk: { root: resolve(v.STORAGE_DISK_ROOT ?? join(dataDir, 'storage')) },
+      s3: {
+        bucket: v.S3_BUCKET ?? 'localex-storage',
+        region: v.S3_REGION ?? v.AWS_REGION ?? 'us-east-1',
+        ...(v.S3_ENDPOINT ? { endpoint: v.S3_ENDPOINT } : {}),
+        forcePathStyle: v.S3_FORCE_PATH_STYLE,
+        ...(v.S3_PUBLIC_URL ? { publicUrl: v.S3_PUBLIC_URL } : {}),
+        ...(v.AWS_ACCESS_KEY_ID && v.AWS_SECRET_ACCESS_KEY
+          ? { credentials: { accessKeyId: v.AWS_ACCESS_KEY_ID, secretAccessKey: v.AWS_SECRET_ACCESS_KEY, ...(v.AWS_SESSION_TOKEN ? { sessionToken: v.AWS_SESSION_TOKEN } : {}) } }
+          : {}),
+        requestChecksumCalculation: v.AWS_REQUEST_CHECKSUM_CALCULATION,
+        responseChecksumValidation: v.AWS_RESPONSE_CHECKSUM_VALIDATION,
+        conditionalWrites: v.S3_CONDITIONAL_WRITES,
+        multipartThreshold: v.S3_MULTIPART_THRESHOLD,
+        partSize: v.S3_PART_SIZE,
+        uploadConcurrency: v.S3_UPLOAD_CONCURRENCY,
+      },
+      retry: { maxAttempts: v.STORAGE_MAX_ATTEMPTS, baseDelayMs: v.STORAGE_RETRY_BASE_MS, maxDelayMs: 5000 },
+      timeoutMs: v.STORAGE_TIMEOUT_MS,
+      signingSecret: secrets.URL_SIGNING_SECRET,
+      publicBaseUrl: v.PUBLIC_BASE_URL.replace(/\/+$/, ''),
+    },
+    images: {
+      maxBytes: v.MAX_FILE_SIZE,
+      allowedTypes: v.ALLOWED_IMAGE_TYPES,
+      quality: v.IMAGE_QUALITY,
+      documentQuality: v.DOCUMENT_IMAGE_QUALITY,
+      webp: v.IMAGE_WEBP,
+      avif: v.IMAGE_AVIF,
+      stripMetadata: v.IMAGE_STRIP_METADATA,
+      maxInputPixels: v.IMAGE_MAX_INPUT_PIXELS,
+      maxInputSide: v.IMAGE_MAX_INPUT_SIDE,
+      maxSide: v.IMAGE_MAX_SIDE,
+      oversize: v.IMAGE_OVERSIZE,
+      maxFrames: v.IMAGE_MAX_FRAMES,
+      variants,
+    },
+    db: {
+      ...(v.DATABASE_URL ? { url: v.DATABASE_URL } : {}),
+      sqlitePath: resolve(v.SQLITE_PATH ?? join(dataDir, 'meta.sqlite')),
+      poolMax: v.DATABASE_POOL_MAX,
+      migrateOnStart: v.MIGRATE_ON_START,
+    },
+    queue: {
+      ...(v.REDIS_URL ? { redisUrl: v.REDIS_URL } : {}),
+      prefix: v.QUEUE_PREFIX,
+      concurrency: v.WORKER_CONCURRENCY,
+      attempts: v.JOB_ATTEMPTS,
+      backoffMs: v.JOB_BACKOFF_MS,
+      serveWorkers: v.SERVE_WORKERS ?? (v.REDIS_URL ? 0 : 1),
+    },
+    files: {
+      maxPhotosPerItem: v.MAX_PHOTOS_PER_ITEM,
+      signedUrlTtlMs: v.SIGNED_URL_TTL,
+      privateUrlTtlMs: v.PRIVATE_URL_TTL,
+      cacheControl: { public: v.CACHE_CONTROL_PUBLIC, document: v.CACHE_CONTROL_DOCUMENT, temp: v.CACHE_CONTROL_TEMP },
+      uploadGraceMs: v.UPLOAD_GRACE,
+      tempUploadTtlMs: v.TEMP_UPLOAD_TTL,
+      failedRetentionMs: v.FAILED_RETENTION,
+      deletedRetentionMs: v.DELETED_RETENTION,
+      pricePerGbMonth: v.STORAGE_PRICE_PER_GB_MONTH,
+    },
+    http: {
+      port: v.PORT,
+      host: v.HOST,
+      trustProxy: v.TRUST_PROXY,
+      headersTimeoutMs: v.HTTP_HEADERS_TIMEOUT,
+      requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT,
+      uploadRateLimit: v.UPLOAD_RATE_LIMIT,
+    },
+    auth: {
+      ...(secrets.JWT_SECRET ? { secret: secrets.JWT_SECRET } : {}),
+      ...(v.JWT_PUBLIC_KEY ? { publicKey: v.JWT_PUBLIC_KEY } : {}),
+      ...(v.JWKS_URL ? { jwksUrl: v.JWKS_URL } : {}),
+      algorithms: v.JWT_ALGORITHMS ?? (needsJwtSecret ? ['HS256'] : ['RS256', 'ES256']),
+      issuer: v.JWT_ISSUER,
+      audience: v.JWT_AUDIENCE,
+    },
+    cdn: {
+      provider: v.CDN_PROVIDER,
+      ...(v.CDN_URL ? { url: v.CDN_URL.replace(/\/+$/, '') } : {}),
+      cloudfront: {
+        ...(v.CLOUDFRONT_DISTRIBUTION_ID ? { distributionId: v.CLOUDFRONT_DISTRIBUTION_ID } : {}),
+        ...(v.CLOUDFRONT_KEY_PAIR_ID ? { keyPairId: v.CLOUDFRONT_KEY_PAIR_ID } : {}),
+        ...(v.CLOUDFRONT_PRIVATE_KEY ? { privateKey: v.CLOUDFRONT_PRIVATE_KEY.replace(/\\n/g, '\n') } : {}),
+      },
+      purgeUrls: v.CDN_PURGE_URLS.map((u) => u.replace(/\/+$/, '')),
+      warm: v.CDN_WARM,
+      warmConcurrency: v.CDN_WARM_CONCURRENCY,
+    },
+  }
+  return deepFreeze(config)
+}
+
+/** The config as it is safe to print: every secret replaced by `[redacted]`. */
+export function redactConfig(config: Config): unknown {
+  const secretValues = new Set<string>()
+  const s3 = config.storage.s3.credentials
+  for (const value of [config.storage.signingSecret, config.auth.secret, config.cdn.cloudfront.privateKey, s3?.secretAccessKey, s3?.sessionToken, s3?.accessKeyId]) {
+    if (value) secretValues.add(value)
+  }
+  const redactUrl = (u: string) => u.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:[redacted]@')
+  return JSON.parse(JSON.stringify(config, (_key, value: unknown) => {
+    if (typeof value !== 'string') return value
+    if (secretValues.has(value)) return '[redacted]'
+    if (/^(postgres(ql)?|rediss?):\/\//.test(value)) return redactUrl(value)
+    return value
+  }))
+}
+
+export function describeSecretSettings(): readonly string[] {
+  return SECRET_SETTINGS
+}
+
+function parseVariants(spec: string, square: readonly string[], issues: string[]): VariantSpec[] {
+  const out: VariantSpec[] = []
+  for (const pair of spec.split(',')) {
+    const [name = '', size = ''] = pair.split(':')
+    if (out.some((o) => o.name === name)) issues.push(`IMAGE_VARIANTS: variant "${name}" appears twice`)
+    if (name === 'original') issues.push('IMAGE_VARIANTS: "original" is reserved')
+    out.push({ name, size: Number(size), square: square.includes(name) })
+  }
+  for (const name of square) if (!out.some((o) => o.name === name)) issues.push(`IMAGE_SQUARE_VARIANTS: "${name}" is not one of IMAGE_VARIANTS`)
+  return out
+}
+
+function resolveSecrets<K extends string>(dataDir: string, given: Record<K, string | undefined>, mode: 'generate' | 'require'): Record<K, string> {
+  const missing = (Object.keys(given) as K[]).filter((k) => given[k] === undefined)
+  if (missing.length === 0) return given as Record<K, string>
+  if (mode === 'require') throw configError(missing.map((k) => `${k}: required (expected at least 32 characters)`))
+  const file = join(dataDir, 'secrets.json')
+  let stored: Record<string, string> = {}
+  try {
+    stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new LocalexError('CONFIG_INVALID', `Cannot read generated secrets at ${file}`, { cause: error })
+    }
+  }
+  let changed = false
+  for (const k of missing) {
+    if (!stored[k]) {
+      stored[k] = randomBytes(32).toString('base64url')
+      changed = true
+    }
+  }
+  if (changed) {
+    mkdirSync(dataDir, { recursive: true })
+    writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 })
+  }
+  const out = { ...given } as Record<K, string>
+  for (const k of missing) out[k] = stored[k] as string
+  return out
+}
+
+function configError(issues: string[]): LocalexError {
+  return new LocalexError('CONFIG_INVALID', `Invalid configuration:\n  - ${issues.join('\n  - ')}`, { details: { issues } })
+}
+
+function truncate(value: string): string {
+  return value.length > 60 ? `${value.slice(0, 57)}...` : value
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) deepFreeze(child)
+  }
+  return value
+}
