@@ -51,6 +51,11 @@ export interface FilesTable {
   key_prefix: string
   /** JSON `StoredObject[]`. */
   objects: string
+  /**
+   * Sum of `objects[].size`, kept by the db layer whenever `objects` is written, so storage
+   * statistics are one SQL `sum` on both dialects instead of parsing JSON per row.
+   */
+  stored_bytes: Generated<number>
   placeholder: string | null
   dominant_color: string | null
   /** Item photos: 0-based order. */

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { loadConfig, type Config, type Env } from '../../src/config/index.js'
+import { createDatabase, migrateToLatest, type Db, type DialectName } from '../../src/db/index.js'
+
+/**
+ * Real databases for tests, one fresh database per call: a new PostgreSQL database on the local
+ * server (dropped `WITH (FORCE)` afterwards) or a SQLite file in a new temp folder. Tests loop
+ * over `DIALECTS` so every behaviour is checked on both, Kysely style.
+ */
+export const DIALECTS = ['postgres', 'sqlite'] as const satisfies readonly DialectName[]
+
+/** The maintenance database tests create their own databases from. */
+export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+export interface TestDatabase {
+  dialect: DialectName
+  db: Db
+  config: Config
+  /** PostgreSQL URL of this database (absent for SQLite). */
+  url?: string
+  /** Temp folder holding the config's data dir (and the SQLite file). */
+  dir: string
+  /** Closes the pool and removes the database (idempotent). */
+  destroy(): Promise<void>
+}
+
+/** A validated config rooted in a temp folder, with `env` on top. */
+export function testConfig(env: Env = {}, dir = mkdtempSync(join(tmpdir(), 'localex-test-'))): Config {
+  return loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', ...env })
+}
+
+export function pgUrlFor(database: string): string {
+  const url = new URL(PG_ADMIN_URL)
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/** A fresh, migrated (unless `migrate: false`) database of the given dialect. */
+export async function createTestDatabase(dialect: DialectName, options: { migrate?: boolean; env?: Env } = {}): Promise<TestDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'localex-test-'))
+  let name: string | undefined
+  let url: string | undefined
+  if (dialect === 'postgres') {
+    name = `localex_test_${randomBytes(6).toString('hex')}`
+    await admin((c) => c.query(`CREATE DATABASE "${name}"`))
+    url = pgUrlFor(name)
+  }
+  const config = testConfig({ ...(url ? { DATABASE_URL: url } : { SQLITE_PATH: join(dir, 'meta.sqlite') }), DATABASE_POOL_MAX: '25', ...options.env }, dir)
+  const db = await createDatabase(config)
+  if (options.migrate ?? true) await migrateToLatest(db)
+  let destroyed = false
+  return {
+    dialect,
+    db,
+    config,
+    ...(url ? { url } : {}),
+    dir,
+    async destroy() {
+      if (destroyed) return
+      destroyed = true
+      await db.destroy()
+      if (name) await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
