@@ -1,0 +1,56 @@
+import type { Sharp } from 'sharp'
+import type { OutputExt, OutputFormat } from './types.js'
+
+/**
+ * Encoder settings, chosen by measurement (docs/images.md has the numbers; `npm run bench:images`
+ * reproduces them). In short, on a 12 MP photo:
+ * - mozjpeg's full preset (`mozjpeg: true`) spends ~1.2 s per full-size JPEG, mostly in
+ *   `optimize_scans`; trellis quantisation + overshoot deringing + table 3 without scan optimisation
+ *   gives the same PSNR and bytes within 0.5 % in half the time (`compact`);
+ * - progressive + table 3 without trellis is ~3× cheaper again but 15 % larger (`fast`);
+ * - full-size WebP at effort 2 is 2× cheaper than effort 4 for +3 % bytes; small variants keep effort 4.
+ */
+export type EncoderProfile = 'compact' | 'fast'
+
+export interface EncodeTarget {
+  readonly format: OutputFormat
+  readonly quality: number
+  /** Full-size outputs get cheaper WebP/AVIF effort than small variants. */
+  readonly large: boolean
+  /** Documents keep full chroma resolution for small print. */
+  readonly document: boolean
+  readonly profile: EncoderProfile
+}
+
+export const FORMAT_INFO: Readonly<Record<OutputFormat, { ext: OutputExt; contentType: string }>> = {
+  jpeg: { ext: 'jpg', contentType: 'image/jpeg' },
+  png: { ext: 'png', contentType: 'image/png' },
+  webp: { ext: 'webp', contentType: 'image/webp' },
+  avif: { ext: 'avif', contentType: 'image/avif' },
+}
+
+/** Outputs whose longest side is at least this are "large" for the effort choice. */
+export const LARGE_OUTPUT_SIDE = 1600
+
+export function applyEncoder(image: Sharp, t: EncodeTarget): Sharp {
+  switch (t.format) {
+    case 'jpeg':
+      return image.jpeg({
+        quality: t.quality,
+        progressive: true,
+        chromaSubsampling: t.document ? '4:4:4' : '4:2:0',
+        quantisationTable: 3,
+        trellisQuantisation: t.profile === 'compact',
+        overshootDeringing: t.profile === 'compact',
+        optimiseScans: false,
+        mozjpeg: false,
+      })
+    case 'png':
+      return image.png({ compressionLevel: 9, adaptiveFiltering: true, palette: false })
+    case 'webp':
+      return image.webp({ quality: t.quality, effort: t.large ? 2 : 4, smartSubsample: false })
+    case 'avif':
+      // AVIF's quality scale runs lower than JPEG's for the same look; effort 4 of 9 keeps it tolerable.
+      return image.avif({ quality: Math.max(1, t.quality - 25), effort: t.large ? 2 : 4, chromaSubsampling: '4:2:0' })
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The images layer: validation (magic bytes, limits, header-only), sanitising re-encode, variants,
+ * WebP/AVIF copies, placeholders, and PDF validation for verification documents.
+ *
+ * ```ts
+ * const images = createImagePipeline(config.images)
+ * const facts = await images.validate(stream, { purpose: 'item_photo' }) // or a LocalexError
+ * const { original, placeholder } = await images.prepareOriginal(buffer, { purpose: 'item_photo' })
+ * const outputs = await images.renderVariants(original.data, { purpose: 'item_photo' }) // queued job
+ * ```
+ */
+export { createImagePipeline, type ImagePipeline, type PipelineOptions } from './pipeline.js'
+export { validatePdf, type PdfFacts } from './pdf.js'
+export { readLimited } from './read-limited.js'
+export { sniffType, SNIFFED_KINDS, type SniffedKind, type SniffResult } from './sniff.js'
+export { isSrgbProfile } from './icc.js'
+export { PURPOSE_RULES, variantsFor, type PurposeRule } from './purposes.js'
+export type { EncoderProfile } from './encoders.js'
+export { PURPOSES } from './types.js'
+export type {
+  ImageFacts, ImageInput, ImageOptions, InputFormat, Output, OutputExt, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose,
+} from './types.js'

@@ -1,0 +1,302 @@
+import { Readable } from 'node:stream'
+import sharp, { type OutputInfo, type Sharp } from 'sharp'
+import { rgbaToThumbHash, thumbHashToDataURL } from 'thumbhash'
+import { loadConfig, type ImagesConfig, type VariantSpec } from '../config/index.js'
+import { LocalexError } from '../errors/index.js'
+import { applyEncoder, FORMAT_INFO, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
+import { validatePdf, type PdfFacts } from './pdf.js'
+import { PURPOSE_RULES, variantsFor } from './purposes.js'
+import { readLimited } from './read-limited.js'
+import { sniffType } from './sniff.js'
+import type { ImageFacts, ImageInput, ImageOptions, Output, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose } from './types.js'
+import { mapSharpError, validateImageBuffer, type Validated } from './validate.js'
+
+export interface PipelineOptions {
+  /**
+   * JPEG encoder settings. `compact` (default): progressive, trellis quantisation, overshoot
+   * deringing, quantisation table 3 — mozjpeg's bytes and PSNR at half its CPU. `fast`: progressive
+   * with table 3 only — about 3× cheaper to encode, ~15 % larger files. See docs/images.md.
+   */
+  readonly encoderProfile?: EncoderProfile
+  /** Outputs of one image encoded at the same time (each encode is single-threaded). Default 2. */
+  readonly parallelism?: number
+}
+
+export interface ImagePipeline {
+  readonly config: Readonly<ImagesConfig>
+  /** Header-only validation: facts, or a LocalexError with a stable code. PDFs only for `document`. */
+  validate(input: ImageInput, opts?: ImageOptions): Promise<ImageFacts>
+  /** Validation plus the sanitised, optimised original and its placeholder: the synchronous part of an upload. */
+  prepareOriginal(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal>
+  /**
+   * Every variant, and the WebP (and AVIF) copies including the original's, rendered from the stored
+   * original returned by `prepareOriginal`. Deterministic: the same original gives the same bytes.
+   */
+  renderVariants(original: Buffer, opts?: ImageOptions): Promise<Output[]>
+  /** Both of the above, decoding the upload once. */
+  process(input: ImageInput, opts?: ImageOptions): Promise<ProcessedImage>
+  /** Validates a verification-document PDF (stored as uploaded; never re-encoded). */
+  validatePdf(input: Buffer): Promise<PdfFacts>
+}
+
+/** Decoded, upright, sRGB, 8-bit pixels at most `maxSide` on a side. */
+interface Pixels {
+  readonly data: Buffer
+  readonly width: number
+  readonly height: number
+  readonly channels: 3 | 4
+}
+
+let defaults: ImagesConfig | undefined
+/** The configuration's own defaults (one source of truth); secrets are irrelevant here, so dummies. */
+function defaultImagesConfig(): ImagesConfig {
+  const dummy = 'x'.repeat(32)
+  defaults ??= loadConfig({ URL_SIGNING_SECRET: dummy, JWT_SECRET: dummy }, { secrets: 'require' }).images
+  return defaults
+}
+
+export function createImagePipeline(config: Partial<ImagesConfig> = {}, options: PipelineOptions = {}): ImagePipeline {
+  const cfg: ImagesConfig = Object.freeze({ ...defaultImagesConfig(), ...config })
+  const profile = options.encoderProfile ?? 'compact'
+  const parallelism = Math.max(1, options.parallelism ?? 2)
+  // libvips' operation cache only pays off for repeated identical operations, which unique uploads
+  // never are; without it memory stays proportional to the images in flight.
+  sharp.cache(false)
+
+  const purposeOf = (opts?: ImageOptions): Purpose => opts?.purpose ?? 'item_photo'
+
+  async function bytesOf(input: ImageInput, signal?: AbortSignal): Promise<Buffer> {
+    if (Buffer.isBuffer(input)) {
+      if (input.length === 0) throw new LocalexError('EMPTY_FILE', 'File is empty')
+      if (input.length > cfg.maxBytes) throw new LocalexError('FILE_TOO_LARGE', `File is larger than ${cfg.maxBytes} bytes`, { details: { maxBytes: cfg.maxBytes, bytes: input.length } })
+      return input
+    }
+    if (input instanceof Readable) return readLimited(input, cfg.maxBytes, signal)
+    throw new LocalexError('VALIDATION_FAILED', 'Input must be a Buffer or a Readable stream')
+  }
+
+  async function validateBuffer(buffer: Buffer, purpose: Purpose): Promise<Validated | { pdf: PdfFacts }> {
+    if (PURPOSE_RULES[purpose].pdf && sniffType(buffer).kind === 'pdf') return { pdf: await validatePdf(buffer) }
+    return validateImageBuffer(buffer, purpose, cfg)
+  }
+
+  async function validateForProcessing(input: ImageInput, opts?: ImageOptions): Promise<{ buffer: Buffer; validated: Validated }> {
+    const buffer = await bytesOf(input, opts?.signal)
+    checkAborted(opts?.signal)
+    const validated = await validateBuffer(buffer, purposeOf(opts))
+    if ('pdf' in validated) {
+      throw new LocalexError('UNSUPPORTED_TYPE', 'PDFs are stored as uploaded after validatePdf(); they are not processed', { details: { detected: 'pdf' } })
+    }
+    checkAborted(opts?.signal)
+    return { buffer, validated }
+  }
+
+  /** Decode once: first frame, auto-orient, sRGB, 8-bit, capped at maxSide. */
+  async function decode(buffer: Buffer, validated: Validated): Promise<Pixels> {
+    const { width, height } = validated.facts
+    let image = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient()
+    if (Math.max(width, height) > cfg.maxSide) image = image.resize(cfg.maxSide, cfg.maxSide, { fit: 'inside', withoutEnlargement: true })
+    return toPixels(image)
+  }
+
+  async function toPixels(image: Sharp): Promise<Pixels> {
+    let result: { data: Buffer; info: OutputInfo }
+    try {
+      result = await image.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
+    } catch (cause) {
+      throw mapSharpError(cause)
+    }
+    const { data, info } = result
+    if (info.channels !== 3 && info.channels !== 4) throw new LocalexError('INVALID_IMAGE', `Image decoded to ${info.channels} channels`)
+    const pixels: Pixels = { data, width: info.width, height: info.height, channels: info.channels }
+    // An alpha channel nobody uses (fully opaque) is dropped, so the photo is stored as JPEG.
+    if (pixels.channels === 4 && isOpaque(data)) {
+      const rgb = await fromPixels(pixels).removeAlpha().raw().toBuffer()
+      return { data: rgb, width: pixels.width, height: pixels.height, channels: 3 }
+    }
+    return pixels
+  }
+
+  function mainFormat(pixels: Pixels): OutputFormat {
+    return pixels.channels === 4 ? 'png' : 'jpeg'
+  }
+
+  function alternateFormats(purpose: Purpose, variant: string): OutputFormat[] {
+    const rule = PURPOSE_RULES[purpose]
+    if (rule.alternates === 'none' || (rule.alternates === 'original' && variant !== 'original')) return []
+    return [...(cfg.webp ? ['webp' as const] : []), ...(cfg.avif ? ['avif' as const] : [])]
+  }
+
+  async function encode(pixels: Pixels, variant: string, format: OutputFormat, purpose: Purpose): Promise<Output> {
+    const document = PURPOSE_RULES[purpose].document
+    let image = applyEncoder(fromPixels(pixels), {
+      format,
+      quality: document ? cfg.documentQuality : cfg.quality,
+      large: Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE,
+      document,
+      profile,
+    })
+    // Metadata is never copied from the input (sharp writes none unless asked); with stripping
+    // turned off the outputs only say what they are: sRGB.
+    if (!cfg.stripMetadata) image = image.withIccProfile('srgb')
+    const { data, info } = await image.toBuffer({ resolveWithObject: true })
+    return { variant, format, ...FORMAT_INFO[format], width: info.width, height: info.height, size: data.length, data }
+  }
+
+  async function resizeFor(pixels: Pixels, spec: VariantSpec): Promise<Pixels> {
+    const image = fromPixels(pixels)
+    if (spec.square) {
+      const side = Math.min(spec.size, pixels.width, pixels.height)
+      image.resize(side, side, { fit: 'cover', position: 'attention' })
+    } else if (Math.max(pixels.width, pixels.height) > spec.size) {
+      image.resize(spec.size, spec.size, { fit: 'inside', withoutEnlargement: true })
+    } else {
+      return pixels
+    }
+    const { data, info } = await image.raw().toBuffer({ resolveWithObject: true })
+    return { data, width: info.width, height: info.height, channels: pixels.channels }
+  }
+
+  async function placeholderOf(pixels: Pixels): Promise<{ placeholder: Placeholder; dominantColor: string }> {
+    const { data, info } = await fromPixels(pixels)
+      .resize(100, 100, { fit: 'inside', withoutEnlargement: true })
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true })
+    const hash = rgbaToThumbHash(info.width, info.height, data)
+    return {
+      placeholder: { thumbhash: Buffer.from(hash).toString('base64'), dataUrl: thumbHashToDataURL(hash) },
+      dominantColor: dominantColor(data),
+    }
+  }
+
+  /** The original's alternates and every variant in every format, from decoded pixels. */
+  async function variantOutputs(pixels: Pixels, purpose: Purpose, signal?: AbortSignal): Promise<Output[]> {
+    const main = mainFormat(pixels)
+    const tasks: (() => Promise<Output>)[] = alternateFormats(purpose, 'original').map((f) => () => encode(pixels, 'original', f, purpose))
+    for (const spec of variantsFor(purpose, cfg)) {
+      let sized: Promise<Pixels> | undefined
+      const once = () => (sized ??= resizeFor(pixels, spec))
+      for (const format of [main, ...alternateFormats(purpose, spec.name)]) {
+        tasks.push(async () => encode(await once(), spec.name, format, purpose))
+      }
+    }
+    return runLimited(tasks, parallelism, signal)
+  }
+
+  async function prepare(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal & { pixels: Pixels }> {
+    const purpose = purposeOf(opts)
+    const { buffer, validated } = await validateForProcessing(input, opts)
+    const pixels = await decode(buffer, validated)
+    checkAborted(opts?.signal)
+    const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose), placeholderOf(pixels)])
+    checkAborted(opts?.signal)
+    return { facts: validated.facts, original, ...look, hasAlpha: pixels.channels === 4, pixels }
+  }
+
+  return {
+    config: cfg,
+
+    async validate(input, opts) {
+      const buffer = await bytesOf(input, opts?.signal)
+      checkAborted(opts?.signal)
+      const result = await validateBuffer(buffer, purposeOf(opts))
+      if ('pdf' in result) {
+        const { pages, bytes, sha256, contentType } = result.pdf
+        return { format: 'pdf', contentType, width: 0, height: 0, pages, hasAlpha: false, orientation: 1, bytes, sha256 }
+      }
+      return result.facts
+    },
+
+    async prepareOriginal(input, opts) {
+      const { pixels: _pixels, ...prepared } = await prepare(input, opts)
+      return prepared
+    },
+
+    async renderVariants(original, opts) {
+      const purpose = purposeOf(opts)
+      if (!Buffer.isBuffer(original) || original.length === 0) throw new LocalexError('EMPTY_FILE', 'Original is empty')
+      checkAborted(opts?.signal)
+      const pixels = await toPixels(sharp(original, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels }).autoOrient())
+      checkAborted(opts?.signal)
+      return variantOutputs(pixels, purpose, opts?.signal)
+    },
+
+    async process(input, opts) {
+      const { pixels, ...prepared } = await prepare(input, opts)
+      const rest = await variantOutputs(pixels, purposeOf(opts), opts?.signal)
+      return { ...prepared, outputs: [prepared.original, ...rest] }
+    },
+
+    validatePdf,
+  }
+}
+
+function fromPixels(p: Pixels): Sharp {
+  return sharp(p.data, { raw: { width: p.width, height: p.height, channels: p.channels } })
+}
+
+/**
+ * The dominant colour of a small RGBA image: the most populated cell of a 16×16×16 RGB histogram
+ * (mostly transparent pixels ignored, so a cut-out's colour is not its empty background), reported
+ * as the mean of the pixels in that cell rather than the cell's centre.
+ */
+export function dominantColor(rgba: Uint8Array): string {
+  const count = new Uint32Array(4096)
+  const sums = new Float64Array(4096 * 3)
+  let any = false
+  for (let pass = 0; pass < 2 && !any; pass++) {
+    for (let i = 0; i + 3 < rgba.length; i += 4) {
+      if (pass === 0 && (rgba[i + 3] as number) < 128) continue
+      const r = rgba[i] as number
+      const g = rgba[i + 1] as number
+      const b = rgba[i + 2] as number
+      const cell = ((r >> 4) << 8) | ((g >> 4) << 4) | (b >> 4)
+      count[cell] = (count[cell] as number) + 1
+      sums[cell * 3] = (sums[cell * 3] as number) + r
+      sums[cell * 3 + 1] = (sums[cell * 3 + 1] as number) + g
+      sums[cell * 3 + 2] = (sums[cell * 3 + 2] as number) + b
+      any = true
+    }
+  }
+  let best = 0
+  for (let cell = 1; cell < 4096; cell++) if ((count[cell] as number) > (count[best] as number)) best = cell
+  const n = Math.max(1, count[best] as number)
+  const hex = (v: number) => Math.round(v / n).toString(16).padStart(2, '0')
+  return `#${hex(sums[best * 3] as number)}${hex(sums[best * 3 + 1] as number)}${hex(sums[best * 3 + 2] as number)}`
+}
+
+function isOpaque(rgba: Buffer): boolean {
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return false
+  return true
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new LocalexError('ABORTED', 'Image processing was aborted', { cause: signal.reason })
+}
+
+/**
+ * Runs `tasks` at most `limit` at a time, in order, and waits for every started task before
+ * settling (no encode keeps running behind a failure); results keep the order of `tasks`.
+ */
+async function runLimited<T>(tasks: readonly (() => Promise<T>)[], limit: number, signal?: AbortSignal): Promise<T[]> {
+  const results: T[] = new Array(tasks.length)
+  let next = 0
+  let failed = false
+  const worker = async () => {
+    while (next < tasks.length && !failed) {
+      const index = next++
+      checkAborted(signal)
+      try {
+        results[index] = await (tasks[index] as () => Promise<T>)()
+      } catch (error) {
+        failed = true
+        throw error
+      }
+    }
+  }
+  const workers = Array.from({ length: Math.min(limit, tasks.length) }, worker)
+  await Promise.allSettled(workers)
+  await Promise.all(workers)
+  return results
+}
