@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -49,6 +49,47 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+let template: Promise<string> | undefined
+
+/**
+ * A migrated database to copy test databases from (CREATE DATABASE … TEMPLATE is a file copy,
+ * several times faster than running the migrations each time). Its name carries a hash of the
+ * migration sources, so editing a migration builds a new one; stale ones are dropped then. Kept
+ * between runs on purpose.
+ */
+function migratedTemplate(): Promise<string> {
+  template ??= (async () => {
+    const folder = new URL('../../src/db/migrations/', import.meta.url)
+    const hash = createHash('sha256')
+    for (const file of readdirSync(folder).sort()) hash.update(file).update(readFileSync(new URL(file, folder)))
+    const name = `localex_test_tpl_${hash.digest('hex').slice(0, 12)}`
+    return admin(async (c) => {
+      // Test workers run in parallel processes: one builds, the others wait for it.
+      await c.query('select pg_advisory_lock(7345621)')
+      try {
+        const exists = await c.query('select 1 from pg_database where datname = $1', [name])
+        if (exists.rowCount) return name
+        const stale = await c.query<{ datname: string }>("select datname from pg_database where datname like 'localex_test_tpl_%'")
+        for (const row of stale.rows) await c.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`)
+        const building = `${name}_building`
+        await c.query(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
+        await c.query(`CREATE DATABASE "${building}"`)
+        const db = await createDatabase({ db: { url: pgUrlFor(building), sqlitePath: ':memory:', poolMax: 1, migrateOnStart: false } })
+        try {
+          await migrateToLatest(db)
+        } finally {
+          await db.destroy()
+        }
+        await c.query(`ALTER DATABASE "${building}" RENAME TO "${name}"`)
+        return name
+      } finally {
+        await c.query('select pg_advisory_unlock(7345621)')
+      }
+    })
+  })()
+  return template
+}
+
 /** A fresh, migrated (unless `migrate: false`) database of the given dialect. */
 export async function createTestDatabase(dialect: DialectName, options: { migrate?: boolean; env?: Env } = {}): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'localex-test-'))
@@ -56,12 +97,13 @@ export async function createTestDatabase(dialect: DialectName, options: { migrat
   let url: string | undefined
   if (dialect === 'postgres') {
     name = `localex_test_${randomBytes(6).toString('hex')}`
-    await admin((c) => c.query(`CREATE DATABASE "${name}"`))
+    const from = (options.migrate ?? true) ? ` TEMPLATE "${await migratedTemplate()}"` : ''
+    await admin((c) => c.query(`CREATE DATABASE "${name}"${from}`))
     url = pgUrlFor(name)
   }
   const config = testConfig({ ...(url ? { DATABASE_URL: url } : { SQLITE_PATH: join(dir, 'meta.sqlite') }), DATABASE_POOL_MAX: '25', ...options.env }, dir)
   const db = await createDatabase(config)
-  if (options.migrate ?? true) await migrateToLatest(db)
+  if ((options.migrate ?? true) && dialect === 'sqlite') await migrateToLatest(db)
   let destroyed = false
   return {
     dialect,
