@@ -93,6 +93,13 @@ for (const dialect of DIALECTS) {
         expect((await files.insert(trx, newFile({ id: 'i5', idempotency_key: 'key-2' }))).created).toBe(true)
       })
       expect(await files.get(t.db, 'i5')).not.toBeNull()
+
+      // Concurrent retries of one upload: exactly one row, every caller gets it.
+      const racers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => withTransaction(t.db, (trx) => files.insert(trx, newFile({ id: `race${i}`, idempotency_key: 'key-race' })))),
+      )
+      expect(racers.filter((r) => r.created)).toHaveLength(1)
+      expect(new Set(racers.map((r) => r.file.id)).size).toBe(1)
     })
 
     it('files: guarded transitions stamp times; two concurrent processing → ready, one wins', async () => {
