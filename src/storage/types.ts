@@ -47,6 +47,7 @@ export interface ObjectHead {
 }
 
 export interface GetStreamResult extends ObjectHead {
+  /** The bytes (of the range, when one was asked for); `size` is always the whole object's. */
   body: Readable
   /** Present when a range was asked for: what the body holds. */
   range?: { start: number; end: number; total: number }
@@ -92,7 +93,16 @@ export interface PresignedPostOptions extends IoOptions {
   cacheControl?: string
 }
 
+export interface PresignedPutResult {
+  url: string
+  method: 'PUT'
+  /** Headers the uploader must send as they are (they are part of the signature). */
+  headers: Record<string, string>
+  expiresAt: Date
+}
+
 export interface PresignedPost {
+  /** Where the browser POSTs a multipart/form-data body. */
   url: string
   /** Form fields to send before the `file` field, as they are. */
   fields: Record<string, string>
@@ -138,7 +148,7 @@ export interface ObjectStore {
   list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>
   /** A GET URL that works without credentials until it expires. */
   signedUrl(key: string, options: SignedUrlOptions): Promise<string>
-  presignedPut(key: string, options: PresignedPutOptions): Promise<{ url: string; headers: Record<string, string>; expiresAt: Date }>
+  presignedPut(key: string, options: PresignedPutOptions): Promise<PresignedPutResult>
   presignedPost(key: string, options: PresignedPostOptions): Promise<PresignedPost>
   /** Checks that the store answers and the bucket exists (for `check` and `/readyz`). */
   ping(options?: IoOptions): Promise<void>
