@@ -93,10 +93,15 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
 
   /** Decode once: first frame, auto-orient, sRGB, 8-bit, capped at maxSide. */
   async function decode(buffer: Buffer, validated: Validated): Promise<Pixels> {
+    return toPixels(upright(buffer, validated))
+  }
+
+  /** The upload as a sharp pipeline: first frame, auto-oriented, capped at maxSide, sRGB. */
+  function upright(buffer: Buffer, validated: Validated): Sharp {
     const { width, height } = validated.facts
     let image = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient()
     if (Math.max(width, height) > cfg.maxSide) image = image.resize(cfg.maxSide, cfg.maxSide, { fit: 'inside', withoutEnlargement: true })
-    return toPixels(image)
+    return image.toColourspace('srgb')
   }
 
   async function toPixels(image: Sharp): Promise<Pixels> {
@@ -128,18 +133,22 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   }
 
   async function encode(pixels: Pixels, variant: string, format: OutputFormat, purpose: Purpose): Promise<Output> {
+    return encodeImage(fromPixels(pixels), variant, format, purpose, Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE)
+  }
+
+  async function encodeImage(source: Sharp, variant: string, format: OutputFormat, purpose: Purpose, large: boolean): Promise<Output> {
     const document = PURPOSE_RULES[purpose].document
-    let image = applyEncoder(fromPixels(pixels), {
-      format,
-      quality: document ? cfg.documentQuality : cfg.quality,
-      large: Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE,
-      document,
-      profile,
-    })
+    let image = applyEncoder(source, { format, quality: document ? cfg.documentQuality : cfg.quality, large, document, profile })
     // Metadata is never copied from the input (sharp writes none unless asked); with stripping
     // turned off the outputs only say what they are: sRGB.
     if (!cfg.stripMetadata) image = image.withIccProfile('srgb')
-    const { data, info } = await image.toBuffer({ resolveWithObject: true })
+    let result: { data: Buffer; info: OutputInfo }
+    try {
+      result = await image.toBuffer({ resolveWithObject: true })
+    } catch (cause) {
+      throw mapSharpError(cause)
+    }
+    const { data, info } = result
     return { variant, format, ...FORMAT_INFO[format], width: info.width, height: info.height, size: data.length, data }
   }
 
@@ -157,12 +166,14 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     return { data, width: info.width, height: info.height, channels: pixels.channels }
   }
 
-  async function placeholderOf(pixels: Pixels): Promise<{ placeholder: Placeholder; dominantColor: string }> {
-    const { data, info } = await fromPixels(pixels)
-      .resize(100, 100, { fit: 'inside', withoutEnlargement: true })
-      .ensureAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true })
+  async function placeholderOf(source: Sharp): Promise<{ placeholder: Placeholder; dominantColor: string }> {
+    let result: { data: Buffer; info: OutputInfo }
+    try {
+      result = await source.resize(100, 100, { fit: 'inside', withoutEnlargement: true }).ensureAlpha().raw().toBuffer({ resolveWithObject: true })
+    } catch (cause) {
+      throw mapSharpError(cause)
+    }
+    const { data, info } = result
     const hash = rgbaToThumbHash(info.width, info.height, data)
     return {
       placeholder: { thumbhash: Buffer.from(hash).toString('base64'), dataUrl: thumbHashToDataURL(hash) },
@@ -184,14 +195,36 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     return runLimited(tasks, parallelism, signal)
   }
 
-  async function prepare(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal & { pixels: Pixels }> {
+  /** process(): decode once to pixels, then every output from them. */
+  async function prepareFromPixels(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal & { pixels: Pixels }> {
     const purpose = purposeOf(opts)
     const { buffer, validated } = await validateForProcessing(input, opts)
     const pixels = await decode(buffer, validated)
     checkAborted(opts?.signal)
-    const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose), placeholderOf(pixels)])
+    const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose), placeholderOf(fromPixels(pixels))])
     checkAborted(opts?.signal)
     return { facts: validated.facts, original, ...look, hasAlpha: pixels.channels === 4, pixels }
+  }
+
+  /**
+   * prepareOriginal(): the latency path. Without an alpha channel to inspect, the original is
+   * encoded straight from the decoding pipeline (libvips overlaps decode, rotate, resize and the
+   * encoder; no 36 MB pixel copy into JavaScript), while the placeholder is computed on the other
+   * core from a shrink-on-load decode. Same pixels as the decode-once path, so the same bytes.
+   */
+  async function prepareStreaming(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal> {
+    const purpose = purposeOf(opts)
+    const { buffer, validated } = await validateForProcessing(input, opts)
+    if (validated.facts.hasAlpha) {
+      const { pixels: _pixels, ...prepared } = await prepareFromPixels(buffer, opts)
+      return prepared
+    }
+    const { width, height } = validated.facts
+    const large = Math.min(cfg.maxSide, Math.max(width, height)) >= LARGE_OUTPUT_SIDE
+    const placeholderSource = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient().toColourspace('srgb')
+    const [original, look] = await Promise.all([encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large), placeholderOf(placeholderSource)])
+    checkAborted(opts?.signal)
+    return { facts: validated.facts, original, ...look, hasAlpha: false }
   }
 
   return {
@@ -208,10 +241,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       return result.facts
     },
 
-    async prepareOriginal(input, opts) {
-      const { pixels: _pixels, ...prepared } = await prepare(input, opts)
-      return prepared
-    },
+    prepareOriginal: prepareStreaming,
 
     async renderVariants(original, opts) {
       const purpose = purposeOf(opts)
@@ -223,7 +253,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     },
 
     async process(input, opts) {
-      const { pixels, ...prepared } = await prepare(input, opts)
+      const { pixels, ...prepared } = await prepareFromPixels(input, opts)
       const rest = await variantOutputs(pixels, purposeOf(opts), opts?.signal)
       return { ...prepared, outputs: [prepared.original, ...rest] }
     },
