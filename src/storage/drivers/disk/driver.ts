@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
-import { Readable, Transform, addAbortSignal } from 'node:stream'
+import { Readable, Transform, Writable, addAbortSignal } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { LocalexError, isLocalexError, type ErrorCode } from '../../../errors/index.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
@@ -98,7 +98,7 @@ export class DiskObjectStore implements ObjectStore {
         },
       })
       const source = body instanceof Readable ? body : Readable.from([Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)])
-      const sink = handle.createWriteStream({ autoClose: false })
+      const sink = fileSink(handle)
       await pipeline(source, counter, hasher, sink, ...(options.signal ? [{ signal: options.signal }] : []))
       const meta: StoredMeta = {
         v: 1,
@@ -117,7 +117,7 @@ export class DiskObjectStore implements ObjectStore {
       handle = undefined
       throwIfAborted(options.signal)
       await this.#commit(tmp, path, key, options.ifNoneMatch ?? false)
-      if (options.onProgress && reported !== meta.size) options.onProgress({ loaded: meta.size, total: meta.size })
+      if (options.onProgress && (reported !== meta.size || total === undefined)) options.onProgress({ loaded: meta.size, total: meta.size })
       return { key, size: meta.size, etag: meta.etag }
     } catch (error) {
       await handle?.close().catch(() => undefined)
@@ -288,7 +288,8 @@ export class DiskObjectStore implements ObjectStore {
         const at = rest.indexOf(walk.delimiter)
         if (at >= 0) {
           const group = prefix + rest.slice(0, at + walk.delimiter.length)
-          if (group !== lastGroup) {
+          // S3: a startAfter that is a common prefix (how ListObjects v1 pages) skips that group.
+          if (group !== lastGroup && group !== startAfter) {
             lastGroup = group
             yield { type: 'prefix', prefix: group }
           }
@@ -567,6 +568,26 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false
   }
+}
+
+/**
+ * Writes to an open handle from position 0 and leaves it open (the trailer follows). A plain
+ * fs.WriteStream with autoClose off never emits 'close', so `pipeline` would wait on it forever.
+ */
+function fileSink(handle: FileHandle): Writable {
+  let position = 0
+  return new Writable({
+    highWaterMark: 256 * 1024,
+    writev(chunks, callback) {
+      const buffers = chunks.map((c) => c.chunk as Buffer)
+      handle.writev(buffers, position).then(({ bytesWritten }) => {
+        const expected = buffers.reduce((n, b) => n + b.length, 0)
+        if (bytesWritten !== expected) throw new Error(`short write (${bytesWritten} of ${expected} bytes)`)
+        position += bytesWritten
+        callback()
+      }, callback).catch(callback)
+    },
+  })
 }
 
 /** Makes a rename durable: the folder entry is on disk, not only the file. */

@@ -112,8 +112,13 @@ export class S3ObjectStore implements ObjectStore {
     const { signal } = options
     throwIfAborted(signal)
     try {
-      if (options.ifNoneMatch && !this.#config.conditionalWrites && (await this.exists(key, { signal }))) {
-        // Without conditional writes this check is not atomic; it only narrows the window.
+      const multipart = body instanceof Readable
+        ? options.contentLength === undefined || options.contentLength > this.#config.multipartThreshold
+        : body.byteLength > this.#config.multipartThreshold
+      // Without conditional writes, or for multipart uploads (AWS honours If-None-Match on
+      // CompleteMultipartUpload, radosgw 16 ignores it), check first. That check is not atomic:
+      // it only narrows the window, but it never lets a whole upload overwrite an existing key.
+      if (options.ifNoneMatch && (!this.#config.conditionalWrites || multipart) && (await this.exists(key, { signal }))) {
         throw new LocalexError('PRECONDITION_FAILED', `Object "${key}" already exists`, { details: { key } })
       }
       const params = this.#putParams(key, options)
@@ -420,11 +425,12 @@ export class S3ObjectStore implements ObjectStore {
       queueSize: this.#config.uploadConcurrency,
       leavePartsOnError: false,
     })
-    let lastLoaded = -1
+    let last: { loaded: number; total?: number } = { loaded: -1 }
     const report = (loaded: number, size: number | undefined) => {
-      if (loaded <= lastLoaded) return
-      lastLoaded = loaded
-      options.onProgress?.({ loaded, ...(size !== undefined ? { total: size } : {}) })
+      // Never backwards, never the same event twice (concurrent parts finish out of order).
+      if (loaded < last.loaded || (loaded === last.loaded && size === last.total)) return
+      last = { loaded, ...(size !== undefined ? { total: size } : {}) }
+      options.onProgress?.({ ...last })
     }
     upload.on('httpUploadProgress', (p) => report(p.loaded ?? 0, total))
     const uploading = upload.done().catch((error: unknown) => {

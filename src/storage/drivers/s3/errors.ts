@@ -44,7 +44,11 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): LocalexError {
     return isLocalexError(error, 'ABORTED') ? error : new LocalexError('ABORTED', `S3 ${ctx.op} aborted`, { cause: error, details: details(ctx) })
   }
   if (isLocalexError(error)) return error
-  const { code, s3Code, status } = s3ErrorCode(error)
+  const mapped = s3ErrorCode(error)
+  const { s3Code, status } = mapped
+  // A 404 without a key (HeadBucket, ListObjects) is the bucket missing: configuration, not data.
+  const bucketMissing = s3Code === 'NoSuchBucket' || (mapped.code === 'OBJECT_NOT_FOUND' && ctx.key === undefined)
+  const code: ErrorCode = bucketMissing ? 'STORE_ERROR' : mapped.code
   const attempts = attemptsOf(error)
   const what = ctx.key === undefined ? `S3 ${ctx.op}` : `S3 ${ctx.op} of "${ctx.key}"`
   const reason = s3Code ?? (error as { code?: string } | undefined)?.code ?? 'error'
@@ -55,7 +59,7 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): LocalexError {
     RANGE_NOT_SATISFIABLE: `${what}: range not satisfiable`,
     STORE_UNAVAILABLE: `${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${reason})`,
     ABORTED: `${what} aborted`,
-    STORE_ERROR: s3Code === 'NoSuchBucket' ? `${what}: the bucket does not exist` : `${what} failed (${reason})`,
+    STORE_ERROR: bucketMissing ? `${what}: the bucket does not exist` : `${what} failed (${reason})`,
   }[code as string] ?? `${what} failed (${reason})`
   return new LocalexError(code, message, {
     cause: error,
