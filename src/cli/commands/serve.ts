@@ -1,0 +1,41 @@
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { loadConfig } from '../../config/index.js'
+import { buildHttpApp, createMetrics, startHttpServer } from '../../http/index.js'
+import type { Command } from '../command.js'
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'Run the HTTP service (API, delivery of stored files, health, metrics, docs at /docs).',
+  description:
+    'With no configuration: disk store and SQLite under ./var, in-process queue and workers, files\n' +
+    'delivered by the service through signed URLs. PORT and HOST choose the address. Stops\n' +
+    'gracefully on SIGINT/SIGTERM (in-flight requests finish, new ones get 503).',
+  options: {},
+  async run({ env, stderr, signal }) {
+    const secretsFile = resolve(env.DATA_DIR?.trim() || './var', 'secrets.json')
+    const hadSecrets = existsSync(secretsFile)
+    const config = loadConfig(env)
+    // The composition root (src/app.ts) is loaded only when serving, so that the other commands
+    // do not pay for (or depend on) everything it builds.
+    const { createStorage } = await import('../../app.js')
+    const storage = await createStorage(config)
+    const metrics = createMetrics({ defaultMetrics: true })
+    let server: Awaited<ReturnType<typeof startHttpServer>> | undefined
+    try {
+      const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics })
+      server = await startHttpServer(app, config)
+      stderr.write(`localex-storage listening on ${server.url} (store: ${config.storage.driver}; API docs: ${server.url}/docs)\n`)
+      if (!hadSecrets && existsSync(join(config.dataDir, 'secrets.json'))) {
+        stderr.write(`Generated development secrets in ${join(config.dataDir, 'secrets.json')} (keep it private).\n`)
+        stderr.write('Get a token with: localex-storage token --user alice   (add --admin for an admin)\n')
+      }
+      if (!signal.aborted) await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))
+      stderr.write('Shutting down: finishing requests in flight...\n')
+      return 0
+    } finally {
+      await server?.close()
+      await storage.close()
+    }
+  },
+}
