@@ -9,7 +9,7 @@ import { docsPlugin } from './docs.js'
 import { healthRoutes, type HealthProbes } from './health.js'
 import { loggerOptions, type LoggerOptions } from './log.js'
 import { createMetrics, type Metrics } from './metrics.js'
-import { ProblemSchema, installProblemHandlers } from './problem.js'
+import { ProblemSchema, clientErrorProblem, installProblemHandlers, sendProblem, toLocalexError } from './problem.js'
 import { v1Routes } from './routes/v1.js'
 import { SHARED_SCHEMAS } from './schemas.js'
 
@@ -67,6 +67,9 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     forceCloseConnections: 'idle',
     // Ids are up to 128 characters (find-my-way's default cap is 100).
     routerOptions: { maxParamLength: 256 },
+    // Errors raised before routing (a URL that does not decode) and before parsing (Node's own).
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, toLocalexError(error)),
+    clientErrorHandler: clientErrorProblem,
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
   })
 

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERROR_CATALOGUE, LocalexError, isLocalexError, type ErrorCode } from '../errors/index.js'
 import { bearerChallenge } from './auth.js'
@@ -120,6 +122,21 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     return sendProblem(request, reply, new LocalexError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`))
   })
+}
+
+/**
+ * Fastify's `clientErrorHandler`: requests Node could not even parse (bad request line, headers
+ * too large, headers or body too slow). Written straight to the socket, then the socket is closed.
+ */
+export function clientErrorProblem(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  const detail = status === 408 ? 'The request was not received in time' : status === 431 ? 'The request headers are too large' : 'The request is malformed'
+  const body = JSON.stringify({ type: problemType('VALIDATION_FAILED'), title: ERROR_CATALOGUE.VALIDATION_FAILED.title, status, code: 'VALIDATION_FAILED', detail })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(error)
 }
 
 /** JSON schema of the problem body, shared by every route's 4xx/5xx responses and OpenAPI. */

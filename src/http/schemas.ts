@@ -104,8 +104,8 @@ export const SHARED_SCHEMAS = [FileVariantViewSchema, FileViewSchema, SignedUrlS
 
 /** 4xx/5xx responses of every route: the problem document. */
 export const problemResponses = {
-  '4xx': { $ref: 'Problem#', description: 'Client error (problem+json; `code` says which).' },
-  '5xx': { $ref: 'Problem#', description: 'Server or infrastructure error (503: retry after `Retry-After`).' },
+  '4xx': { description: 'Client error; `code` says which.', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } },
+  '5xx': { description: 'Server or infrastructure error (503: retry after `Retry-After`).', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } },
 } as const
 
 export const noContent = { 204: { type: 'null', description: 'Done.' } } as const
