@@ -44,6 +44,8 @@ export interface IncomingFile {
   readonly bytes: number
   /** Set when reading the body failed: the error to answer with, whatever the consumer made of it. */
   readonly failure: LocalexError | undefined
+  /** Stops reading the body (the consumer is done with it, or never started). */
+  discard(): void
 }
 
 export interface ReadFileOptions {
@@ -123,16 +125,22 @@ export async function readSingleFile(request: FastifyRequest, options: ReadFileO
     }
   }
 
+  const body = Readable.from(guarded(), { objectMode: false })
   return {
     fields,
     fileName: file.filename || undefined,
     mimeType: file.mimetype,
-    body: Readable.from(guarded(), { objectMode: false }),
+    body,
     get bytes() {
       return bytes
     },
     get failure() {
       return failure
+    },
+    discard() {
+      if (!body.destroyed) body.destroy()
+      // A generator that never started runs no `finally`: stop busboy here too.
+      if (!source.destroyed) source.destroy()
     },
   }
 }

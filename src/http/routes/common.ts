@@ -60,7 +60,7 @@ export async function receiveUpload(
     throw answer
   } finally {
     // An idempotent replay (or a refusal) may leave the body unread: stop parsing it.
-    if (incoming && !incoming.body.readableEnded) incoming.body.destroy()
+    if (incoming && !incoming.body.readableEnded) incoming.discard()
     deps.metrics.uploadDuration.observe({ purpose, outcome }, (performance.now() - started) / 1000)
   }
 }

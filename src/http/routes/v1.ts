@@ -47,8 +47,11 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, options) => {
     }) as preHandlerAsyncHookHandler)
   }
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    // An answer given before the whole body arrived (an idempotent replay, a refusal): do not
+    // keep reading the rest just to reuse the connection.
+    if (!request.raw.complete) reply.header('connection', 'close')
     return payload
   })
 
