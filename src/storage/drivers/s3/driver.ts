@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -439,6 +440,10 @@ export class S3ObjectStore implements ObjectStore {
       throw error
     })
     const [pumped, uploaded] = await Promise.allSettled([pumping, uploading])
+    if (uploaded.status === 'rejected' && upload.uploadId) {
+      // lib-storage has aborted the upload unless that request failed too: make sure.
+      await this.#abortUpload(key, upload.uploadId)
+    }
     if (uploaded.status === 'rejected') {
       // Prefer the root cause: the caller's abort or the source's own failure.
       throw signal?.aborted || pumped.status === 'fulfilled' ? uploaded.reason : pumped.reason
@@ -449,6 +454,18 @@ export class S3ObjectStore implements ObjectStore {
     // radosgw answers CompleteMultipartUpload with an empty ETag; HeadObject has it.
     const etag = uploaded.value.ETag || (await this.#etagOf(key, signal))
     return { key, size, etag }
+  }
+
+  /** Best effort, under our retries; an upload that is already gone is fine. */
+  async #abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#request('abortMultipartUpload', key, undefined, (abortSignal) =>
+        this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal }))
+    } catch (error) {
+      if (isLocalexError(error, 'OBJECT_NOT_FOUND')) return
+      // The put already fails with its own error; this one is only worth a lifecycle rule.
+      process.emitWarning(`localex-storage: could not abort multipart upload ${uploadId} of "${key}": ${(error as Error).message}`)
+    }
   }
 
   async #etagOf(key: string, signal: AbortSignal | undefined): Promise<string> {
