@@ -13,7 +13,7 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -67,11 +67,18 @@ function median(values: number[]): number {
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
-async function medianOf<T>(runs: number, fn: () => Promise<T>): Promise<{ wallMs: number; cpuMs: number; value: T }> {
-  await fn() // warm-up: code paths, libvips operation setup
-  const samples: (Sample & { value: T })[] = []
-  for (let i = 0; i < runs; i++) samples.push(await measure(fn))
-  return { wallMs: median(samples.map((s) => s.wallMs)), cpuMs: median(samples.map((s) => s.cpuMs)), value: (samples[0] as Sample & { value: T }).value }
+/**
+ * Medians of several functions measured round-robin (A, B, C, A, B, C, …), so that load from other
+ * processes on a shared machine falls on all of them alike.
+ */
+async function interleaved<T>(runs: number, fns: (() => Promise<T>)[]): Promise<{ wallMs: number; cpuMs: number; value: T }[]> {
+  const values = [] as T[]
+  for (const fn of fns) values.push(await fn()) // warm-up, and the outputs to compare
+  const samples: Sample[][] = fns.map(() => [])
+  for (let i = 0; i < runs; i++) {
+    for (const [k, fn] of fns.entries()) (samples[k] as Sample[]).push(await measure(fn))
+  }
+  return samples.map((list, k) => ({ wallMs: median(list.map((s) => s.wallMs)), cpuMs: median(list.map((s) => s.cpuMs)), value: values[k] as T }))
 }
 
 /** Runs a command under /usr/bin/time; returns its user+system CPU in ms and max RSS in KiB. */
@@ -264,21 +271,29 @@ async function main(): Promise<void> {
   })
   const [main12] = photos
   if (!main12) throw new Error('no benchmark photos found')
-  console.log(`# Image pipeline benchmark\n\nsharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, sharp.concurrency() = ${sharp.concurrency()}, ${RUNS} runs (median), node ${process.version}\n`)
+  console.log(`# Image pipeline benchmark\n\nsharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, sharp.concurrency() = ${sharp.concurrency()}, ${cpus().length} CPUs, load average at start ${loadavg().map((l) => l.toFixed(1)).join(' ')}, ${RUNS} runs (median), node ${process.version}\n`)
 
   // 1. Synchronous part
-  console.log('## 1. Synchronous part: validate + sanitised original (p50 wall)\n')
+  console.log('## 1. Synchronous part: validate + sanitised original + placeholder (p50, measured round-robin with the baselines)\n')
   const syncRows: (string | number)[][] = []
   const syncRuns = Math.max(5, RUNS * 2 + 1)
   for (const photo of photos) {
     const input = readFileSync(photo.path)
-    const plain = await medianOf(syncRuns, () => sharp(input, { ignoreIcc: true }).jpeg({ quality: QUALITY }).toBuffer())
-    const plainDefault = await medianOf(syncRuns, () => sharp(input).jpeg({ quality: QUALITY }).toBuffer())
-    const compact = await medianOf(syncRuns, () => pipelines.compact.prepareOriginal(input))
-    const fast = await medianOf(syncRuns, () => pipelines.fast.prepareOriginal(input))
-    syncRows.push([photo.label, ms(plain.wallMs), ms(plainDefault.wallMs), ms(compact.wallMs), ratio(compact.wallMs, plain.wallMs), ms(fast.wallMs), ratio(fast.wallMs, plain.wallMs), kb(compact.value.original.size), kb(fast.value.original.size)])
+    const size = async (p: Promise<{ original: Output }>) => (await p).original.size
+    const [plain, plainDefault, compact, fast] = await interleaved<number>(syncRuns, [
+      async () => (await sharp(input, { ignoreIcc: true }).jpeg({ quality: QUALITY }).toBuffer()).length,
+      async () => (await sharp(input).jpeg({ quality: QUALITY }).toBuffer()).length,
+      () => size(pipelines.compact.prepareOriginal(input)),
+      () => size(pipelines.fast.prepareOriginal(input)),
+    ]) as [Sample & { value: number }, Sample & { value: number }, Sample & { value: number }, Sample & { value: number }]
+    syncRows.push([
+      photo.label, `${ms(plain.wallMs)} / ${ms(plain.cpuMs)}`, `${ms(plainDefault.wallMs)} / ${ms(plainDefault.cpuMs)}`,
+      `${ms(compact.wallMs)} / ${ms(compact.cpuMs)}`, ratio(compact.wallMs, plain.wallMs),
+      `${ms(fast.wallMs)} / ${ms(fast.cpuMs)}`, ratio(fast.wallMs, plain.wallMs),
+      kb(compact.value), kb(fast.value),
+    ])
   }
-  table(['photo', 'decode+plain encode', '(with sharp ICC default)', 'ours compact', 'ratio', 'ours fast', 'ratio', 'original compact', 'original fast'], syncRows)
+  table(['photo', 'decode + plain encode (wall / CPU)', 'same, sharp ICC default', 'ours compact', 'wall ratio', 'ours fast', 'wall ratio', 'original compact', 'original fast'], syncRows)
 
   // 2. Whole pipeline vs naive
   console.log('## 2. Whole pipeline (8 outputs) vs the naive pipeline: CPU, bytes, quality\n')
@@ -288,10 +303,12 @@ async function main(): Promise<void> {
   for (const photo of photos) {
     const input = readFileSync(photo.path)
     const runs = photo === main12 ? RUNS : 1
-    const n = await medianOf(runs, () => naive(input))
-    const c = await medianOf(runs, () => ours(input, 'compact'))
-    const f = await medianOf(runs, () => ours(input, 'fast'))
-    const p = await medianOf(runs, async () => fromOutputs((await pipelines.compact.process(input)).outputs))
+    const [n, c, f, p] = await interleaved<Encoded[]>(runs, [
+      () => naive(input),
+      () => ours(input, 'compact'),
+      () => ours(input, 'fast'),
+      async () => fromOutputs((await pipelines.compact.process(input)).outputs),
+    ]) as [Sample & { value: Encoded[] }, Sample & { value: Encoded[] }, Sample & { value: Encoded[] }, Sample & { value: Encoded[] }]
     const bytes = (list: Encoded[]) => list.reduce((s, e) => s + e.data.length, 0)
     pipeRows.push([
       photo.label, ms(n.cpuMs), ms(c.cpuMs), ratio(c.cpuMs, n.cpuMs), ms(f.cpuMs), ratio(f.cpuMs, n.cpuMs), ms(p.cpuMs), ratio(p.cpuMs, n.cpuMs),
@@ -342,6 +359,7 @@ async function main(): Promise<void> {
     tpRows.push([photo.label, `${(statSync(photo.path).size / 1e6).toFixed(1)} MB`, r.photosPerSec.toFixed(2), ms(r.cpuMs / 16), `${r.maxRssMb.toFixed(0)} MiB`])
   }
   table(['photo', 'input', 'photos/s', 'CPU per photo', 'peak RSS'], tpRows)
+  console.log(`load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
 }
 
 if (process.argv[2] === '--child') {
