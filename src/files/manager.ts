@@ -374,8 +374,10 @@ class DefaultFileManager implements FileManager, FileJobs {
       const all = [...objects.filter(isOriginalMain), ...written.filter((o) => !(o.variant === 'original' && o.key === original.key))]
       const won = await this.#repo.markReady(row.id, all)
       if (!won) {
-        // Deleted (or failed) while we worked: the row no longer wants these objects.
-        await this.#removeDerived(row)
+        // Deleted or failed while we worked (the delete's own sweep may have run before our puts),
+        // or a duplicate delivery finished first (then the objects are the row's own: keep them).
+        const now = await this.#repo.getFile(row.id)
+        if (!now || now.status === 'deleted' || now.status === 'failed') await this.#deletePrefix(row.key_prefix, job.signal)
         return
       }
       // A reprocess with other settings (say WebP now off) leaves objects the row no longer lists.

@@ -22,7 +22,7 @@ export interface PurposeRule {
 
 export const PURPOSE_RULES: Readonly<Record<Purpose, PurposeRule>> = {
   item_photo: { types: 'config', pdf: false, variants: 'all', alternates: 'all', document: false },
-  profile_photo: { types: 'config', pdf: false, variants: ['thumbnail'], alternates: 'original', document: false },
+  profile_photo: { types: 'config', pdf: false, variants: ['thumbnail'], alternates: 'all', document: false },
   document: { types: ['image/jpeg', 'image/png'], pdf: true, variants: ['thumbnail'], alternates: 'none', document: true },
 }
 

@@ -258,9 +258,9 @@ describe('broken data found while decoding', () => {
 })
 
 describe('purposes and the split upload path', () => {
-  it('profile photos: original, original.webp and a thumbnail only', async () => {
+  it('profile photos: original and thumbnail, each also in WebP (avatars are mostly shown as thumbnails)', async () => {
     const result = await images.process(fixture('jpeg-exif-orientation-1-landscape.jpg'), { purpose: 'profile_photo' })
-    expect(names(result.outputs)).toEqual(['original.jpg', 'original.webp', 'thumbnail.jpg'])
+    expect(names(result.outputs)).toEqual(['original.jpg', 'original.webp', 'thumbnail.jpg', 'thumbnail.webp'])
   })
 
   it('documents: JPEG at documentQuality with full chroma, a thumbnail, no WebP', async () => {
