@@ -1,0 +1,16 @@
+/**
+ * localex-storage as a library. The one-call way in is `createStorage(loadConfig(process.env))`,
+ * which wires store, pipeline, database, queue and CDN together and hands back the FileManager;
+ * each layer is also usable alone (`createObjectStore`, `createImagePipeline`, `createDatabase`).
+ */
+export { createStorage, type Storage, type StorageOptions } from './app.js'
+export { loadConfig, redactConfig, type Config, type Env } from './config/index.js'
+export { ERROR_CATALOGUE, ERROR_CODES, LocalexError, isLocalexError, type ErrorCode } from './errors/index.js'
+export { createObjectStore, createDiskDeliveryHandler, createDiskUploadHandler, keys, type ObjectStore } from './storage/index.js'
+export { createImagePipeline, validatePdf, type ImagePipeline, type ImageFacts, type Output, type ProcessedImage, type PreparedOriginal } from './images/index.js'
+export { createDatabase, migrateToLatest, migrationStatus, type Db } from './db/index.js'
+export { createJobQueue, type JobQueue } from './jobs/index.js'
+export { createCdn, type Cdn } from './cdn/index.js'
+export { createFileManager, type FileJobs } from './files/manager.js'
+export type * from './files/types.js'
+export { buildHttpApp, startHttpServer, signToken, createMetrics, type HttpAppDeps } from './http/index.js'
