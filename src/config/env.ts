@@ -113,6 +113,8 @@ export const SETTINGS = {
   WORKER_CONCURRENCY: s('Database and queue', int(1, 64).default(2), '2', 'Jobs one worker process runs at once.'),
   JOB_ATTEMPTS: s('Database and queue', int(1, 50).default(5), '5', 'Attempts per job before the file is marked failed.'),
   JOB_BACKOFF_MS: s('Database and queue', duration.default('1s'), '1s', 'First retry delay of a job; doubles each attempt.'),
+  JOB_LOCK_DURATION: s('Database and queue', duration.default('30s'), '30s', 'BullMQ: how long a job stays locked to a worker without a renewal; a killed worker\'s job is redelivered after about this long.'),
+  JOB_STALLED_INTERVAL: s('Database and queue', duration.default('30s'), '30s', 'BullMQ: how often workers look for jobs whose worker vanished.'),
   SERVE_WORKERS: s('Database and queue', int(0, 64).optional(), '1 in-process, 0 with `REDIS_URL`', 'Workers the `serve` process runs itself.'),
 
   // Files
@@ -127,6 +129,21 @@ export const SETTINGS = {
   FAILED_RETENTION: s('Files', duration.default('7d'), '7d', 'How long failed files are kept for inspection.'),
   DELETED_RETENTION: s('Files', duration.default('30d'), '30d', 'How long soft-deleted rows are kept.'),
   STORAGE_PRICE_PER_GB_MONTH: s('Files', z.coerce.number().nonnegative().default(0.023), '0.023', 'Price used by `stats` to estimate the monthly cost.'),
+
+  // Operations
+  BUCKET_BLOCK_PUBLIC_ACCESS: s('Operations', bool.default(true), 'true', '`setup-bucket`: block every form of public access (the CDN reads through origin access).'),
+  BUCKET_ENCRYPTION: s('Operations', z.enum(['AES256', 'none']).default('AES256'), 'AES256', '`setup-bucket`: default encryption (`AES256` is SSE-S3; `none` leaves it unset).'),
+  BUCKET_VERSIONING: s('Operations', bool.default(true), 'true', '`setup-bucket`: turn versioning on (noncurrent versions then expire after `LIFECYCLE_NONCURRENT_DAYS`).'),
+  BUCKET_CORS_ORIGINS: s('Operations', list.default('*'), '*', '`setup-bucket`: origins allowed to upload directly from a browser (comma-separated; empty: no CORS rule).'),
+  LIFECYCLE_TEMP_DAYS: s('Operations', int(0, 3650).default(1), '1', 'Lifecycle rule: expire `temp/` objects after this many days (0: no rule).'),
+  LIFECYCLE_MULTIPART_DAYS: s('Operations', int(0, 3650).default(1), '1', 'Lifecycle rule: abort incomplete multipart uploads after this many days (0: no rule).'),
+  LIFECYCLE_NONCURRENT_DAYS: s('Operations', int(0, 3650).default(30), '30', 'Lifecycle rule: expire noncurrent versions after this many days (0: no rule).'),
+  LIFECYCLE_TRANSITION_DAYS: s('Operations', int(0, 3650).default(30), '30', 'Lifecycle rule: move stored files (`items/`, `profiles/`, `verification/`) to `LIFECYCLE_TRANSITION_CLASS` after this many days (0: no transition).'),
+  LIFECYCLE_TRANSITION_CLASS: s('Operations', z.enum(['INTELLIGENT_TIERING', 'STANDARD_IA', 'ONEZONE_IA']).default('INTELLIGENT_TIERING'), 'INTELLIGENT_TIERING', 'Storage class of the first transition.'),
+  LIFECYCLE_ARCHIVE_DAYS: s('Operations', int(0, 3650).default(365), '365', 'Lifecycle rule: move stored files to `LIFECYCLE_ARCHIVE_CLASS` after this many days (0: no archive transition).'),
+  LIFECYCLE_ARCHIVE_CLASS: s('Operations', z.enum(['GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE']).default('GLACIER_IR'), 'GLACIER_IR', 'Archive storage class. The default keeps millisecond reads, so archived photos are still served; `GLACIER`/`DEEP_ARCHIVE` need a restore before any read.'),
+  CLEANUP_INTERVAL: s('Operations', duration.default('1h'), '1h', 'How often the worker runs `cleanup` (0: never).'),
+  ORPHANS_INTERVAL: s('Operations', duration.default('1d'), '1d', 'How often the worker runs a report-only `orphans` sweep (0: never).'),
 
   // HTTP
   PORT: s('HTTP', int(0, 65535).default(3000), '3000', 'Port of the HTTP service.'),

@@ -80,6 +80,8 @@ export interface Config {
     readonly attempts: number
     readonly backoffMs: number
     readonly serveWorkers: number
+    readonly lockDurationMs: number
+    readonly stalledIntervalMs: number
   }
   readonly files: {
     readonly maxPhotosPerItem: number
@@ -91,6 +93,26 @@ export interface Config {
     readonly failedRetentionMs: number
     readonly deletedRetentionMs: number
     readonly pricePerGbMonth: number
+  }
+  readonly ops: {
+    readonly bucket: {
+      readonly blockPublicAccess: boolean
+      readonly encryption: 'AES256' | 'none'
+      readonly versioning: boolean
+      readonly corsOrigins: readonly string[]
+    }
+    /** Days; 0 means no such rule. */
+    readonly lifecycle: {
+      readonly tempDays: number
+      readonly multipartDays: number
+      readonly noncurrentDays: number
+      readonly transitionDays: number
+      readonly transitionClass: 'INTELLIGENT_TIERING' | 'STANDARD_IA' | 'ONEZONE_IA'
+      readonly archiveDays: number
+      readonly archiveClass: 'GLACIER_IR' | 'GLACIER' | 'DEEP_ARCHIVE'
+    }
+    /** Milliseconds; 0 means not scheduled. */
+    readonly schedule: { readonly cleanupEveryMs: number; readonly orphansEveryMs: number }
   }
   readonly http: {
     readonly port: number
@@ -158,6 +180,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   if (Boolean(v.CLOUDFRONT_KEY_PAIR_ID) !== Boolean(v.CLOUDFRONT_PRIVATE_KEY)) issues.push('CLOUDFRONT_KEY_PAIR_ID and CLOUDFRONT_PRIVATE_KEY: set both or neither')
   for (const u of v.CDN_PURGE_URLS) if (!z.string().url().safeParse(u).success) issues.push(`CDN_PURGE_URLS: expected comma-separated URLs (got "${truncate(u)}")`)
   const variants = parseVariants(v.IMAGE_VARIANTS, v.IMAGE_SQUARE_VARIANTS, issues)
+  if (v.LIFECYCLE_TRANSITION_DAYS > 0 && v.LIFECYCLE_ARCHIVE_DAYS > 0 && v.LIFECYCLE_ARCHIVE_DAYS <= v.LIFECYCLE_TRANSITION_DAYS) issues.push('LIFECYCLE_ARCHIVE_DAYS: expected more days than LIFECYCLE_TRANSITION_DAYS')
   if (issues.length) throw configError(issues)
 
   const dataDir = resolve(v.DATA_DIR)
@@ -222,6 +245,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       attempts: v.JOB_ATTEMPTS,
       backoffMs: v.JOB_BACKOFF_MS,
       serveWorkers: v.SERVE_WORKERS ?? (v.REDIS_URL ? 0 : 1),
+      lockDurationMs: v.JOB_LOCK_DURATION,
+      stalledIntervalMs: v.JOB_STALLED_INTERVAL,
     },
     files: {
       maxPhotosPerItem: v.MAX_PHOTOS_PER_ITEM,
@@ -233,6 +258,24 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       failedRetentionMs: v.FAILED_RETENTION,
       deletedRetentionMs: v.DELETED_RETENTION,
       pricePerGbMonth: v.STORAGE_PRICE_PER_GB_MONTH,
+    },
+    ops: {
+      bucket: {
+        blockPublicAccess: v.BUCKET_BLOCK_PUBLIC_ACCESS,
+        encryption: v.BUCKET_ENCRYPTION,
+        versioning: v.BUCKET_VERSIONING,
+        corsOrigins: v.BUCKET_CORS_ORIGINS,
+      },
+      lifecycle: {
+        tempDays: v.LIFECYCLE_TEMP_DAYS,
+        multipartDays: v.LIFECYCLE_MULTIPART_DAYS,
+        noncurrentDays: v.LIFECYCLE_NONCURRENT_DAYS,
+        transitionDays: v.LIFECYCLE_TRANSITION_DAYS,
+        transitionClass: v.LIFECYCLE_TRANSITION_CLASS,
+        archiveDays: v.LIFECYCLE_ARCHIVE_DAYS,
+        archiveClass: v.LIFECYCLE_ARCHIVE_CLASS,
+      },
+      schedule: { cleanupEveryMs: v.CLEANUP_INTERVAL, orphansEveryMs: v.ORPHANS_INTERVAL },
     },
     http: {
       port: v.PORT,

@@ -58,6 +58,10 @@ export async function createDatabase(config: Pick<Config, 'db'>, options: Databa
     } as pg.PoolConfig)
     // An idle client that loses its socket emits on the pool; without a listener Node would crash.
     pool.on('error', (error) => onError(toDatabaseError(error, target, secret)))
+    // A client that loses its socket while checked out (mid query or transaction) emits on
+    // itself; the query it was running rejects anyway, but the unheard event would kill the
+    // process when PostgreSQL restarts.
+    pool.on('connect', (client) => client.on('error', (error) => onError(toDatabaseError(error, target, secret))))
     inner = new PostgresDialect({ pool })
   } else {
     kind = 'sqlite'

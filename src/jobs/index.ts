@@ -9,8 +9,8 @@ export interface JobQueueOptions extends Pick<BullMqQueueOptions, 'lockDurationM
 
 /** BullMQ on Redis when `queue.redisUrl` is set, otherwise the in-process queue. */
 export function createJobQueue(config: Pick<Config, 'queue'>, options: JobQueueOptions = {}): JobQueue {
-  const { redisUrl, prefix, attempts, backoffMs, concurrency } = config.queue
-  if (redisUrl) return new BullMqJobQueue({ redisUrl, prefix, attempts, backoffMs, concurrency, ...options })
+  const { redisUrl, prefix, attempts, backoffMs, concurrency, lockDurationMs, stalledIntervalMs } = config.queue
+  if (redisUrl) return new BullMqJobQueue({ redisUrl, prefix, attempts, backoffMs, concurrency, lockDurationMs, stalledIntervalMs, ...options })
   return new InProcessJobQueue({ attempts, backoffMs, concurrency, ...(options.logger ? { logger: options.logger } : {}) })
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { connect, createServer, type Server, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createServer } from 'node:net'
+import { TcpProxy } from '../support/tcp-proxy.js'
 import { BullMqJobQueue, InProcessJobQueue, silentLogger, type JobQueue } from '../../src/jobs/index.js'
 
 export const QUEUE_KINDS = ['memory', 'bullmq'] as const
@@ -91,35 +92,11 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   return { promise, resolve }
 }
 
-/**
- * A TCP proxy in front of the real Redis that the test can take down and bring back on the same
- * port: Redis "going away" and "returning" as a client sees it.
- */
-export class RedisProxy {
-  #server: Server | undefined
-  readonly #sockets = new Set<Socket>()
-  port = 0
-
-  async start(): Promise<void> {
+/** A TCP proxy in front of the real Redis (see test/support/tcp-proxy.ts). */
+export class RedisProxy extends TcpProxy {
+  constructor() {
     const target = new URL(REDIS_URL)
-    this.#server = createServer((client) => {
-      const upstream = connect(Number(target.port || 6379), target.hostname)
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s)
-        s.on('close', () => this.#sockets.delete(s))
-        s.on('error', () => undefined)
-      }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>((resolve) => this.#server?.listen(this.port, '127.0.0.1', resolve))
-    const address = this.#server.address()
-    if (address && typeof address !== 'string') this.port = address.port
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.#sockets) s.destroy()
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()))
-    this.#server = undefined
+    super(target.hostname, Number(target.port || 6379))
   }
 
   get url(): string {

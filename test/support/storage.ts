@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createStorage, type Storage } from '../../src/app.js'
+import { createStorage, type Storage, type StorageOptions } from '../../src/app.js'
 import { auditLog, files as fileRows, outboxRows, type AuditRecord } from '../../src/db/index.js'
 import type { FileView } from '../../src/files/types.js'
 import { silentLogger } from '../../src/jobs/index.js'
 import { createDiskDeliveryHandler, createDiskUploadHandler } from '../../src/storage/index.js'
 import { createTestBucket, s3ConfigEnv } from './s3.js'
 import { createTestDatabase, testConfig, type TestDatabase } from './db.js'
+import { TcpProxy } from './tcp-proxy.js'
 
 /**
  * The two shapes the service runs in, with every component real:
@@ -35,31 +36,60 @@ export interface TestStorage extends Storage {
   fetch: typeof fetch
   /** Turns a stored file into an `authenticated` one (no flow creates those yet; the level exists). */
   makeAuthenticated(view: FileView): Promise<FileView>
+  /** The environment the config was loaded from (to start a `worker` child process on the same backend). */
+  env: Record<string, string>
+  /** Present when asked for: PostgreSQL and Redis reached through proxies the test can cut. */
+  proxies: { db?: TcpProxy; redis?: TcpProxy }
 }
 
-export async function openTestStorage(backend: Backend, env: Record<string, string> = {}): Promise<TestStorage> {
+export interface TestStorageOptions extends Pick<StorageOptions, 'metrics'> {
+  /** Run queue workers in the test process (default true). */
+  workers?: boolean
+  /** production only: reach PostgreSQL / Redis through a TcpProxy (`t.proxies`). */
+  proxyDatabase?: boolean
+  proxyRedis?: boolean
+}
+
+export async function openTestStorage(backend: Backend, extraEnv: Record<string, string> = {}, options: TestStorageOptions = {}): Promise<TestStorage> {
+  const { workers = true, proxyDatabase = false, proxyRedis = false, ...storageOptions } = options
   const testDb = await createTestDatabase(backend === 'production' ? 'postgres' : 'sqlite')
   const cleanups: Array<() => Promise<void>> = [() => testDb.destroy()]
   let server: Server | undefined
   let baseEnv: Record<string, string> = {}
+  const proxies: TestStorage['proxies'] = {}
   try {
     if (backend === 'production') {
       const bucket = await createTestBucket('files')
       cleanups.push(() => bucket.cleanup())
-      baseEnv = { ...s3ConfigEnv(bucket.bucket), DATABASE_URL: testDb.url as string, REDIS_URL, QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}` }
+      let databaseUrl = testDb.url as string
+      let redisUrl = REDIS_URL
+      if (proxyDatabase) {
+        const proxy = (proxies.db = TcpProxy.for(databaseUrl, 5432))
+        await proxy.start()
+        cleanups.push(() => proxy.stop())
+        databaseUrl = proxy.wrap(databaseUrl)
+      }
+      if (proxyRedis) {
+        const proxy = (proxies.redis = TcpProxy.for(redisUrl, 6379))
+        await proxy.start()
+        cleanups.push(() => proxy.stop())
+        redisUrl = proxy.wrap(redisUrl)
+      }
+      baseEnv = { ...s3ConfigEnv(bucket.bucket), DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}` }
     } else {
       server = createServer()
       await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
       const port = (server.address() as AddressInfo).port
       baseEnv = { SQLITE_PATH: testDb.config.db.sqlitePath, PUBLIC_BASE_URL: `http://127.0.0.1:${port}` }
     }
-    const config = testConfig({ ...baseEnv, JOB_BACKOFF_MS: '50', ...env }, testDb.dir)
+    const env = { DATA_DIR: testDb.dir, LOG_LEVEL: 'silent', ...baseEnv, JOB_BACKOFF_MS: '50', JOB_LOCK_DURATION: '5s', JOB_STALLED_INTERVAL: '1s', ...extraEnv }
+    const config = testConfig(env, testDb.dir)
     const storage = await createStorage(config, {
-      workers: true,
+      workers,
       migrate: false,
       logger: silentLogger,
-      queue: { lockDurationMs: 5_000, stalledIntervalMs: 1_000 },
       relayOptions: { intervalMs: 50, retryDelayMs: 200 },
+      ...storageOptions,
     })
     if (server) {
       const deliver = createDiskDeliveryHandler(storage.store)
@@ -75,6 +105,8 @@ export async function openTestStorage(backend: Backend, env: Record<string, stri
     const db = storage.db
     const t: TestStorage = Object.assign(Object.create(null) as object, storage, {
       backend,
+      env,
+      proxies,
       jobs: storage.files,
       testDb,
       fetch: globalThis.fetch.bind(globalThis),
