@@ -201,6 +201,19 @@ for (const backend of BACKENDS) {
       await expect(t.files.getFile(alice, g.id)).rejects.toMatchObject({ code: 'NOT_FOUND' })
     })
 
+    it('marks a file failed with the reason when its variants job cannot succeed, and removes its objects', async () => {
+      const f = await t.files.uploadItemPhoto(alice, 'item-9', { body: png, wait: true })
+      const original = `items/item-9/photos/${f.id}/original.png`
+      await t.store.delete(original) // the bucket lost the original behind our back
+      expect(await t.files.reprocess(f.id)).toBe(true)
+      const settled = await t.files.waitUntilSettled(f.id, { timeoutMs: 20_000 })
+      expect(settled.status).toBe('failed')
+      expect(settled.errorReason).toMatch(/^OBJECT_NOT_FOUND/)
+      await t.drain()
+      expect(await objectKeys(t, `items/item-9/photos/${f.id}/`)).toEqual([])
+      expect((await t.files.listItemPhotos('item-9')).map((v) => v.id)).toEqual([])
+    })
+
     it('does direct uploads through a presigned POST, then validates and processes them', async () => {
       const upload = await t.files.createDirectUpload(alice, { purpose: 'item_photo', itemId: 'item-8', fileName: 'big.png', contentType: 'image/png' })
       const form = new FormData()
