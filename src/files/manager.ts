@@ -4,6 +4,7 @@ import type { Cdn } from '../cdn/index.js'
 import type { Purpose, StoredObject } from '../db/schema.js'
 import { LocalexError, isLocalexError } from '../errors/index.js'
 import { readLimited, sniffType, type ImagePipeline, type Output } from '../images/index.js'
+import { contentDisposition } from '../storage/content-disposition.js'
 import { assertSafeId, isDocumentType, keys, newId, safeFileName, sanitizeDisplayName, type DocumentType } from '../storage/keys.js'
 import type { ObjectStore } from '../storage/types.js'
 import { assertCanModify, assertCanRead, assertSelfOrAdmin, isAdmin, notFound, requireActor } from './access.js'
@@ -508,7 +509,7 @@ class DefaultFileManager implements FileManager, FileJobs {
       await this.#store.put(target.key, prepared.data, {
         contentType: prepared.contentType,
         cacheControl: target.cacheControl,
-        ...(target.entityType === 'verification' ? { contentDisposition: contentDisposition('attachment', name) } : {}),
+        ...(target.entityType === 'verification' ? { contentDisposition: contentDisposition(name, 'attachment') } : {}),
         ifNoneMatch: true,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       })
@@ -592,7 +593,7 @@ class DefaultFileManager implements FileManager, FileJobs {
     const expiresIn = Math.max(1, Math.floor(ttlMs / 1000))
     const url = await this.#store.signedUrl(object.key, {
       expiresIn,
-      ...(row.entity_type === 'verification' ? { responseContentDisposition: contentDisposition('attachment', row.original_name) } : {}),
+      ...(row.entity_type === 'verification' ? { responseContentDisposition: contentDisposition(row.original_name, 'attachment') } : {}),
     })
     if (row.access_level === 'private') {
       await this.#repo.audit({ actor, ctx, action: 'url_private', fileId: row.id, entityType: row.entity_type, entityId: row.entity_id, details: { variant: object.variant, format: object.format, expiresIn } })
@@ -622,13 +623,6 @@ function tooManyPhotos(max: number): LocalexError {
 function reasonOf(error: unknown): string {
   if (isLocalexError(error)) return `${error.code}: ${error.message}`.slice(0, 500)
   return `INTERNAL: ${(error as Error)?.message ?? String(error)}`.slice(0, 500)
-}
-
-/** RFC 6266: an ASCII fallback plus the exact name in RFC 5987 encoding. */
-export function contentDisposition(type: 'attachment' | 'inline', name: string): string {
-  const fallback = name.normalize('NFKD').replace(/[^\x20-\x7e]/g, '').replace(/["\\%]/g, '_').trim() || 'file'
-  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-  return `${type}; filename="${fallback}"; filename*=UTF-8''${encoded}`
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -2,7 +2,7 @@ export { buildHttpApp, serverTimeouts, JSON_BODY_LIMIT, type HttpAppDeps } from 
 export { startHttpServer, type RunningHttpServer, type StartOptions } from './server.js'
 export { signToken, createTokenVerifier, type SignTokenOptions, type TokenVerifier, type AuthConfig } from './auth.js'
 export { createMetrics, METRIC_NAMES, type Metrics, type MetricsOptions } from './metrics.js'
-export { contentDisposition } from './content-disposition.js'
+export { contentDisposition } from '../storage/content-disposition.js'
 export { toProblem, toLocalexError, type Problem } from './problem.js'
 export type { HealthProbes } from './health.js'
 export { redactUrl } from './log.js'

@@ -1,6 +1,10 @@
-import { sanitizeDisplayName } from '../storage/keys.js'
+import { sanitizeDisplayName } from './keys.js'
 
 /**
+ * The one Content-Disposition builder: the files layer writes it on documents and signs it into
+ * their URLs, the HTTP layer's delivery route falls back to it. It lives here so that both import
+ * it downwards.
+ *
  * RFC 6266 Content-Disposition for a display name: an ASCII fallback in `filename` (for the few
  * clients that ignore the extended form) and the exact UTF-8 name in `filename*` (RFC 8187).
  * The name is normalised again (NFC, no controls or bidi overrides, no path) so that whatever

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { asciiFallback, contentDisposition } from '../../src/http/content-disposition.js'
+import { asciiFallback, contentDisposition } from '../../src/storage/content-disposition.js'
 import { redactUrl } from '../../src/http/log.js'
 import { makeTestApp } from './support/app.js'
 
