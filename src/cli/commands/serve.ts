@@ -19,8 +19,10 @@ export const serve: Command = {
     // The composition root (src/app.ts) is loaded only when serving, so that the other commands
     // do not pay for (or depend on) everything it builds.
     const { createStorage } = await import('../../app.js')
-    const storage = await createStorage(config)
+    // One registry for every layer: the pipeline stages, queue depth and failed jobs are recorded
+    // by the storage, requests and uploads by the app.
     const metrics = createMetrics({ defaultMetrics: true })
+    const storage = await createStorage(config, { metrics })
     let server: Awaited<ReturnType<typeof startHttpServer>> | undefined
     try {
       const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics })
