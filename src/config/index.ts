@@ -129,6 +129,8 @@ export interface Config {
     readonly algorithms: readonly string[]
     readonly issuer: string
     readonly audience: string
+    /** Serve POST /v1/dev/token (DEV_TOKENS; see src/http/dev-token.ts). */
+    readonly devTokens: boolean
   }
   readonly cdn: {
     readonly provider: 'none' | 'cloudfront' | 'http-purge'
@@ -181,6 +183,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   for (const u of v.CDN_PURGE_URLS) if (!z.string().url().safeParse(u).success) issues.push(`CDN_PURGE_URLS: expected comma-separated URLs (got "${truncate(u)}")`)
   const variants = parseVariants(v.IMAGE_VARIANTS, v.IMAGE_SQUARE_VARIANTS, issues)
   if (v.LIFECYCLE_TRANSITION_DAYS > 0 && v.LIFECYCLE_ARCHIVE_DAYS > 0 && v.LIFECYCLE_ARCHIVE_DAYS <= v.LIFECYCLE_TRANSITION_DAYS) issues.push('LIFECYCLE_ARCHIVE_DAYS: expected more days than LIFECYCLE_TRANSITION_DAYS')
+  const hsAlgorithm = !v.JWT_ALGORITHMS || v.JWT_ALGORITHMS.some((a) => a.startsWith('HS'))
+  if (v.DEV_TOKENS === 'true' && (!hsAlgorithm || (!v.JWT_SECRET && (v.JWT_PUBLIC_KEY || v.JWKS_URL)))) {
+    issues.push('DEV_TOKENS: needs an HS secret to sign tokens (JWT_SECRET, or none of JWT_PUBLIC_KEY/JWKS_URL) and an HS algorithm')
+  }
   if (issues.length) throw configError(issues)
 
   const dataDir = resolve(v.DATA_DIR)
@@ -292,6 +298,9 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       algorithms: v.JWT_ALGORITHMS ?? (needsJwtSecret ? ['HS256'] : ['RS256', 'ES256']),
       issuer: v.JWT_ISSUER,
       audience: v.JWT_AUDIENCE,
+      // A generated secret means nobody configured auth: a development setup, unless it listens
+      // beyond this machine.
+      devTokens: v.DEV_TOKENS === 'true' || (v.DEV_TOKENS === 'auto' && needsJwtSecret && !v.JWT_SECRET && isLoopback(v.HOST)),
     },
     cdn: {
       provider: v.CDN_PROVIDER,
@@ -372,6 +381,10 @@ function resolveSecrets<K extends string>(dataDir: string, given: Record<K, stri
 
 function configError(issues: string[]): LocalexError {
   return new LocalexError('CONFIG_INVALID', `Invalid configuration:\n  - ${issues.join('\n  - ')}`, { details: { issues } })
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)
 }
 
 function truncate(value: string): string {

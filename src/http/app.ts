@@ -4,6 +4,7 @@ import type { FileManager } from '../files/types.js'
 import type { ObjectStore } from '../storage/types.js'
 import type { TokenVerifier } from './auth.js'
 import { deliveryRoutes } from './delivery.js'
+import { devTokenRoutes } from './dev-token.js'
 import { diskUploadRoutes } from './direct-upload.js'
 import { docsPlugin } from './docs.js'
 import { healthRoutes, type HealthProbes } from './health.js'
@@ -12,6 +13,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { ProblemSchema, clientErrorProblem, installProblemHandlers, sendProblem, toLocalexError } from './problem.js'
 import { v1Routes } from './routes/v1.js'
 import { SHARED_SCHEMAS } from './schemas.js'
+import { DEFAULT_WEB_ROOT, webRoutes } from './web.js'
 
 export interface HttpAppDeps {
   config: Config
@@ -28,6 +30,8 @@ export interface HttpAppDeps {
   now?: () => number
   /** Mount the disk store's receiver of presigned uploads (default: when the store is on disk). */
   diskUploads?: boolean
+  /** Folder of the built example page served at `/` (default dist/web); false: no page. */
+  web?: string | false
 }
 
 /** Largest JSON body (reorder lists of up to 1,000 ids are the biggest); files go by multipart. */
@@ -95,8 +99,10 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
 
   void app.register(docsPlugin, { config })
   void app.register(healthRoutes, { health: deps.health, metrics })
+  if (config.auth.devTokens) void app.register(devTokenRoutes, { prefix: '/v1/dev', config })
   void app.register(v1Routes, { prefix: '/v1', config, files: deps.files, metrics, ...(deps.verifier ? { verifier: deps.verifier } : {}) })
   void app.register(deliveryRoutes, { config, store: deps.store, ...(deps.now ? { now: deps.now } : {}) })
+  if (deps.web !== false) void app.register(webRoutes, { config, root: deps.web ?? DEFAULT_WEB_ROOT })
   if (deps.diskUploads ?? deps.store.name === 'disk') {
     void app.register(diskUploadRoutes, { config, store: deps.store, ...(deps.now ? { handler: { now: deps.now } } : {}) })
   }
