@@ -1,4 +1,4 @@
-import { createCdn, type Cdn } from './cdn/index.js'
+import { createCdn, registerCdnMetrics, type Cdn, type CdnOptions } from './cdn/index.js'
 import type { Config } from './config/index.js'
 import { createDatabase, migrateToLatest, pingDatabase, type Db } from './db/index.js'
 import { createDbFileRepository } from './files/repository-db.js'
@@ -10,6 +10,7 @@ import { createImagePipeline, type ImagePipeline } from './images/index.js'
 import {
   JOB_NAMES,
   OutboxRelay,
+  outbox,
   consoleLogger,
   createJobQueue,
   runOutboxJob,
@@ -37,6 +38,8 @@ export interface StorageOptions {
   queue?: JobQueueOptions
   /** Tests: relay poll period and visibility timeout. */
   relayOptions?: { intervalMs?: number; visibilityMs?: number; retryDelayMs?: number }
+  /** Tests: a mocked CloudFront client, shorter CDN retry timings. */
+  cdn?: Pick<CdnOptions, 'cloudFrontClient' | 'fetch' | 'retry'>
 }
 
 /** Everything wired together: what `serve`, `worker` and the other commands (and embedders) use. */
@@ -75,9 +78,11 @@ export async function createStorage(config: Config, options: StorageOptions = {}
     const queue = createJobQueue(config, { logger, ...options.queue })
     opened.push(() => queue.close())
     const images = createImagePipeline(config.images)
-    const cdn = createCdn(config)
-    opened.push(() => cdn.close())
     const metrics = options.metrics
+    const cdnMetrics = metrics ? registerCdnMetrics(metrics.registry) : undefined
+    const cdn = createCdn(config, { ...options.cdn, ...(cdnMetrics ? { onInvalidate: cdnMetrics.onInvalidate } : {}) })
+    cdnMetrics?.attach(cdn.stats)
+    opened.push(() => cdn.close())
 
     const relay = options.relay === false ? null : new OutboxRelay({ db, queue, logger, ...options.relayOptions })
     const files = createFileManager({
@@ -87,6 +92,10 @@ export async function createStorage(config: Config, options: StorageOptions = {}
       cdn,
       repo: createDbFileRepository(db),
       notify: () => relay?.notify(),
+      // Warming needs an edge to warm: a CDN URL.
+      ...(config.cdn.warm && config.cdn.url
+        ? { queueWarm: async (fileId: string) => void (await outbox.add(db, { kind: 'warm_cdn', payload: { fileId }, fileId })) }
+        : {}),
       ...(metrics ? { observe: (stage: string, seconds: number) => metrics.pipelineStageDuration.observe({ stage }, seconds) } : {}),
     })
     metrics?.setQueueDepthSource(async () => ({ ...(await queue.counts()) }))
@@ -95,6 +104,7 @@ export async function createStorage(config: Config, options: StorageOptions = {}
       variants: (payload, job) => files.runVariantsJob(payload as { fileId: string }, job),
       delete_objects: (payload, job) => files.runDeleteObjectsJob(payload as { fileId: string; prefix: string }, job),
       purge_cdn: (payload, job) => files.runPurgeCdnJob(payload as { paths: string[] }, job),
+      warm_cdn: (payload, job) => files.runWarmCdnJob(payload as { fileId: string }, job),
     }
     const outboxHandler = runOutboxJob({ db, handlers, logger, ...(options.relayOptions?.visibilityMs ? { visibilityMs: options.relayOptions.visibilityMs } : {}) })
     let worker: Worker | null = null

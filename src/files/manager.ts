@@ -33,6 +33,8 @@ export interface FileManagerDeps {
   notify?: () => void
   /** Pipeline stage timings, for metrics. */
   observe?: (stage: string, seconds: number) => void
+  /** Queues a `warm_cdn` job for a public file that just became ready (set when CDN_WARM is on). */
+  queueWarm?: (fileId: string) => Promise<void>
 }
 
 /** What a file about to be written needs, after validation and before any row exists. */
@@ -66,7 +68,9 @@ export interface FileJobs {
   /** Removes every object under a deleted file's folder (and what a racing job may have written). */
   runDeleteObjectsJob(payload: { fileId: string; prefix: string }, job: { signal?: AbortSignal }): Promise<void>
   /** Drops paths from the edge; retried from the outbox until the CDN accepts them. */
-  runPurgeCdnJob(payload: { paths: string[] }, job: { signal?: AbortSignal }): Promise<void>
+  runPurgeCdnJob(payload: { paths: string[] }, job: { id?: string; signal?: AbortSignal }): Promise<void>
+  /** Requests a ready public file's URLs through the CDN so first readers hit (best effort). */
+  runWarmCdnJob(payload: { fileId: string }, job: { signal?: AbortSignal }): Promise<void>
   /** Renders a `ready` file's variants again from its stored original (after a config change). */
   reprocess(id: string): Promise<boolean>
 }
@@ -80,6 +84,7 @@ class DefaultFileManager implements FileManager, FileJobs {
   readonly #ownership: ItemOwnershipVerifier
   readonly #notify: () => void
   readonly #observe: (stage: string, seconds: number) => void
+  readonly #queueWarm: ((fileId: string) => Promise<void>) | undefined
 
   constructor(deps: FileManagerDeps) {
     this.#config = deps.config
@@ -90,6 +95,7 @@ class DefaultFileManager implements FileManager, FileJobs {
     this.#ownership = deps.ownership ?? deps.repo.defaultOwnership()
     this.#notify = deps.notify ?? (() => {})
     this.#observe = deps.observe ?? (() => {})
+    this.#queueWarm = deps.queueWarm
   }
 
   // ---------------------------------------------------------------- item photos
@@ -385,6 +391,9 @@ class DefaultFileManager implements FileManager, FileJobs {
       const kept = new Set(all.map((o) => o.key))
       const stale = objects.filter((o) => !kept.has(o.key)).map((o) => o.key)
       if (stale.length) await this.#store.deleteMany(stale).catch(() => undefined)
+      // Warming is an optimisation: a file whose warming could not be queued is simply fetched by
+      // its first reader.
+      if (this.#queueWarm && row.access_level === 'public') await this.#queueWarm(row.id).catch(() => undefined)
       this.#notify()
     } catch (error) {
       if (job.final || (isLocalexError(error) && !error.retryable && error.status < 500)) {
@@ -399,8 +408,14 @@ class DefaultFileManager implements FileManager, FileJobs {
     await this.#deletePrefix(payload.prefix, job.signal)
   }
 
-  async runPurgeCdnJob(payload: { paths: string[] }, job: { signal?: AbortSignal }): Promise<void> {
-    await this.#cdn.invalidate(payload.paths, job.signal ? { signal: job.signal } : {})
+  async runPurgeCdnJob(payload: { paths: string[] }, job: { id?: string; signal?: AbortSignal }): Promise<void> {
+    await this.#cdn.invalidate(payload.paths, { ...(job.signal ? { signal: job.signal } : {}), ...(job.id ? { reference: job.id } : {}) })
+  }
+
+  async runWarmCdnJob(payload: { fileId: string }, job: { signal?: AbortSignal }): Promise<void> {
+    const row = await this.#repo.getFile(payload.fileId)
+    if (!row || row.status !== 'ready' || row.access_level !== 'public') return
+    await this.#cdn.warm(row.objects.map((o) => this.#cdn.publicUrl(o.key)), job.signal ? { signal: job.signal } : {})
   }
 
   async reprocess(id: string): Promise<boolean> {
@@ -563,8 +578,9 @@ class DefaultFileManager implements FileManager, FileJobs {
     await this.#deletePrefix(row.key_prefix).catch(() => undefined)
   }
 
+  /** The photo's folder (one CloudFront path) and each object (for edges that purge by exact URL). */
   #purgePaths(row: FileRecord): string[] {
-    return row.access_level === 'public' ? [`/${row.key_prefix}*`] : []
+    return row.access_level === 'public' ? [`/${row.key_prefix}*`, ...row.objects.map((o) => `/${o.key}`)] : []
   }
 
   async #removeDerived(row: FileRecord): Promise<void> {
@@ -591,7 +607,10 @@ class DefaultFileManager implements FileManager, FileJobs {
   async #signed(actor: Actor, ctx: RequestContext, row: FileRecord, object: StoredObject): Promise<SignedUrl> {
     const ttlMs = row.access_level === 'private' ? this.#config.files.privateUrlTtlMs : this.#config.files.signedUrlTtlMs
     const expiresIn = Math.max(1, Math.floor(ttlMs / 1000))
-    const url = await this.#store.signedUrl(object.key, {
+    // `authenticated` files through the CDN when it can sign (CloudFront key pair); private
+    // documents always from the store, never through the CDN.
+    const cdnUrl = row.access_level === 'authenticated' ? this.#cdn.signedUrl(object.key, { expiresIn }) : null
+    const url = cdnUrl ?? await this.#store.signedUrl(object.key, {
       expiresIn,
       ...(row.entity_type === 'verification' ? { responseContentDisposition: contentDisposition(row.original_name, 'attachment') } : {}),
     })
