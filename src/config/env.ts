@@ -62,7 +62,7 @@ export const SETTINGS = {
   // General
   DATA_DIR: s('General', z.string().min(1).default('./var'), './var', 'Where the embedded default keeps its files (disk store, SQLite, generated secrets).'),
   LOG_LEVEL: s('General', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'info', 'Log level of the service and the worker.'),
-  PUBLIC_BASE_URL: s('General', url.default('http://localhost:3000'), 'http://localhost:3000', "The service's own public address; delivery URLs of the embedded default start with it."),
+  PUBLIC_BASE_URL: s('General', url.optional(), '`http://localhost:$PORT`', "The service's own public address; delivery URLs of the embedded default start with it."),
 
   // Object store
   STORAGE_DRIVER: s('Object store', z.enum(['disk', 's3']).optional(), '`s3` when `S3_BUCKET` is set, else `disk`', 'Object store driver.'),

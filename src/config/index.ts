@@ -221,7 +221,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       retry: { maxAttempts: v.STORAGE_MAX_ATTEMPTS, baseDelayMs: v.STORAGE_RETRY_BASE_MS, maxDelayMs: 5000 },
       timeoutMs: v.STORAGE_TIMEOUT_MS,
       signingSecret: secrets.URL_SIGNING_SECRET,
-      publicBaseUrl: v.PUBLIC_BASE_URL.replace(/\/+$/, ''),
+      // Unset: the port the service listens on, so that `PORT=8080 npm start` hands out URLs that work.
+      publicBaseUrl: (v.PUBLIC_BASE_URL ?? `http://localhost:${v.PORT}`).replace(/\/+$/, ''),
     },
     images: {
       maxBytes: v.MAX_FILE_SIZE,

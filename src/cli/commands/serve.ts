@@ -1,8 +1,22 @@
 import { existsSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../../config/index.js'
 import { buildHttpApp, createMetrics, startHttpServer } from '../../http/index.js'
 import type { Command } from '../command.js'
+
+/**
+ * `PORT=0` (any free port) with no PUBLIC_BASE_URL: the URLs handed out must name the port the
+ * service will have, and the store is built before listening, so pick a free one first.
+ */
+async function concretePort(env: Record<string, string | undefined>): Promise<Record<string, string | undefined>> {
+  if (env.PORT?.trim() !== '0' || env.PUBLIC_BASE_URL?.trim()) return env
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, env.HOST?.trim() || '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return { ...env, PORT: String(port) }
+}
 
 export const serve: Command = {
   name: 'serve',
@@ -12,7 +26,8 @@ export const serve: Command = {
     'delivered by the service through signed URLs. PORT and HOST choose the address. Stops\n' +
     'gracefully on SIGINT/SIGTERM (in-flight requests finish, new ones get 503).',
   options: {},
-  async run({ env, stderr, signal }) {
+  async run({ env: given, stderr, signal }) {
+    const env = await concretePort(given)
     const secretsFile = resolve(env.DATA_DIR?.trim() || './var', 'secrets.json')
     const hadSecrets = existsSync(secretsFile)
     const config = loadConfig(env)

@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Writable } from 'node:stream'
+import sharp from 'sharp'
+import { afterAll, describe, expect, it } from 'vitest'
+import { token } from '../../src/cli/commands/token.js'
+import { fixture } from '../support/fixtures.js'
+
+/**
+ * What `npm start` does on a fresh machine, minus the build: the CLI's `serve` in an empty folder
+ * (no ./var, no configuration), a token from the CLI's `token` on the same ./var, an upload, the
+ * variants fetched from the URLs the service handed out, and a clean stop on SIGTERM.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const TSX = join(ROOT, 'node_modules/.bin/tsx')
+const CLI = join(ROOT, 'src/cli/run.ts')
+
+function run(args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
+  // Only what a shell would pass on: no test-runner settings that could configure the service.
+  const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, TMPDIR: cwd }
+  return spawn(TSX, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+function output(child: ChildProcess): { stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()))
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { stdout: () => stdout, stderr: () => stderr, exit }
+}
+
+describe('localex-storage serve on a fresh embedded default', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'localex-serve-'))
+  let server: ChildProcess | undefined
+
+  afterAll(async () => {
+    if (server && server.exitCode === null) {
+      server.kill('SIGKILL')
+      await new Promise((r) => server?.once('exit', r))
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('starts with no configuration, accepts a CLI token, stores an upload and delivers its variants', async () => {
+    expect(existsSync(join(dir, 'var'))).toBe(false)
+    server = run(['serve'], dir, { PORT: '0', LOG_LEVEL: 'warn' })
+    const out = output(server)
+    const base = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out.stderr()}`)), 20_000)
+      server?.stderr?.on('data', () => {
+        const m = /listening on (http:\/\/\S+) /.exec(out.stderr())
+        if (m?.[1]) {
+          clearTimeout(timer)
+          resolve(m[1])
+        }
+      })
+      void out.exit.then((code) => reject(new Error(`serve exited with ${code}:\n${out.stderr()}`)))
+    })
+
+    // The token command in-process (a second spawned CLI costs seconds), on the same ./var.
+    let printed = ''
+    const code = await token.run({
+      env: { DATA_DIR: join(dir, 'var') },
+      values: { user: 'alice', ttl: '1h' },
+      positionals: [],
+      stdout: new Writable({ write(chunk, _enc, done) { printed += String(chunk); done() } }),
+      stderr: new Writable({ write(_chunk, _enc, done) { done() } }),
+      signal: new AbortController().signal,
+    })
+    expect(code).toBe(0)
+    const bearer = printed.trim()
+    expect(bearer).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+    expect(out.stderr()).toMatch(/Generated development secrets in .*var\/secrets\.json/)
+
+    const form = new FormData()
+    form.append('file', new Blob([await readFile(fixture('images/jpeg-exif-orientation-6-landscape.jpg'))], { type: 'image/jpeg' }), 'bike.jpg')
+    const res = await fetch(`${base}/v1/items/bike-42/photos?wait=true`, { method: 'POST', body: form, headers: { authorization: `Bearer ${bearer}` } })
+    expect(res.status, await res.clone().text()).toBe(201)
+    const view = (await res.json()) as { status: string; variants: Array<{ variant: string; format: string; width: number; url: string }> }
+    expect(view.status).toBe('ready')
+    expect(view.variants).toHaveLength(8)
+    const port = new URL(base).port
+    for (const v of view.variants) {
+      // The URLs name the port the service actually listens on (PORT=0: the one it picked).
+      expect(new URL(v.url).port).toBe(port)
+      const got = await fetch(v.url)
+      expect(got.status, v.url).toBe(200)
+      const meta = await sharp(Buffer.from(await got.arrayBuffer())).metadata()
+      expect([meta.format, meta.width]).toEqual([v.format, v.width])
+    }
+    expect(existsSync(join(dir, 'var', 'meta.sqlite'))).toBe(true)
+
+    server.kill('SIGTERM')
+    expect(await out.exit).toBe(0)
+    expect(out.stderr()).toMatch(/Shutting down/)
+  }, 60_000)
+})
