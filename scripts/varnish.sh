@@ -22,6 +22,8 @@ case $cmd in
     [[ -x $varnishd ]] || { echo "varnishd not found (apt-get install varnish)" >&2; exit 3; }
     mkdir -p "$work"
     work=$(cd "$work" && pwd)
+    # varnishd drops root privileges (to the varnish user) before it reads the VCL.
+    chmod 755 "$work"
     cat >"$work/main.vcl" <<VCL
 vcl 4.1;
 backend default {
