@@ -179,6 +179,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   if (v.S3_PART_SIZE < 5 * 1024 * 1024) issues.push('S3_PART_SIZE: expected at least 5MiB (the S3 minimum part size)')
   if (v.CDN_PROVIDER === 'cloudfront' && !v.CLOUDFRONT_DISTRIBUTION_ID) issues.push('CLOUDFRONT_DISTRIBUTION_ID: required when CDN_PROVIDER is cloudfront')
   if (v.CDN_PROVIDER === 'http-purge' && v.CDN_PURGE_URLS.length === 0) issues.push('CDN_PURGE_URLS: required when CDN_PROVIDER is http-purge')
+  if (v.CDN_PROVIDER !== 'none' && !v.CDN_URL) issues.push(`CDN_URL: required when CDN_PROVIDER is ${v.CDN_PROVIDER}`)
+  if (v.CLOUDFRONT_KEY_PAIR_ID && !v.CDN_URL) issues.push('CDN_URL: required when CLOUDFRONT_KEY_PAIR_ID is set (signed URLs are CDN URLs)')
   if (Boolean(v.CLOUDFRONT_KEY_PAIR_ID) !== Boolean(v.CLOUDFRONT_PRIVATE_KEY)) issues.push('CLOUDFRONT_KEY_PAIR_ID and CLOUDFRONT_PRIVATE_KEY: set both or neither')
   for (const u of v.CDN_PURGE_URLS) if (!z.string().url().safeParse(u).success) issues.push(`CDN_PURGE_URLS: expected comma-separated URLs (got "${truncate(u)}")`)
   const variants = parseVariants(v.IMAGE_VARIANTS, v.IMAGE_SQUARE_VARIANTS, issues)
