@@ -51,9 +51,12 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
     const db = t.db
     try {
       // The worker has taken the job (it counts the attempt on the outbox row before running it).
-      await waitFor(`the worker to start the job (stderr: ${stderr})`, async () => {
+      // Generous: under a full parallel test run, starting a TypeScript CLI process takes a while.
+      await waitFor('the worker to start the job', async () => {
         const [row] = await outboxRows.list(db, { fileId: file.id, kind: 'variants' })
         return row && row.attempts >= 1
+      }, 90_000).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; worker stderr: ${stderr}`)
       })
       await sleep(300) // into the rendering
     } finally {
@@ -70,7 +73,7 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
     expect(ready.variants.map((v) => `${v.variant}.${v.format}`).sort()).toEqual(ITEM_OBJECTS.map((n) => n.replace('.jpg', '.jpeg')).sort())
     const [job] = await outboxRows.list(db, { fileId: file.id, kind: 'variants' })
     expect(job).toMatchObject({ status: 'done' })
-  }, 60_000)
+  }, 180_000)
 
   it('PostgreSQL unreachable before an upload: DATABASE_UNAVAILABLE (503), nothing stored; uploads work again once it returns', async () => {
     t = await openTestStorage('production', {}, { proxyDatabase: true })
