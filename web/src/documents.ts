@@ -8,7 +8,7 @@ import { el, formatBytes, messageOf } from './ui.js'
  * "Who can open it?" asks the API as four callers and shows each answer.
  */
 export class DocumentList {
-  #polling = new Set<string>()
+  #polling = new Map<string, Promise<FileView>>()
 
   constructor(
     private readonly api: Api,
@@ -21,23 +21,24 @@ export class DocumentList {
   async load(): Promise<void> {
     const { documents } = await this.api.request<{ documents: FileView[] }>('GET', '/v1/verification-documents')
     this.list.replaceChildren(...documents.map((d) => this.#card(d)))
-    for (const d of documents) this.#watch(d)
+    for (const d of documents) void this.#watch(d)
   }
 
-  add(view: FileView): void {
+  add(view: FileView): Promise<FileView> {
     this.list.querySelector(`[data-file-id="${CSS.escape(view.id)}"]`)?.remove()
     this.list.prepend(this.#card(view))
-    this.#watch(view)
+    return this.#watch(view)
   }
 
-  #watch(view: FileView): void {
-    if (view.status !== 'processing' && view.status !== 'uploading') return
-    if (this.#polling.has(view.id)) return
-    this.#polling.add(view.id)
-    void this.api
-      .waitForFile(view.id, (latest) => this.list.querySelector(`[data-file-id="${CSS.escape(view.id)}"]`)?.replaceWith(this.#card(latest)))
-      .catch(() => undefined)
-      .finally(() => this.#polling.delete(view.id))
+  /** Polls a document being processed, updating its card; resolves with it once settled. */
+  #watch(view: FileView): Promise<FileView> {
+    const known = this.#polling.get(view.id)
+    if (known) return known
+    if (view.status !== 'processing' && view.status !== 'uploading') return Promise.resolve(view)
+    const settled = this.api.waitForFile(view.id, (latest) => this.list.querySelector(`[data-file-id="${CSS.escape(view.id)}"]`)?.replaceWith(this.#card(latest)))
+    this.#polling.set(view.id, settled)
+    settled.catch(() => undefined).finally(() => this.#polling.delete(view.id))
+    return settled
   }
 
   #card(doc: FileView): HTMLLIElement {

@@ -132,9 +132,7 @@ const profileInput = $<HTMLInputElement>('#profile-input')
 profileInput.addEventListener('change', () => {
   const files = profileInput.files
   if (!files?.length) return
-  void uploadAll(api, $('#profile-queue'), [...files].slice(0, 1), { purpose: 'profile_photo' }, modeSelect.value as UploadMode, (view) => {
-    void profile.set(view).catch((error: unknown) => ($('#profile-error').textContent = messageOf(error)))
-  })
+  void uploadAll(api, $('#profile-queue'), [...files].slice(0, 1), { purpose: 'profile_photo' }, modeSelect.value as UploadMode, (view) => profile.set(view))
   profileInput.value = ''
 })
 

@@ -14,7 +14,7 @@ export const CARD_SIZES = '(max-width: 640px) 100vw, 320px'
  */
 export class PhotoGallery {
   #photos: FileView[] = []
-  #polling = new Set<string>()
+  #polling = new Map<string, Promise<FileView>>()
 
   constructor(
     private readonly api: Api,
@@ -27,28 +27,31 @@ export class PhotoGallery {
     const { photos } = await this.api.request<{ photos: FileView[] }>('GET', `/v1/items/${encodeURIComponent(this.itemId())}/photos`)
     this.#photos = photos
     this.render()
-    for (const photo of photos) this.#watch(photo)
+    for (const photo of photos) void this.#watch(photo)
   }
 
   /** A photo the API just accepted: shown at once (placeholder), then polled until ready. */
-  add(view: FileView): void {
+  add(view: FileView): Promise<FileView> {
     this.#photos = [...this.#photos.filter((p) => p.id !== view.id), view]
     this.render()
-    this.#watch(view)
+    return this.#watch(view)
   }
 
   render(): void {
     this.list.replaceChildren(...this.#photos.map((photo, index) => this.#card(photo, index)))
   }
 
-  #watch(view: FileView): void {
-    if (view.status !== 'processing' && view.status !== 'uploading') return
-    if (this.#polling.has(view.id)) return
-    this.#polling.add(view.id)
-    this.api
-      .waitForFile(view.id, (latest) => this.#update(latest))
+  /** Polls a photo being processed, updating its card; resolves with it once settled. */
+  #watch(view: FileView): Promise<FileView> {
+    const known = this.#polling.get(view.id)
+    if (known) return known
+    if (view.status !== 'processing' && view.status !== 'uploading') return Promise.resolve(view)
+    const settled = this.api.waitForFile(view.id, (latest) => this.#update(latest))
+    this.#polling.set(view.id, settled)
+    settled
       .catch((error: unknown) => this.onError(messageOf(error)))
       .finally(() => this.#polling.delete(view.id))
+    return settled
   }
 
   #update(view: FileView): void {

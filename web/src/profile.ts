@@ -21,9 +21,9 @@ export class ProfilePhoto {
   }
 
   /** Shows `view` (placeholder first), then polls until its variants are ready. */
-  async set(view: FileView): Promise<void> {
+  set(view: FileView): Promise<FileView> {
     this.show(view)
-    await this.api.waitForFile(view.id, (latest) => this.show(latest))
+    return this.api.waitForFile(view.id, (latest) => this.show(latest))
   }
 
   show(view: FileView): void {

@@ -35,8 +35,9 @@ export function messageOf(error: unknown): string {
 
 /**
  * Uploads files one after the other, each with its own row in `queue`: name, size, a progress
- * bar while the bytes go up, then "processing", or the API's message when it refuses the file.
- * Calls `onStored` with each file the API accepted (status `processing`).
+ * bar while the bytes go up, then "making variants…" and "ready", or the API's message when it
+ * refuses the file. Calls `onStored` with each file the API accepted (status `processing`); the
+ * promise it may return (the file once settled) updates the row.
  */
 export async function uploadAll(
   api: Api,
@@ -44,7 +45,7 @@ export async function uploadAll(
   files: Iterable<File>,
   target: UploadTarget,
   mode: UploadMode,
-  onStored: (view: FileView) => void,
+  onStored: (view: FileView) => Promise<FileView> | void,
 ): Promise<void> {
   for (const file of files) {
     const bar = el('progress', { max: file.size || 1, value: 0 })
@@ -64,12 +65,21 @@ export async function uploadAll(
         state.textContent = `${Math.round((loaded / total) * 100)} %`
       })
       bar.value = bar.max
-      setState('stored', view.status === 'ready' ? 'ready' : 'stored, making variants…')
+      setState('stored', view.status === 'ready' ? 'ready' : 'making variants…')
       row.dataset.fileId = view.id
-      onStored(view)
+      void onStored(view)?.then(
+        (settled) => {
+          if (settled.status === 'ready') setState('ready', 'ready')
+          else if (settled.status === 'failed') fail(settled.errorReason ?? 'Processing failed')
+        },
+        (error: unknown) => fail(messageOf(error)),
+      )
     } catch (error) {
-      setState('error', '')
-      row.append(el('span', { class: 'error', role: 'alert' }, messageOf(error)))
+      fail(messageOf(error))
+    }
+    function fail(message: string) {
+      setState('error', 'refused')
+      row.append(el('span', { class: 'error', role: 'alert' }, message))
     }
   }
 }
