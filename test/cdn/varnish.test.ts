@@ -5,6 +5,7 @@ import { createStorage, type Storage } from '../../src/app.js'
 import { probeHitRatio } from '../../src/cdn/index.js'
 import { outboxRows } from '../../src/db/index.js'
 import type { Actor, FileView } from '../../src/files/types.js'
+import { probeCdnHitRatio } from '../../src/files/cdn-probe.js'
 import { buildHttpApp } from '../../src/http/app.js'
 import { createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { silentLogger } from '../../src/jobs/index.js'
@@ -139,6 +140,11 @@ describe('Varnish edge in front of the delivery route', () => {
     await s.drain()
     const [purge] = await outboxRows.list(s.storage.db, { kind: 'purge_cdn', fileId: gone.id })
     expect(purge?.status).toBe('done')
+    const text = await s.metrics.render()
+    expect(text).toMatch(/localex_cdn_invalidations_total\{provider="http-purge",outcome="ok"\} [1-9]/)
+    expect(text).toMatch(/localex_cdn_invalidated_paths_total\{provider="http-purge"\} [1-9]/)
+    // It went through on its first call.
+    expect(text).not.toMatch(/outcome="error"/)
     for (const url of urlsOf(gone)) {
       const after = await rawRequest(url)
       expect(after.status).toBe(404)
@@ -205,7 +211,18 @@ describe('Varnish edge in front of the delivery route', () => {
     expect(text).toContain(`localex_cdn_edge_requests_total{source="probe",result="hit"} ${half.length + urls.length}`)
     expect(text).toContain(`localex_cdn_edge_requests_total{source="probe",result="miss"} ${urls.length - half.length}`)
     expect(text).toMatch(/localex_cdn_hit_ratio\{source="probe"\} 0\.\d+/)
-    expect(text).toMatch(/localex_cdn_invalidations_total\{provider="http-purge",outcome="ok"\} [1-9]/)
+  })
+
+  it('probeCdnHitRatio (stats --cdn) probes every object of the most recent public files', async () => {
+    const png2 = await readFile(fixture('images/png-rgba-alpha.png'))
+    const fresh = await s.storage.files.uploadItemPhoto(alice, 'item-stats', { body: png2, wait: true })
+    const first = await probeCdnHitRatio(s.storage, { files: 1, cdn: s.storage.cdn })
+    expect(first).toMatchObject({ cdnUrl: `${s.edge.url}/files`, files: 1, urls: fresh.variants.length, hits: 0, misses: fresh.variants.length, hitRatio: 0 })
+    const all = await probeCdnHitRatio(s.storage, { files: 100 })
+    expect(all.files).toBeGreaterThan(1)
+    expect(all.requests + all.errors).toBe(all.urls)
+    const again = await probeCdnHitRatio(s.storage, { files: 100 })
+    expect(again.hitRatio).toBe(1)
   })
 })
 
