@@ -253,6 +253,32 @@ describe.skipIf(!existsSync(CHROMIUM))('example page in Chromium', () => {
     expect((await fetch(href!.split('?')[0]!)).status).toBe(403)
   })
 
+  it('falls back to multipart when the store is on another origin than the page (no CORS)', async () => {
+    // The same service under another name: PUBLIC_BASE_URL (where direct uploads go) says
+    // 127.0.0.1, the page is on localhost, and the receiver sends no CORS headers.
+    const other = await context.newPage()
+    const consoleErrors: string[] = []
+    other.on('console', (message) => void (message.type() === 'error' && consoleErrors.push(message.text())))
+    try {
+      await other.goto(base.replace('127.0.0.1', 'localhost') + '/')
+      await other.waitForSelector('body[data-ready]')
+      await other.fill('#user-id', 'bob')
+      await other.click('#sign-in button[type=submit]')
+      await expect.poll(() => other.textContent('#whoami')).toBe('Signed in as bob')
+      await other.fill('#item-id', 'bobs-item')
+      await other.dispatchEvent('#item-id', 'change')
+      await other.setInputFiles('#photo-input', PHOTOS.p3)
+      await other.waitForSelector('.upload[data-state="ready"]', { timeout: 20_000 })
+      expect(await other.$$('.upload .error')).toHaveLength(0)
+      // The direct POST was tried and blocked; the file then went through the API.
+      expect(consoleErrors.some((text) => /CORS/.test(text))).toBe(true)
+      const res = await fetch(`${base}/v1/items/bobs-item/photos`)
+      expect(((await res.json()) as { photos: Array<{ ownerId: string; status: string }> }).photos).toMatchObject([{ ownerId: 'bob', status: 'ready' }])
+    } finally {
+      await other.close()
+    }
+  })
+
   it('leaves a screenshot and no script errors', async () => {
     await mkdir(OUTPUT, { recursive: true })
     await page.screenshot({ path: join(OUTPUT, 'page.png'), fullPage: true })

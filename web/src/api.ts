@@ -70,7 +70,8 @@ export class Api {
    * Uploads one file for `target`. Direct mode asks POST /v1/uploads for a presigned POST, sends
    * the bytes straight to the store (the service itself on the disk store, the bucket on S3),
    * then POST /v1/uploads/{id}/complete; multipart mode sends the file to the purpose's route.
-   * `auto` takes the direct path and falls back to multipart when the service does not offer it.
+   * `auto` takes the direct path and falls back to multipart when the service does not offer it
+   * or the store cannot be reached from this page.
    * Resolves with the file as stored: `processing` (placeholder known, variants to come).
    */
   async upload(target: UploadTarget, file: File, mode: UploadMode, onProgress: ProgressListener): Promise<FileView> {
@@ -92,8 +93,16 @@ export class Api {
         // The policy's fields first, exactly as given; the file last.
         for (const [name, value] of Object.entries(upload.fields)) form.append(name, value)
         form.append('file', file, file.name)
-        await sendWithProgress('POST', upload.url, form, {}, onProgress)
-        return this.request<FileView>('POST', `/v1/uploads/${encodeURIComponent(upload.id)}/complete`)
+        try {
+          await sendWithProgress('POST', upload.url, form, {}, onProgress)
+          return await this.request<FileView>('POST', `/v1/uploads/${encodeURIComponent(upload.id)}/complete`)
+        } catch (error) {
+          // No readable answer from the store: typically a bucket (or a PUBLIC_BASE_URL on another
+          // origin than this page) that does not allow this origin by CORS. `auto` sends the file
+          // through the API instead; the unfinished direct upload expires on its own.
+          if (mode === 'direct' || !(error instanceof ApiError && error.code === 'NETWORK_ERROR')) throw error
+          onProgress(0, file.size)
+        }
       }
     }
     const form = new FormData()
