@@ -103,6 +103,15 @@ function expectProblem(res: Reply, status: number, code: string): Record<string,
   return body
 }
 
+/** A real small JPEG whose frame header claims `width`×`height` (a decompression bomb's calling card). */
+async function claimedJpeg(width: number, height: number): Promise<Buffer> {
+  const out = Buffer.from(await sharp({ create: { width: 16, height: 16, channels: 3, background: '#48c' } }).jpeg({ progressive: false }).toBuffer())
+  const sof = out.indexOf(Buffer.from([0xff, 0xc0]))
+  out.writeUInt16BE(height, sof + 5)
+  out.writeUInt16BE(width, sof + 7)
+  return out
+}
+
 const filePart = (data: Buffer, filename = 'photo.jpg', contentType = 'image/jpeg'): Part => ({ name: 'file', filename, contentType, data })
 
 for (const backend of BACKENDS) {
@@ -471,6 +480,20 @@ for (const backend of BACKENDS) {
         ['traversal in a delivery path', call('GET', '/files/items/..%2F..%2Fsecrets.json'), 404, 'NOT_FOUND'],
         ['encoded traversal to a private key', call('GET', '/files/items/x/photos/..%2F..%2F..%2Fverification/alice/passport/x/p.pdf'), 404, 'NOT_FOUND'],
       ]
+      const chunked = (parts: Part[]) => {
+        // No Content-Length: Node sends it chunked, in 64 KiB pieces.
+        const form = multipart(parts)
+        const pieces: Buffer[] = []
+        for (let i = 0; i < form.payload.length; i += 65_536) pieces.push(form.payload.subarray(i, i + 65_536))
+        return call('POST', '/v1/items/item-h/photos', 'alice', { headers: form.headers, body: pieces })
+      }
+      cases.push(
+        ['oversized chunked body', chunked([filePart(big)]), 413, 'FILE_TOO_LARGE'],
+        ['10,000-part body', upload('POST', '/v1/items/item-h/photos', 'alice', Array.from({ length: 10_000 }, (_, i) => ({ name: `f${i}`, data: 'x' }))), 400, 'VALIDATION_FAILED'],
+        ['65000×65000 frame header', upload('POST', '/v1/items/item-h/photos', 'alice', [filePart(await claimedJpeg(65_000, 65_000))]), 422, 'DIMENSIONS_TOO_LARGE'],
+        ['9000×9000 pixel flood', upload('POST', '/v1/items/item-h/photos', 'alice', [filePart(await claimedJpeg(9_000, 9_000))]), 422, 'DIMENSIONS_TOO_LARGE'],
+        ['encrypted PDF', upload('POST', '/v1/verification-documents', 'alice', [{ name: 'type', data: 'passport' }, filePart(await readFile(fixture('docs/pdf-encrypted-password.pdf')), 'p.pdf', 'application/pdf')]), 422, 'INVALID_PDF'],
+      )
       for (const [name, pending, status, code] of cases) {
         const res = await pending
         expect([name, res.status, res.json().code], res.body.toString()).toEqual([name, status, code])
@@ -493,6 +516,96 @@ for (const backend of BACKENDS) {
       expect(after).toEqual(before)
       expect((await call('GET', '/healthz')).status).toBe(200)
       expect((await call('GET', '/readyz')).status).toBe(200)
+    })
+
+    it('takes chunked bodies, strips polyglot payloads, and neutralises hostile display names', async () => {
+      const form = multipart([filePart(Buffer.concat([bytes.photo, Buffer.from('<html><script>alert(1)</script></html>')]), 'IMG.jpg')])
+      const pieces: Buffer[] = []
+      for (let i = 0; i < form.payload.length; i += 16_384) pieces.push(form.payload.subarray(i, i + 16_384))
+      const res = await call('POST', '/v1/items/item-c/photos', 'alice', { headers: form.headers, body: pieces })
+      expect(res.status, res.body.toString()).toBe(201)
+      const original = await download(res.json().url as string)
+      expect(original.status).toBe(200)
+      expect(original.body.includes('<script')).toBe(false)
+      expect((await sharp(original.body).metadata()).format).toBe('jpeg')
+
+      // Control characters, a bidi override and a path in the client's name: display only.
+      const hostileName = '../../etc/\u0007pass\u202Efdp.exe'
+      const doc = await upload('POST', '/v1/verification-documents', 'alice', [{ name: 'type', data: 'drivers_license' }, filePart(bytes.pdf, hostileName, 'application/pdf')])
+      expect(doc.status, doc.body.toString()).toBe(201)
+      const view = doc.json()
+      expect([...(view.originalName as string)].some((c) => c.charCodeAt(0) < 0x20 || c === '\u202e' || c === '/' || c === '\\')).toBe(false)
+      const keys = await objectKeys(t, `verification/alice/drivers_license/${view.id as string}/`)
+      expect(keys).toHaveLength(1)
+      expect(keys[0]?.split('/').at(-1)).toMatch(/^[A-Za-z0-9._-]+$/)
+      const { url } = (await call('GET', `/v1/files/${view.id as string}/url`, 'alice')).json() as { url: string }
+      const got = await download(url)
+      expect(got.status).toBe(200)
+      const disposition = got.headers['content-disposition'] as string
+      expect(disposition).toMatch(/^attachment; filename="[\x20-\x7e]*"; filename\*=UTF-8''[A-Za-z0-9%!#$&+^_`|~.-]+$/)
+      expect(disposition).not.toMatch(/\.\.\/|\/etc\//)
+    })
+
+    it('answers the access matrix over HTTP: 6 callers × public, authenticated, private × metadata, URL, download, delete', async () => {
+      const pub = (await upload('POST', '/v1/items/item-m1/photos?wait=true', 'alice', [filePart(bytes.png, 'p.png', 'image/png')])).json()
+      const authd = await t.makeAuthenticated((await t.files.uploadItemPhoto({ id: 'alice', role: 'user' }, 'item-m2', { body: bytes.png, wait: true })))
+      const priv = (await upload('POST', '/v1/verification-documents', 'alice', [{ name: 'type', data: 'proof_of_address' }, filePart(bytes.pdf, 'bill.pdf', 'application/pdf')])).json()
+      const now = Math.floor(Date.now() / 1000)
+      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuer(t.config.auth.issuer).setAudience(t.config.auth.audience).setIssuedAt(now - 120).setExpirationTime(now - 60).sign(new TextEncoder().encode(t.config.auth.secret as string))
+      const good = (auth.alice.authorization as string).slice('Bearer '.length)
+      const [h, p] = good.split('.')
+      // Same signature, payload claims to be an admin.
+      const forged = `${h as string}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p as string, 'base64url').toString()), role: 'admin', sub: 'root' })).toString('base64url')}.${good.split('.')[2] as string}`
+      const callers: Record<string, Record<string, string>> = {
+        owner: auth.alice, other: auth.bob, admin: auth.admin, anonymous: {},
+        expired: { authorization: `Bearer ${expired}` }, tampered: { authorization: `Bearer ${forged}` },
+      }
+      const files = { public: pub, authenticated: authd as unknown as Record<string, unknown>, private: priv }
+      const outcome = async (res: Reply) => (res.status < 300 ? res.status : `${res.status} ${String(res.json().code)}`)
+      const seen: Record<string, string> = {}
+      for (const [level, f] of Object.entries(files)) {
+        const key = (await t.db.selectFrom('files').select('objects').where('id', '=', f.id as string).executeTakeFirstOrThrow()).objects
+        const original = (typeof key === 'string' ? JSON.parse(key) : key) as Array<{ key: string; variant: string }>
+        const objectPath = `/files/${(original.find((o) => o.variant === 'original') as { key: string }).key}`
+        for (const [who, headers] of Object.entries(callers)) {
+          const meta = await outcome(await send(base, 'GET', `/v1/files/${f.id as string}`, { headers }))
+          const url = await outcome(await send(base, 'GET', `/v1/files/${f.id as string}/url`, { headers }))
+          // Delivery does not look at tokens: public objects for anyone, the rest only with a signature.
+          const download = await outcome(await send(base, 'GET', objectPath, { headers }))
+          seen[`${level} ${who}`] = `${meta} | ${url} | ${download}`
+        }
+      }
+      const ok = '200 | 200'
+      expect(seen).toEqual({
+        'public owner': `${ok} | 200`, 'public other': `${ok} | 200`, 'public admin': `${ok} | 200`, 'public anonymous': `${ok} | 200`,
+        'public expired': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 200', 'public tampered': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 200',
+        // Known gap: no flow creates `authenticated` files yet (the level exists; the test flips a
+        // stored item photo to it). Delivery decides by key prefix ("prefixes carry the policy"),
+        // and this file's objects are under the public `items/`, so its bytes stay downloadable
+        // unsigned. A flow that creates such files must give them a prefix of their own.
+        'authenticated owner': `${ok} | 200`, 'authenticated other': `${ok} | 200`, 'authenticated admin': `${ok} | 200`,
+        'authenticated anonymous': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 200',
+        'authenticated expired': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 200', 'authenticated tampered': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 200',
+        'private owner': `${ok} | 403 SIGNATURE_INVALID`, 'private other': '404 NOT_FOUND | 404 NOT_FOUND | 403 SIGNATURE_INVALID', 'private admin': `${ok} | 403 SIGNATURE_INVALID`,
+        'private anonymous': '404 NOT_FOUND | 404 NOT_FOUND | 403 SIGNATURE_INVALID',
+        'private expired': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 403 SIGNATURE_INVALID', 'private tampered': '401 UNAUTHENTICATED | 401 UNAUTHENTICATED | 403 SIGNATURE_INVALID',
+      })
+      // Deletes: everyone who may not first, then those who may.
+      const deletes: Record<string, string | number> = {}
+      for (const [level, f] of Object.entries(files)) {
+        for (const who of ['other', 'anonymous', 'expired', 'tampered']) deletes[`${level} ${who}`] = await outcome(await send(base, 'DELETE', `/v1/files/${f.id as string}`, { headers: callers[who] as Record<string, string> }))
+      }
+      deletes['public owner'] = await outcome(await call('DELETE', `/v1/files/${pub.id as string}`, 'alice'))
+      deletes['authenticated owner'] = await outcome(await call('DELETE', `/v1/files/${authd.id}`, 'alice'))
+      deletes['private admin'] = await outcome(await call('DELETE', `/v1/files/${priv.id as string}`, 'admin'))
+      expect(deletes).toEqual({
+        'public other': '403 FORBIDDEN', 'public anonymous': '401 UNAUTHENTICATED', 'public expired': '401 UNAUTHENTICATED', 'public tampered': '401 UNAUTHENTICATED',
+        'authenticated other': '403 FORBIDDEN', 'authenticated anonymous': '401 UNAUTHENTICATED', 'authenticated expired': '401 UNAUTHENTICATED', 'authenticated tampered': '401 UNAUTHENTICATED',
+        'private other': '404 NOT_FOUND', 'private anonymous': '401 UNAUTHENTICATED', 'private expired': '401 UNAUTHENTICATED', 'private tampered': '401 UNAUTHENTICATED',
+        'public owner': 204, 'authenticated owner': 204, 'private admin': 204,
+      })
+      await t.drain()
+      for (const f of Object.values(files)) expect(await objectKeys(t, (await t.db.selectFrom('files').select('key_prefix').where('id', '=', f.id as string).executeTakeFirstOrThrow()).key_prefix)).toEqual([])
     })
 
     it('/readyz: 200 with every check ok; 503 naming the database, or the store, when it does not answer', async () => {
