@@ -43,6 +43,7 @@ export const serve: Command = {
       const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics })
       server = await startHttpServer(app, config)
       stderr.write(`localex-storage listening on ${server.url} (store: ${config.storage.driver}; API docs: ${server.url}/docs)\n`)
+      if (config.auth.devTokens) stderr.write(`Try it in a browser: ${server.url}/ (development sign-in is on: DEV_TOKENS)\n`)
       if (!hadSecrets && existsSync(join(config.dataDir, 'secrets.json'))) {
         stderr.write(`Generated development secrets in ${join(config.dataDir, 'secrets.json')} (keep it private).\n`)
         stderr.write('Get a token with: localex-storage token --user alice   (add --admin for an admin)\n')
