@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { PutBucketPolicyCommand } from '@aws-sdk/client-s3'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStorage, type Storage } from '../../src/app.js'
@@ -11,6 +13,8 @@ import { createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { silentLogger } from '../../src/jobs/index.js'
 import { createTestDatabase, testConfig, type TestDatabase } from '../support/db.js'
 import { fixture } from '../support/fixtures.js'
+import { createTestBucket, s3ConfigEnv, s3TestEnv, type TestBucket } from '../support/s3.js'
+import { REDIS_URL } from '../support/storage.js'
 import { freePort, hasVarnish, rawRequest, startVarnish, type VarnishEdge } from '../support/varnish.js'
 
 /**
@@ -253,5 +257,103 @@ describe('cache warming through Varnish (CDN_WARM=true)', () => {
     const doc = await s.storage.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'p.pdf' })
     await s.drain()
     expect(await outboxRows.list(s.storage.db, { kind: 'warm_cdn', fileId: doc.id })).toEqual([])
+  })
+})
+
+describe('Varnish edge in front of radosgw (production backend: radosgw, PostgreSQL, BullMQ)', () => {
+  let bucket: TestBucket
+  let testDb: TestDatabase
+  let storage: Storage
+  let edge: VarnishEdge
+  let png: Buffer
+
+  beforeAll(async () => {
+    if (!hasVarnish()) throw new Error('varnishd is not installed: apt-get install varnish (see .ci/run)')
+    png = await readFile(fixture('images/png-rgba-alpha.png'))
+    bucket = await createTestBucket('cdn-edge')
+    // The stand-in for CloudFront's origin access: anonymous reads of the public prefixes only.
+    await bucket.client.send(new PutBucketPolicyCommand({
+      Bucket: bucket.bucket,
+      Policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: [`arn:aws:s3:::${bucket.bucket}/items/*`, `arn:aws:s3:::${bucket.bucket}/profiles/*`] }],
+      }),
+    }))
+    testDb = await createTestDatabase('postgres')
+    const edgePort = await freePort()
+    const origin = new URL(s3TestEnv().endpoint)
+    const config = testConfig({
+      ...s3ConfigEnv(bucket.bucket),
+      DATABASE_URL: testDb.url as string,
+      REDIS_URL,
+      QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}`,
+      CDN_PROVIDER: 'http-purge',
+      CDN_URL: `http://127.0.0.1:${edgePort}/${bucket.bucket}`,
+      CDN_PURGE_URLS: `http://127.0.0.1:${edgePort}`,
+      JOB_BACKOFF_MS: '50',
+    }, testDb.dir)
+    storage = await createStorage(config, {
+      workers: true,
+      migrate: false,
+      logger: silentLogger,
+      queue: { lockDurationMs: 5_000, stalledIntervalMs: 1_000 },
+      relayOptions: { intervalMs: 50, retryDelayMs: 100 },
+      cdn: { retry: { maxAttempts: 3, baseDelayMs: 20, maxDelayMs: 100 } },
+    })
+    edge = await startVarnish(edgePort, origin.host)
+  })
+  afterAll(async () => {
+    await edge?.stop()
+    await storage?.close()
+    await testDb?.destroy()
+    await bucket?.cleanup()
+  })
+
+  async function drain(): Promise<void> {
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const counts = await outboxRows.counts(storage.db)
+      if (counts.pending === 0 && counts.dispatched === 0) return
+      if (Date.now() > deadline) throw new Error(`outbox not drained: ${JSON.stringify(counts)}`)
+      storage.relay?.notify()
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  it('first GET misses, second hits; after delete + purge the edge no longer serves the photo (the bucket\'s 403)', async () => {
+    const view = await storage.files.uploadItemPhoto(alice, 'item-rgw', { body: png, wait: true })
+    expect(view.url).toBe(`${edge.url}/${bucket.bucket}/items/item-rgw/photos/${view.id}/original.png`)
+    for (const url of urlsOf(view)) {
+      const first = await rawRequest(url)
+      expect([first.status, xCache(first)]).toEqual([200, 'MISS'])
+      expect(first.headers['cache-control']).toBe('public, max-age=2592000, immutable')
+      const second = await rawRequest(url)
+      expect(xCache(second)).toBe('HIT')
+      expect(second.body.equals(first.body)).toBe(true)
+    }
+    const cached = await Promise.all(urlsOf(view).map(async (url) => (await rawRequest(url)).body))
+    await storage.files.deleteFile(alice, view.id)
+    await drain()
+    for (const [i, url] of urlsOf(view).entries()) {
+      const after = await rawRequest(url)
+      // S3 answers 403, not 404, for a missing key to whoever may not list the bucket.
+      expect(after.status).toBe(403)
+      expect(xCache(after)).not.toBe('HIT')
+      expect(after.body.equals(cached[i] as Buffer)).toBe(false)
+    }
+  })
+
+  it('serves no private document through the edge: the bucket refuses, and nothing is cached', async () => {
+    const pdf = await readFile(fixture('docs/pdf-1-page-libreoffice.pdf'))
+    const doc = await storage.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'passport.pdf' })
+    // The presigned URL's path, without its signature, through the edge.
+    const path = new URL((await storage.files.getUrl(alice, doc.id)).url).pathname
+    expect(path.startsWith(`/${bucket.bucket}/verification/`)).toBe(true)
+    for (let i = 0; i < 2; i++) {
+      const r = await rawRequest(`${edge.url}${path}`)
+      expect(r.status).toBe(403)
+      expect(xCache(r)).not.toBe('HIT')
+      expect(r.body.includes(pdf.subarray(0, 64))).toBe(false)
+    }
   })
 })
