@@ -89,6 +89,7 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
   for await (const batch of expiredUploads(ctx.db, { at: iso(now), createdBefore: cutoffs.tempCreated })) {
     if (stopped()) break
     for (const upload of batch) {
+      if (stopped()) break
       try {
         const folder = ownerOfKey(upload.key)
         const prefix = folder.kind === 'upload' && folder.uploadId === upload.id ? folder.folder : null
@@ -123,6 +124,7 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
     for await (const batch of staleFiles(ctx.db, { statuses: [phase.status], before: phase.before })) {
       if (stopped()) break
       for (const row of batch) {
+        if (stopped()) break
         try {
           const objects = await purgeFile(ctx, row, phase.kind, dryRun, signal)
           if (objects === null) continue
