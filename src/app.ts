@@ -20,7 +20,7 @@ import {
   type OutboxHandler,
   type Worker,
 } from './jobs/index.js'
-import { createObjectStore, type ObjectStoreOverrides } from './storage/index.js'
+import { createObjectStore, type LocalexError, type ObjectStoreOverrides } from './storage/index.js'
 import type { ObjectStore } from './storage/types.js'
 
 export interface StorageOptions {
@@ -65,7 +65,10 @@ export interface Storage {
  */
 export async function createStorage(config: Config, options: StorageOptions = {}): Promise<Storage> {
   const logger = options.logger ?? consoleLogger
-  const store = createObjectStore(config, options.store)
+  const metrics = options.metrics
+  // Failures of the store itself (5xx codes), not answers such as "no such object".
+  const onError = metrics ? (operation: string, error: LocalexError) => { if (error.status >= 500) metrics.storeErrors.inc({ operation, code: error.code }) } : undefined
+  const store = createObjectStore(config, { ...(onError ? { onError } : {}), ...options.store })
   const opened: Array<() => Promise<void>> = [() => store.close()]
   const closeAll = async () => {
     for (const close of opened.reverse()) await close().catch((error: unknown) => logger.warn({ error: String(error) }, 'close failed'))
@@ -78,7 +81,6 @@ export async function createStorage(config: Config, options: StorageOptions = {}
     const queue = createJobQueue(config, { logger, ...options.queue })
     opened.push(() => queue.close())
     const images = createImagePipeline(config.images)
-    const metrics = options.metrics
     const cdnMetrics = metrics ? registerCdnMetrics(metrics.registry) : undefined
     const cdn = createCdn(config, { ...options.cdn, ...(cdnMetrics ? { onInvalidate: cdnMetrics.onInvalidate } : {}) })
     cdnMetrics?.attach(cdn.stats)

@@ -40,6 +40,8 @@ export interface ObjectStoreOverrides {
   publicBaseUrl?: string
   /** Disk: fsync on every write (default true). */
   durable?: boolean
+  /** Told of every failure the store reports (after retries), e.g. to count them in metrics. */
+  onError?: (operation: string, error: LocalexError) => void
 }
 
 /**
@@ -57,15 +59,17 @@ export function createObjectStore(config: Config, overrides: ObjectStoreOverride
         publicBaseUrl: overrides.publicBaseUrl ?? storage.publicBaseUrl,
         ...(overrides.durable !== undefined ? { durable: overrides.durable } : {}),
       })
-  return new GuardedObjectStore(driver)
+  return new GuardedObjectStore(driver, overrides.onError)
 }
 
 /** Key checks in front of, and error normalisation behind, any driver (flydrive's `Disk`). */
 export class GuardedObjectStore implements ObjectStore {
   readonly driver: ObjectStore
+  readonly #onError: ((operation: string, error: LocalexError) => void) | undefined
 
-  constructor(driver: ObjectStore) {
+  constructor(driver: ObjectStore, onError?: (operation: string, error: LocalexError) => void) {
     this.driver = driver
+    this.#onError = onError
   }
 
   get name(): ObjectStore['name'] {
@@ -77,42 +81,42 @@ export class GuardedObjectStore implements ObjectStore {
   }
 
   put(key: string, body: Buffer | Uint8Array | Readable, options?: PutOptions): Promise<PutResult> {
-    return guard('put', key, () => this.driver.put(assertSafeKey(key), body, options))
+    return this.#guard('put', key, () => this.driver.put(assertSafeKey(key), body, options))
   }
 
   getStream(key: string, options?: GetOptions): Promise<GetStreamResult> {
-    return guard('getStream', key, () => this.driver.getStream(assertSafeKey(key), options))
+    return this.#guard('getStream', key, () => this.driver.getStream(assertSafeKey(key), options))
   }
 
   getBuffer(key: string, options?: GetOptions): Promise<Buffer> {
-    return guard('getBuffer', key, () => this.driver.getBuffer(assertSafeKey(key), options))
+    return this.#guard('getBuffer', key, () => this.driver.getBuffer(assertSafeKey(key), options))
   }
 
   head(key: string, options?: IoOptions): Promise<ObjectHead> {
-    return guard('head', key, () => this.driver.head(assertSafeKey(key), options))
+    return this.#guard('head', key, () => this.driver.head(assertSafeKey(key), options))
   }
 
   exists(key: string, options?: IoOptions): Promise<boolean> {
-    return guard('exists', key, () => this.driver.exists(assertSafeKey(key), options))
+    return this.#guard('exists', key, () => this.driver.exists(assertSafeKey(key), options))
   }
 
   delete(key: string, options?: IoOptions): Promise<void> {
-    return guard('delete', key, () => this.driver.delete(assertSafeKey(key), options))
+    return this.#guard('delete', key, () => this.driver.delete(assertSafeKey(key), options))
   }
 
   deleteMany(keys: readonly string[], options?: IoOptions): Promise<DeleteManyResult> {
-    return guard('deleteMany', undefined, () => {
+    return this.#guard('deleteMany', undefined, () => {
       for (const key of keys) assertSafeKey(key)
       return this.driver.deleteMany(keys, options)
     })
   }
 
   copy(from: string, to: string, options?: IoOptions): Promise<void> {
-    return guard('copy', from, () => this.driver.copy(assertSafeKey(from), assertSafeKey(to), options))
+    return this.#guard('copy', from, () => this.driver.copy(assertSafeKey(from), assertSafeKey(to), options))
   }
 
   move(from: string, to: string, options?: IoOptions): Promise<void> {
-    return guard('move', from, () => this.driver.move(assertSafeKey(from), assertSafeKey(to), options))
+    return this.#guard('move', from, () => this.driver.move(assertSafeKey(from), assertSafeKey(to), options))
   }
 
   async *list(prefix: string, options?: ListOptions): AsyncGenerator<ListEntry> {
@@ -120,36 +124,45 @@ export class GuardedObjectStore implements ObjectStore {
       assertSafePrefix(prefix)
       yield* this.driver.list(prefix, options)
     } catch (error) {
-      throw normalise(error, 'list', undefined)
+      throw this.#report('list', normalise(error, 'list', undefined))
     }
   }
 
   signedUrl(key: string, options: SignedUrlOptions): Promise<string> {
-    return guard('signedUrl', key, () => this.driver.signedUrl(assertSafeKey(key), options))
+    return this.#guard('signedUrl', key, () => this.driver.signedUrl(assertSafeKey(key), options))
   }
 
   presignedPut(key: string, options: PresignedPutOptions): Promise<PresignedPutResult> {
-    return guard('presignedPut', key, () => this.driver.presignedPut(assertSafeKey(key), options))
+    return this.#guard('presignedPut', key, () => this.driver.presignedPut(assertSafeKey(key), options))
   }
 
   presignedPost(key: string, options: PresignedPostOptions): Promise<PresignedPost> {
-    return guard('presignedPost', key, () => this.driver.presignedPost(assertSafeKey(key), options))
+    return this.#guard('presignedPost', key, () => this.driver.presignedPost(assertSafeKey(key), options))
   }
 
   ping(options?: IoOptions): Promise<void> {
-    return guard('ping', undefined, () => this.driver.ping(options))
+    return this.#guard('ping', undefined, () => this.driver.ping(options))
   }
 
   close(): Promise<void> {
-    return guard('close', undefined, () => this.driver.close())
+    return this.#guard('close', undefined, () => this.driver.close())
   }
-}
 
-async function guard<T>(op: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (error) {
-    throw normalise(error, op, key)
+  async #guard<T>(op: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (error) {
+      throw this.#report(op, normalise(error, op, key))
+    }
+  }
+
+  #report(op: string, error: LocalexError): LocalexError {
+    try {
+      this.#onError?.(op, error)
+    } catch {
+      // An observer's failure is not the store's.
+    }
+    return error
   }
 }
 

@@ -619,8 +619,10 @@ for (const backend of BACKENDS) {
       const broken = loadConfig(backend === 'production'
         ? { DATA_DIR: t.config.dataDir, LOG_LEVEL: 'silent', STORAGE_DRIVER: 's3', S3_BUCKET: 'nowhere', S3_ENDPOINT: `http://127.0.0.1:${await freePort()}`, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', S3_MAX_ATTEMPTS: '1' }
         : { DATA_DIR: t.config.dataDir, LOG_LEVEL: 'silent', STORAGE_DISK_ROOT: join(t.config.dataDir, 'secrets.json', 'not-a-folder') })
-      const brokenStore = createObjectStore(broken)
-      const sick = buildHttpApp({ config: t.config, files: t.files, store: t.store, logger: false, health: { ...t.health, db: () => pingDatabase(closedDb), store: () => brokenStore.ping() } })
+      // Counted as createStorage counts them (store failures with a 5xx code).
+      const sickMetrics = createMetrics()
+      const brokenStore = createObjectStore(broken, { onError: (operation, error) => { if (error.status >= 500) sickMetrics.storeErrors.inc({ operation, code: error.code }) } })
+      const sick = buildHttpApp({ config: t.config, files: t.files, store: t.store, logger: false, metrics: sickMetrics, health: { ...t.health, db: () => pingDatabase(closedDb), store: () => brokenStore.ping() } })
       try {
         await sick.listen({ host: '127.0.0.1', port: 0 })
         const res = await send(`http://127.0.0.1:${(sick.server.address() as AddressInfo).port}`, 'GET', '/readyz')
@@ -632,6 +634,8 @@ for (const backend of BACKENDS) {
         expect(body.checks.store).toMatchObject({ status: 'fail', code: expect.any(String) })
         expect(body.checks.queue?.status).toBe('ok')
         expect(res.body.toString()).not.toMatch(/127\.0\.0\.1|\/tmp\//)
+        const scraped = await send(`http://127.0.0.1:${(sick.server.address() as AddressInfo).port}`, 'GET', '/metrics')
+        expect(scraped.body.toString()).toMatch(/^localex_store_errors_total\{operation="ping",code="STORE_[A-Z_]+"\} [1-9]/m)
       } finally {
         await sick.close()
         await brokenStore.close()
