@@ -492,6 +492,7 @@ for (const backend of BACKENDS) {
         ['10,000-part body', upload('POST', '/v1/items/item-h/photos', 'alice', Array.from({ length: 10_000 }, (_, i) => ({ name: `f${i}`, data: 'x' }))), 400, 'VALIDATION_FAILED'],
         ['65000×65000 frame header', upload('POST', '/v1/items/item-h/photos', 'alice', [filePart(await claimedJpeg(65_000, 65_000))]), 422, 'DIMENSIONS_TOO_LARGE'],
         ['9000×9000 pixel flood', upload('POST', '/v1/items/item-h/photos', 'alice', [filePart(await claimedJpeg(9_000, 9_000))]), 422, 'DIMENSIONS_TOO_LARGE'],
+        ['unterminated multipart body', (() => { const f = multipart([filePart(bytes.png, 'a.png', 'image/png')], { terminate: false }); return call('POST', '/v1/items/item-h/photos', 'alice', { headers: f.headers, body: f.payload }) })(), 400, 'VALIDATION_FAILED'],
         ['encrypted PDF', upload('POST', '/v1/verification-documents', 'alice', [{ name: 'type', data: 'passport' }, filePart(await readFile(fixture('docs/pdf-encrypted-password.pdf')), 'p.pdf', 'application/pdf')]), 422, 'INVALID_PDF'],
       )
       for (const [name, pending, status, code] of cases) {
@@ -499,7 +500,7 @@ for (const backend of BACKENDS) {
         expect([name, res.status, res.json().code], res.body.toString()).toEqual([name, status, code])
         expectProblem(res, status, code)
       }
-      // An unterminated body whose client goes quiet: 400 once it gives up, no crash.
+      // An unterminated body whose client goes quiet, then away: no crash, nothing kept.
       const form = multipart([filePart(bytes.png, 'a.png', 'image/png')], { terminate: false })
       const cut = await new Promise<number>((resolve) => {
         const req = httpRequest(`${base}/v1/items/item-h/photos`, { method: 'POST', headers: { ...auth.alice, ...form.headers, 'content-length': String(form.payload.length + 100) } }, (res) => {
