@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../../config/index.js'
 import { buildHttpApp, createMetrics, startHttpServer } from '../../http/index.js'
+import { startSchedules } from '../../ops/index.js'
 import type { Command } from '../command.js'
 
 /**
@@ -39,6 +40,9 @@ export const serve: Command = {
     const metrics = createMetrics({ defaultMetrics: true })
     const storage = await createStorage(config, { metrics })
     let server: Awaited<ReturnType<typeof startHttpServer>> | undefined
+    // A serve that runs workers (the embedded default) also runs the maintenance schedules, since no
+    // separate worker process will; with SERVE_WORKERS=0 the `worker` processes do.
+    const scheduler = config.queue.serveWorkers > 0 ? await startSchedules(storage) : undefined
     try {
       const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics })
       server = await startHttpServer(app, config)
@@ -53,6 +57,7 @@ export const serve: Command = {
       return 0
     } finally {
       await server?.close()
+      await scheduler?.close()
       await storage.close()
     }
   },

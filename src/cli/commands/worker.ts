@@ -1,4 +1,6 @@
 import { loadConfig } from '../../config/index.js'
+import type { Scheduler } from '../../jobs/scheduler.js'
+import { startSchedules } from '../../ops/index.js'
 import type { Command } from '../command.js'
 
 export const worker: Command = {
@@ -20,16 +22,18 @@ export const worker: Command = {
     const config = loadConfig({ ...env, ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}) })
     const { createStorage } = await import('../../app.js')
     const storage = await createStorage(config, { workers: true })
-    let stopSchedules: (() => Promise<void>) | undefined
+    let scheduler: Scheduler | undefined
     try {
-      // SCHEDULES: wired to the operations layer once it lands.
-      void stopSchedules
+      if (values['no-schedule'] !== true) {
+        scheduler = await startSchedules(storage)
+        if (scheduler.scheduled.length) stderr.write(`Scheduled (${scheduler.kind}): ${scheduler.scheduled.join(', ')}\n`)
+      }
       stderr.write(`localex-storage worker running (queue: ${config.queue.redisUrl ? 'BullMQ' : 'in-process'}, concurrency ${config.queue.concurrency})\n`)
       if (!signal.aborted) await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))
       stderr.write('Shutting down: finishing jobs in flight...\n')
       return 0
     } finally {
-      await stopSchedules?.()
+      await scheduler?.close()
       await storage.close()
     }
   },
