@@ -4,6 +4,7 @@ import { PutBucketPolicyCommand } from '@aws-sdk/client-s3'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStorage, type Storage } from '../../src/app.js'
+import { runCli } from '../../src/cli/main.js'
 import { probeHitRatio } from '../../src/cdn/index.js'
 import { outboxRows } from '../../src/db/index.js'
 import type { Actor, FileView } from '../../src/files/types.js'
@@ -13,6 +14,7 @@ import { createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { silentLogger } from '../../src/jobs/index.js'
 import { createTestDatabase, testConfig, type TestDatabase } from '../support/db.js'
 import { fixture } from '../support/fixtures.js'
+import { capture } from '../ops/helpers.js'
 import { createTestBucket, s3ConfigEnv, s3TestEnv, type TestBucket } from '../support/s3.js'
 import { REDIS_URL } from '../support/storage.js'
 import { freePort, hasVarnish, rawRequest, startVarnish, type VarnishEdge } from '../support/varnish.js'
@@ -32,6 +34,8 @@ interface EdgeService {
   edge: VarnishEdge
   metrics: Metrics
   appUrl: string
+  /** The environment the service was configured from (what the CLI gets). */
+  env: Record<string, string>
   drain(): Promise<void>
   close(): Promise<void>
 }
@@ -45,7 +49,7 @@ async function openEdgeService(env: Record<string, string> = {}): Promise<EdgeSe
     const testDb: TestDatabase = await createTestDatabase('sqlite')
     cleanups.push(() => testDb.destroy())
     const appUrl = `http://127.0.0.1:${appPort}`
-    const config = testConfig({
+    const fullEnv = {
       SQLITE_PATH: testDb.config.db.sqlitePath,
       PUBLIC_BASE_URL: appUrl,
       CDN_PROVIDER: 'http-purge',
@@ -53,7 +57,8 @@ async function openEdgeService(env: Record<string, string> = {}): Promise<EdgeSe
       CDN_PURGE_URLS: `http://127.0.0.1:${edgePort}`,
       JOB_BACKOFF_MS: '50',
       ...env,
-    }, testDb.dir)
+    }
+    const config = testConfig(fullEnv, testDb.dir)
     const metrics = createMetrics()
     const storage = await createStorage(config, {
       workers: true,
@@ -75,6 +80,7 @@ async function openEdgeService(env: Record<string, string> = {}): Promise<EdgeSe
       edge,
       metrics,
       appUrl,
+      env: { ...fullEnv, DATA_DIR: testDb.dir, LOG_LEVEL: 'silent' },
       async drain() {
         const deadline = Date.now() + 20_000
         for (;;) {
@@ -227,6 +233,21 @@ describe('Varnish edge in front of the delivery route', () => {
     expect(all.requests + all.errors).toBe(all.urls)
     const again = await probeCdnHitRatio(s.storage, { files: 100 })
     expect(again.hitRatio).toBe(1)
+  })
+
+  it('stats --cdn reports the probe (JSON and text)', async () => {
+    const png2 = await readFile(fixture('images/png-rgba-alpha.png'))
+    await s.storage.files.uploadItemPhoto(alice, 'item-cli', { body: png2, wait: true })
+    const out = capture()
+    expect(await runCli(['stats', '--cdn', '--json'], { env: s.env, stdout: out.stream, stderr: capture().stream })).toBe(0)
+    const json = JSON.parse(out.text()) as { cdnHitRatio: number; cdn: { urls: number; hits: number; misses: number; cdnUrl: string } }
+    expect(json.cdn.cdnUrl).toBe(`${s.edge.url}/files`)
+    expect(json.cdn.misses).toBeGreaterThan(0)
+    expect(json.cdnHitRatio).toBeCloseTo(json.cdn.hits / (json.cdn.hits + json.cdn.misses))
+    const text = capture()
+    expect(await runCli(['stats', '--cdn'], { env: s.env, stdout: text.stream, stderr: capture().stream })).toBe(0)
+    expect(text.text()).toMatch(/CDN hit ratio 100\.0%/)
+    expect(text.text()).toMatch(new RegExp(`CDN probe of ${s.edge.url}/files: \\d+ URLs of \\d+ files, \\d+ hits, 0 misses`))
   })
 })
 

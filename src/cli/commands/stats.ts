@@ -1,4 +1,5 @@
 import { LocalexError } from '../../errors/index.js'
+import { probeCdnHitRatio } from '../../files/cdn-probe.js'
 import { storageStats } from '../../ops/stats.js'
 import { JSON_OPTION, type Command } from '../command.js'
 import { EXIT_INTERRUPTED, openOps, parseCountFlag, writeJson } from '../ops.js'
@@ -12,11 +13,14 @@ export const statsCommand: Command = {
     'status, the heaviest users, and the monthly storage cost at STORAGE_PRICE_PER_GB_MONTH (GB =',
     '2^30 bytes). Only files whose objects are stored (uploading, processing, ready) count towards',
     'bytes and cost. Computed from the database; --verify also walks the bucket and compares its',
-    'bytes per prefix with the database. Read-only.',
+    'bytes per prefix with the database; --cdn requests every object of the 50 most recent public',
+    'files through CDN_URL and reports the edge\'s hit ratio from X-Cache/Age (a probe also fills',
+    'the cache). Read-only.',
   ].join('\n'),
   options: {
     'by-user': { type: 'string', valueName: 'N', description: 'List the N users with the most stored bytes (default: 10).' },
     verify: { type: 'boolean', description: 'Walk the bucket and compare its totals with the database.' },
+    cdn: { type: 'boolean', description: 'Probe the CDN hit ratio now (GETs through CDN_URL).' },
     price: { type: 'string', valueName: 'usd', description: 'Price per GB-month for the estimate (default: STORAGE_PRICE_PER_GB_MONTH, 0.023).' },
     json: JSON_OPTION,
   },
@@ -27,15 +31,17 @@ export const statsCommand: Command = {
     const ops = await openOps(env)
     const progress = progressReporter(stderr)
     try {
-      const s = await storageStats(ops, { byUser, verify: Boolean(values.verify), ...(price !== undefined ? { pricePerGbMonth: price } : {}), signal, onProgress: progress.onProgress })
+      const cdn = values.cdn ? await probeCdnHitRatio(ops, { signal }) : undefined
+      const s = await storageStats(ops, { byUser, verify: Boolean(values.verify), ...(price !== undefined ? { pricePerGbMonth: price } : {}), ...(cdn ? { cdnHitRatio: cdn.hitRatio } : {}), signal, onProgress: progress.onProgress })
       progress.done()
       if (values.json) {
-        writeJson(stdout, s)
+        writeJson(stdout, cdn ? { ...s, cdn } : s)
         return s.verify?.interrupted ? EXIT_INTERRUPTED : 0
       }
       const t = s.totals
       stdout.write(`Stored: ${t.files} files, ${formatBytes(t.storedBytes)} (originals ${formatBytes(t.originalBytes)}, derived ${formatBytes(t.derivedBytes)}; uploaded ${formatBytes(t.uploadedBytes)})\n`)
       stdout.write(`Estimated cost: $${s.cost.monthly.toFixed(2)}/month (${s.cost.gb.toFixed(3)} GB at $${s.cost.pricePerGbMonth}/GB-month)${s.cdnHitRatio !== null ? `; CDN hit ratio ${(s.cdnHitRatio * 100).toFixed(1)}%` : ''}\n\n`)
+      if (cdn) stdout.write(cdn.cdnUrl ? `CDN probe of ${cdn.cdnUrl}: ${cdn.urls} URLs of ${cdn.files} files, ${cdn.hits} hits, ${cdn.misses} misses, ${cdn.passes} passes, ${cdn.unknown} without a cache verdict, ${cdn.errors} errors\n\n` : 'CDN probe: no CDN_URL configured, nothing to probe\n\n')
       stdout.write('By entity type:\n' + table(['type', 'files', 'stored', 'originals', 'derived'], s.byEntity.map((e) => [e.entityType, e.files, formatBytes(e.storedBytes), formatBytes(e.originalBytes), formatBytes(e.derivedBytes)])))
       stdout.write('\nBy status:\n' + table(['type', 'status', 'files', 'bytes listed'], s.byStatus.map((r) => [r.entityType, r.status, r.files, formatBytes(r.bytes)])))
       stdout.write('\nBy variant and format:\n' + table(['type', 'variant', 'format', 'objects', 'bytes'], s.byVariant.map((g) => [g.entityType, g.variant, g.format, g.objects, formatBytes(g.bytes)])))
