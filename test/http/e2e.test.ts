@@ -28,6 +28,7 @@ import { multipart, type Part } from './support/app.js'
 
 // Temp files the service (or anything it uses) makes land here, and must be gone afterwards.
 const TMP = mkdtempSync(join(tmpdir(), 'localex-e2e-'))
+const PREVIOUS_TMPDIR = process.env.TMPDIR
 process.env.TMPDIR = TMP
 
 const IMAGES = {
@@ -670,5 +671,8 @@ for (const backend of BACKENDS) {
 }
 
 afterAll(() => {
+  // A worker process may run other test files after this one.
+  if (PREVIOUS_TMPDIR === undefined) delete process.env.TMPDIR
+  else process.env.TMPDIR = PREVIOUS_TMPDIR
   rmSync(TMP, { recursive: true, force: true })
 })
