@@ -34,6 +34,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
   let s3: { client: S3Client; bucket: string }
   let healthy: FileView[]
   let env: Record<string, string>
+  let sweepAt = 0
   const planted = {} as {
     orphanKey: string
     deletedRowKey: string
@@ -141,6 +142,9 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     await startMultipart(planted.multipartKey)
 
     await new Promise((r) => setTimeout(r, PAUSE_MS))
+    // The sweeps run "as of" this instant, so that however slow the machine, what follows stays
+    // inside the grace period and what came before stays outside it.
+    sweepAt = Date.now()
 
     // Fresh leftovers: inside the grace period, so nothing may touch them.
     planted.freshOrphanKey = `items/item-fo/photos/${newId()}/original.jpg`
@@ -165,7 +169,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
   it('cleanup --dry-run finds exactly the expired, abandoned, old and stale ones, and changes nothing', async () => {
     const before = await snapshot()
-    const summary = await cleanup(t, { dryRun: true, olderThanMs: GRACE_MS })
+    const summary = await cleanup(t, { dryRun: true, olderThanMs: GRACE_MS, now: sweepAt })
     expect(summary.counts).toEqual({ tempUploads: 1, staleUploading: 1, failed: 1, deleted: 1, multipartUploads: 1, objects: 3 })
     const ids = (kind: string) => summary.items.filter((i) => i.kind === kind).map((i) => i.id)
     expect(ids('temp_upload')).toEqual([planted.tempUploadId])
@@ -179,7 +183,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
   it('orphans (report) finds the objects without a live row and the rows missing objects, and changes nothing', async () => {
     const before = await snapshot()
-    const summary = await findOrphans(t, { olderThanMs: GRACE_MS })
+    const summary = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
     expect(summary.mode).toBe('report')
     expect(summary.orphanObjects.map((o) => [o.key, o.reason]).sort()).toEqual([
       [planted.orphanKey, 'no_row'],
@@ -198,7 +202,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
   })
 
   it('cleanup removes them with their objects, audits each, and leaves fresh and healthy files alone; a re-run finds nothing', async () => {
-    const summary = await cleanup(t, { olderThanMs: GRACE_MS })
+    const summary = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
     expect(summary.counts).toEqual({ tempUploads: 1, staleUploading: 1, failed: 1, deleted: 1, multipartUploads: 1, objects: 3 })
     expect(summary.errors).toEqual([])
     const keys = await objectKeys(t, '')
@@ -216,12 +220,12 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     const purge = (await auditLog.listByFile(t.db, planted.staleId)).entries
     expect(purge).toMatchObject([{ action: 'purge', actor_role: 'system', details: { reason: 'stale_uploading', objects: 1 } }])
 
-    const again = await cleanup(t, { olderThanMs: GRACE_MS })
+    const again = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
     expect(again.counts).toEqual({ tempUploads: 0, staleUploading: 0, failed: 0, deleted: 0, multipartUploads: 0, objects: 0 })
   })
 
   it('orphans --delete deletes the orphan objects and marks the rows; rows are kept; a re-run finds nothing new', async () => {
-    const summary = await findOrphans(t, { delete: true, olderThanMs: GRACE_MS })
+    const summary = await findOrphans(t, { delete: true, olderThanMs: GRACE_MS, now: sweepAt })
     expect(summary.mode).toBe('delete')
     expect(summary.orphans).toMatchObject({ objects: 2, deleted: 2 })
     expect(summary.rows).toMatchObject({ missingOriginal: 1, missingDerived: 1, marked: 2 })
@@ -236,7 +240,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
     // Marking stamped the rows: the failed one is no longer expected to have objects, the marked
     // ready one is now younger than the grace period; the healthy two are checked again.
-    const again = await findOrphans(t, { olderThanMs: GRACE_MS })
+    const again = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
     expect(again.orphans.objects).toBe(0)
     expect(again.missingObjects).toEqual([])
     expect(again.rows.checked).toBe(2)
