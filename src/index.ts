@@ -12,5 +12,6 @@ export { createDatabase, migrateToLatest, migrationStatus, type Db } from './db/
 export { createJobQueue, type JobQueue } from './jobs/index.js'
 export { createCdn, type Cdn } from './cdn/index.js'
 export { createFileManager, type FileJobs } from './files/manager.js'
+export { setupBucket, cleanup, findOrphans, storageStats, startSchedules, type OpsContext, type SetupBucketSummary, type CleanupSummary, type OrphanSummary, type StatsSummary } from './ops/index.js'
 export type * from './files/types.js'
 export { buildHttpApp, startHttpServer, signToken, createMetrics, type HttpAppDeps } from './http/index.js'
