@@ -69,6 +69,9 @@ async function startBullMq(redisUrl: string, prefix: string, tasks: readonly Sch
     connection.disconnect()
     throw error
   }
+  // Blocking commands need a connection of their own; BullMQ does not close one it was given.
+  const workerConnection = connection.duplicate()
+  workerConnection.on('error', () => undefined)
   const worker = new BullWorker(
     QUEUE,
     async (job: Job, _token?: string, signal?: AbortSignal) => {
@@ -77,7 +80,7 @@ async function startBullMq(redisUrl: string, prefix: string, tasks: readonly Sch
       if (!task) return
       await task.run(signal ?? new AbortController().signal)
     },
-    { connection: connection.duplicate(), prefix, concurrency: 1 },
+    { connection: workerConnection, prefix, concurrency: 1 },
   )
   worker.on('error', (error: Error) => logger.error({ role: 'scheduler', error: error.message }, 'scheduler worker error'))
   worker.on('failed', (job: Job | undefined, error: Error) => logger.warn({ schedule: job?.name, error: error.message }, 'scheduled run failed'))
@@ -87,6 +90,7 @@ async function startBullMq(redisUrl: string, prefix: string, tasks: readonly Sch
     closed = true
     await worker.close()
     await queue.close()
+    await workerConnection.quit().catch(() => workerConnection.disconnect())
     await connection.quit().catch(() => connection.disconnect())
   }
   return {
