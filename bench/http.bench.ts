@@ -1,367 +1,584 @@
 /**
- * HTTP service benchmark: `npm run bench:http` (tsx). Uploads item photos with
- * `POST /v1/items/:itemId/photos` through the real service (buildHttpApp over createStorage,
- * listening on loopback, real multipart over real sockets) and compares it, in the same run, with
- * a baseline doing the same image work and the same writes without the service: raw sharp with
- * the pipeline's encoder settings, then a raw write of the same bytes (S3 PutObject with the bare
- * SDK for radosgw, `writeFile` + fsync for the disk).
+ * HTTP service benchmark: `npm run bench:http` (tsx). What issue 5 asks, against the real service
+ * (`localex-storage serve`, i.e. buildHttpApp over createStorage, in a child process of its own
+ * listening on 127.0.0.1) with undici as the load generator (this process):
  *
- * Two photos: the 12 MP fixture (3.3 MB JPEG, EXIF orientation 6) and a ~1 MP JPEG made from it.
- * Two targets: the embedded default (disk store, SQLite, in-process queue and workers) and
- * radosgw as the store (same SQLite and in-process queue, so the store is what differs).
+ * - uploads: 16 connections each sending `POST /v1/items/:itemId/photos` (multipart, a real
+ *   2.2 MB / 9.1 MP phone photo, a new item each time) back to back for BENCH_SECONDS (default
+ *   60); then the backlog drains until every accepted photo is `ready` (variants included).
+ *   Reports p50/p95/p99 of the 201, uploads/s accepted, photos/s reaching `ready` (accepted photos
+ *   / time from the start to the last `ready_at`, read from the database), errors (any answer but
+ *   201, and any photo ending `failed`), peak RSS of each process (VmHWM from /proc).
+ * - reads: 200 connections for BENCH_READ_SECONDS (default 20) cycling through `GET /v1/files/:id`
+ *   and `GET /v1/files/:id/url` of public item photos and private verification documents (owner's
+ *   token): req/s, p50/p95/p99, errors (any answer but 200).
+ * - baseline, in the same run: `createImagePipeline().process()` on the same photo, 16 at a time
+ *   for BENCH_BASELINE_SECONDS (default 30) in a child process (all outputs of a ready photo, one
+ *   decode, nothing stored); three rounds (before each target and at the end), median taken.
+ *   Target: the service's photos/s to `ready` ≥ 85 % of it, with zero errors.
  *
- * - latency: median of single uploads (201 = validated, optimised original stored), each one
- *   waiting for the previous one's variants so the background work does not overlap; baseline:
- *   decode + orient + fit in 4000 px + progressive JPEG, then one write.
- * - throughput: CONCURRENCY uploads at a time, photos per second until every one is `ready`
- *   (variants included); baseline: the same outputs (original JPEG + WebP, large/medium/thumbnail
- *   in JPEG and WebP) rendered and written CONCURRENCY at a time.
+ * Two targets: the embedded default (`serve` alone: disk store, SQLite, in-process queue and
+ * workers) and production (`serve` with SERVE_WORKERS=0 plus one `worker` process: radosgw S3,
+ * PostgreSQL, BullMQ on Redis). Both with UPLOAD_RATE_LIMIT=0 (the default 60 a minute per user
+ * would answer 429 to a single-user load test) and LOG_LEVEL=warn; everything else default.
  *
- * Prints a markdown table. Deletes what it uploads (files through the API, then the bucket and
- * the temp folder). Uses scripts/s3-server.sh (starts radosgw when not running, stops it again
- * when it started it). Environment: BENCH_RUNS (default 9) latency samples, BENCH_PHOTOS
- * (default 16) photos per throughput round, BENCH_CONCURRENCY (default 4).
+ * Cleans up what it creates: the temp folder, the bucket, the database, the queue's Redis keys.
+ * Uses scripts/s3-server.sh (starts radosgw when not running, stops it again when it started it
+ * and no other run holds a lease), PostgreSQL at TEST_DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/postgres) and Redis at TEST_REDIS_URL (default
+ * redis://127.0.0.1:6379). BENCH_TARGETS=embedded or =production runs one target only.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import sharp, { type Sharp } from 'sharp'
-import { createStorage, type Storage } from '../src/app.js'
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import sharp from 'sharp'
+import { Pool } from 'undici'
 import { loadConfig } from '../src/config/index.js'
-import { outboxRows } from '../src/db/index.js'
-import { buildHttpApp } from '../src/http/app.js'
+import { createDatabase, type Db } from '../src/db/index.js'
 import { signToken } from '../src/http/auth.js'
-import { applyEncoder } from '../src/images/encoders.js'
-import { silentLogger } from '../src/jobs/index.js'
+import { createImagePipeline } from '../src/images/index.js'
 
 const run = promisify(execFile)
-const SCRIPT = fileURLToPath(new URL('../scripts/s3-server.sh', import.meta.url))
-const FIXTURE = fileURLToPath(new URL('../test/fixtures/images/jpeg-large-12mp-orientation-6.jpg', import.meta.url))
-const RUNS = Number(process.env.BENCH_RUNS ?? 9)
-const PHOTOS = Number(process.env.BENCH_PHOTOS ?? 16)
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const SELF = fileURLToPath(import.meta.url)
+const CLI = join(ROOT, 'src/cli/run.ts')
+const SCRIPT = join(ROOT, 'scripts/s3-server.sh')
+const FIXTURE = join(ROOT, 'test/fixtures/images/jpeg-gps-nokia-9mp-wide.jpg')
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60)
+const READ_SECONDS = Number(process.env.BENCH_READ_SECONDS ?? 20)
+const BASELINE_SECONDS = Number(process.env.BENCH_BASELINE_SECONDS ?? Math.min(30, SECONDS))
+const UPLOADERS = 16
+const READERS = 200
+const TARGET_RATIO = 0.85
+const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const TARGETS = (process.env.BENCH_TARGETS ?? 'embedded,production').split(',').map((s) => s.trim())
 
-interface Photo {
-  name: string
-  bytes: Buffer
+// ---------------------------------------------------------------- results
+
+interface Latencies {
+  p50: number
+  p95: number
+  p99: number
 }
 
-interface Target {
+interface UploadResult extends Latencies {
+  accepted: number
+  acceptedPerSecond: number
+  errors: number
+  errorSamples: string[]
+  failed: number
+  readyPerSecond: number
+  /** Seconds from the start to the last `ready`, and of that the part after the last 201. */
+  readySeconds: number
+  drainSeconds: number
+  readyInWindow: number
+  serviceRssMb: number
+  workerRssMb: number | null
+  loadRssMb: number
+}
+
+interface ReadResult extends Latencies {
+  requests: number
+  perSecond: number
+  errors: number
+  errorSamples: string[]
+  serviceRssMb: number
+  loadRssMb: number
+}
+
+interface TargetResult {
   name: string
+  upload: UploadResult
+  read: ReadResult
+}
+
+interface BaselineRound {
+  photos: number
+  seconds: number
+  perSecond: number
+  rssMb: number
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--baseline') return baselineChild()
+  const loadStart = loadavg()
+  const startedAt = new Date()
+  const photo = readFileSync(FIXTURE)
+  const meta = await sharp(photo).metadata()
+  const photoName = `${FIXTURE.split('/').pop()} (${(photo.length / 1e6).toFixed(2)} MB JPEG, ${meta.width}×${meta.height}, ${(((meta.width ?? 0) * (meta.height ?? 0)) / 1e6).toFixed(1)} MP)`
+  process.stderr.write(`photo: ${photoName}; ${cpus().length} CPUs, load ${fmtLoad(loadStart)}\n`)
+
+  const baseline: BaselineRound[] = []
+  const results: TargetResult[] = []
+  const started = TARGETS.includes('production') ? await ensureS3Server() : false
+  try {
+    for (const name of TARGETS) {
+      baseline.push(await baselineRound())
+      results.push(await runTarget(name, photo))
+    }
+    baseline.push(await baselineRound())
+  } finally {
+    rmSync(LEASE, { force: true })
+    if (started && otherLeases().length === 0) await script('stop')
+  }
+  report({ photoName, baseline, results, loadStart, loadEnd: loadavg(), startedAt })
+}
+
+// ---------------------------------------------------------------- baseline (child process)
+
+function baselineRound(): Promise<BaselineRound> {
+  process.stderr.write(`baseline: createImagePipeline().process(), ${UPLOADERS} at a time for ${BASELINE_SECONDS} s...`)
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--baseline'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`baseline child exited with ${code}`))
+      const round = JSON.parse(out.trim().split('\n').pop() as string) as BaselineRound
+      process.stderr.write(` ${round.perSecond.toFixed(3)} photos/s\n`)
+      resolve(round)
+    })
+  })
+}
+
+async function baselineChild(): Promise<void> {
+  const photo = readFileSync(FIXTURE)
+  const pipeline = createImagePipeline()
+  const opts = { purpose: 'item_photo' as const }
+  // Warm-up (libvips caches, JIT), not counted.
+  await pipeline.process(photo, opts)
+  let photos = 0
+  const t0 = performance.now()
+  const until = t0 + BASELINE_SECONDS * 1000
+  await Promise.all(Array.from({ length: UPLOADERS }, async () => {
+    while (performance.now() < until) {
+      const result = await pipeline.process(photo, opts)
+      if (result.outputs.length < 2) throw new Error('no variants')
+      photos++
+    }
+  }))
+  const seconds = (performance.now() - t0) / 1000
+  process.stdout.write(`${JSON.stringify({ photos, seconds, perSecond: photos / seconds, rssMb: peakRssMb(process.pid) } satisfies BaselineRound)}\n`)
+}
+
+// ---------------------------------------------------------------- one target
+
+interface Deployment {
   env: Record<string, string>
-  /** The baseline's write of one object. */
-  write: (key: string, body: Buffer, contentType: string) => Promise<void>
   cleanup: () => Promise<void>
 }
 
-interface Result {
-  target: string
-  photo: string
-  serviceMs: number
-  baselineMs: number
-  servicePerSecond: number
-  baselinePerSecond: number
-}
-
-async function main(): Promise<void> {
-  const started = await ensureServer()
-  const dir = mkdtempSync(join(tmpdir(), 'localex-bench-http-'))
-  const vars = parseEnv((await run('bash', [SCRIPT, 'env'])).stdout)
-  const bucket = `bench-http-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+async function deploy(name: string, dir: string): Promise<Deployment> {
+  const common = {
+    DATA_DIR: dir,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    UPLOAD_RATE_LIMIT: '0',
+    JWT_SECRET: randomBytes(24).toString('hex'),
+    URL_SIGNING_SECRET: randomBytes(24).toString('hex'),
+  }
+  if (name === 'embedded') {
+    return { env: { ...common, SQLITE_PATH: join(dir, 'meta.sqlite') }, cleanup: async () => undefined }
+  }
+  if (name !== 'production') throw new Error(`unknown target ${name} (embedded or production)`)
+  const s3vars = parseEnv((await run('bash', [SCRIPT, 'env'])).stdout)
+  const suffix = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+  const bucket = `bench-http-${suffix}`
+  const database = `localex_bench_http_${randomBytes(5).toString('hex')}`
+  const prefix = `localex-bench-${suffix}`
   const s3 = new S3Client({
-    endpoint: vars.S3_ENDPOINT,
-    region: vars.AWS_REGION ?? 'us-east-1',
-    credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: vars.AWS_SECRET_ACCESS_KEY ?? '' },
+    endpoint: s3vars.S3_ENDPOINT,
+    region: s3vars.AWS_REGION ?? 'us-east-1',
+    credentials: { accessKeyId: s3vars.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: s3vars.AWS_SECRET_ACCESS_KEY ?? '' },
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   })
-  const results: Result[] = []
+  const cleanups: Array<() => Promise<void>> = [async () => s3.destroy()]
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step().catch((error: unknown) => process.stderr.write(`cleanup: ${String(error)}\n`))
+  }
   try {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }))
-    const large = await readFile(FIXTURE)
-    // ~1 MP: the 12 MP photo upright, fit in 1224 px, as a camera-ish JPEG.
-    const small = await sharp(large).rotate().resize(1224, 1224, { fit: 'inside' }).jpeg({ quality: 92 }).toBuffer()
-    const photos: Photo[] = [
-      { name: `12 MP (${(large.length / 1e6).toFixed(1)} MB)`, bytes: large },
-      { name: `1 MP (${(small.length / 1e6).toFixed(2)} MB)`, bytes: small },
-    ]
-    const baselineDir = join(dir, 'baseline')
-    mkdirSync(baselineDir, { recursive: true })
-    const targets: Target[] = [
-      {
-        name: 'embedded (disk, SQLite, in-process queue)',
-        env: {},
-        write: async (key, body) => {
-          const handle = await open(join(baselineDir, key.replace(/\//g, '_')), 'w')
-          try {
-            await handle.writeFile(body)
-            await handle.sync()
-          } finally {
-            await handle.close()
-          }
-        },
-        cleanup: async () => rmSync(baselineDir, { recursive: true, force: true }),
+    cleanups.push(() => deleteBucket(s3, bucket))
+    await pgAdmin((c) => c.query(`CREATE DATABASE "${database}"`))
+    cleanups.push(() => pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)).then(() => undefined))
+    cleanups.push(() => deleteRedisKeys(prefix))
+    const url = new URL(PG_ADMIN_URL)
+    url.pathname = `/${database}`
+    return {
+      env: {
+        ...common,
+        STORAGE_DRIVER: 's3',
+        S3_BUCKET: bucket,
+        S3_ENDPOINT: s3vars.S3_ENDPOINT ?? '',
+        S3_REGION: s3vars.AWS_REGION ?? 'us-east-1',
+        S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: s3vars.AWS_ACCESS_KEY_ID ?? '',
+        AWS_SECRET_ACCESS_KEY: s3vars.AWS_SECRET_ACCESS_KEY ?? '',
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+        DATABASE_URL: url.toString(),
+        REDIS_URL,
+        QUEUE_PREFIX: prefix,
+        SERVE_WORKERS: '0',
       },
-      {
-        name: 'radosgw (S3 store, SQLite, in-process queue)',
-        env: {
-          STORAGE_DRIVER: 's3',
-          S3_BUCKET: bucket,
-          S3_ENDPOINT: vars.S3_ENDPOINT ?? '',
-          S3_REGION: vars.AWS_REGION ?? 'us-east-1',
-          S3_FORCE_PATH_STYLE: 'true',
-          AWS_ACCESS_KEY_ID: vars.AWS_ACCESS_KEY_ID ?? '',
-          AWS_SECRET_ACCESS_KEY: vars.AWS_SECRET_ACCESS_KEY ?? '',
-          AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-          AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-        },
-        write: async (key, body, contentType) => {
-          await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `baseline/${key}`, Body: body, ContentLength: body.length, ContentType: contentType }))
-        },
-        cleanup: () => emptyBucket(s3, bucket, 'baseline/'),
-      },
-    ]
-    for (const target of targets) {
-      const service = await startService(join(dir, target.name.split(' ')[0] as string), target.env)
+      cleanup,
+    }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
+
+async function runTarget(name: string, photo: Buffer): Promise<TargetResult> {
+  const dir = mkdtempSync(join(tmpdir(), `localex-bench-http-${name}-`))
+  const deployment = await deploy(name, dir).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  })
+  const children: ChildProcess[] = []
+  let db: Db | undefined
+  let pool: Pool | undefined
+  try {
+    const service = await startProcess('serve', deployment.env, /listening on (http:\/\/\S+)/)
+    children.push(service.child)
+    let worker: ChildProcess | undefined
+    if (deployment.env.SERVE_WORKERS === '0') {
+      worker = (await startProcess('worker', deployment.env, /worker running/)).child
+      children.push(worker)
+    }
+    const config = loadConfig(deployment.env)
+    db = await createDatabase(config)
+    const authorization = `Bearer ${await signToken(config, { sub: 'bench', admin: false, ttlSeconds: 3600 })}`
+    const base = service.match
+    process.stderr.write(`${name}: service on ${base} (pid ${service.child.pid}${worker ? `, worker pid ${worker.pid}` : ''})\n`)
+
+    pool = new Pool(base, { connections: READERS, keepAliveTimeout: 60_000 })
+    const client = { pool, authorization }
+    // Warm-up, not counted: a few photos through the whole path.
+    await Promise.all([0, 1].map(() => uploadOnce(client, photo, `warm-${randomBytes(4).toString('hex')}`)))
+    await waitReady(db, 2, 120_000)
+
+    process.stderr.write(`${name}: uploads, ${UPLOADERS} connections for ${SECONDS} s...`)
+    const upload = await uploadPhase(client, db, photo, service.child, worker)
+    process.stderr.write(` ${upload.accepted} accepted, ${upload.readyPerSecond.toFixed(3)} photos/s to ready, ${upload.errors} errors\n`)
+
+    process.stderr.write(`${name}: reads, ${READERS} connections for ${READ_SECONDS} s...`)
+    const read = await readPhase(client, db, photo, service.child)
+    process.stderr.write(` ${read.perSecond.toFixed(0)} req/s, ${read.errors} errors\n`)
+    return { name, upload, read }
+  } finally {
+    await pool?.close().catch(() => undefined)
+    await db?.destroy().catch(() => undefined)
+    for (const child of children.reverse()) await stopProcess(child)
+    await deployment.cleanup()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------- uploads
+
+interface Client {
+  pool: Pool
+  authorization: string
+}
+
+const BOUNDARY = '----localexbench7d1f3a'
+const multipart = (fields: Array<[string, string]>, file: Buffer) =>
+  Buffer.concat([
+    ...fields.map(([k, v]) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`)),
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    file,
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ])
+
+async function post(client: Client, path: string, body: Buffer): Promise<{ status: number; text: string }> {
+  const res = await client.pool.request({
+    method: 'POST',
+    path,
+    headers: { authorization: client.authorization, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(body.length) },
+    body,
+  })
+  return { status: res.statusCode, text: await res.body.text() }
+}
+
+async function uploadOnce(client: Client, photo: Buffer, item: string): Promise<string> {
+  const { status, text } = await post(client, `/v1/items/${item}/photos`, multipart([], photo))
+  if (status !== 201) throw new Error(`upload answered ${status}: ${text.slice(0, 300)}`)
+  return (JSON.parse(text) as { id: string }).id
+}
+
+async function uploadPhase(client: Client, db: Db, photo: Buffer, service: ChildProcess, worker: ChildProcess | undefined): Promise<UploadResult> {
+  const body = multipart([], photo)
+  const readyBefore = await countStatus(db, 'ready')
+  const latencies: number[] = []
+  const errorSamples: string[] = []
+  let errors = 0
+  let n = 0
+  let lastAccepted = 0
+  resetPeakRss(process.pid)
+  resetPeakRss(service.pid)
+  if (worker) resetPeakRss(worker.pid)
+  const t0 = performance.now()
+  const wall0 = Date.now()
+  const until = t0 + SECONDS * 1000
+  await Promise.all(Array.from({ length: UPLOADERS }, async () => {
+    while (performance.now() < until) {
+      const item = `bench-${(n++).toString(36)}`
+      const start = performance.now()
       try {
-        for (const photo of photos) {
-          process.stderr.write(`${target.name}, ${photo.name}: latency...`)
-          const latency = await latencyOf(service, target, photo)
-          process.stderr.write(' throughput...')
-          const throughput = await throughputOf(service, target, photo)
-          process.stderr.write(' done\n')
-          results.push({ target: target.name, photo: photo.name, ...latency, ...throughput })
+        const { status, text } = await post(client, `/v1/items/${item}/photos`, body)
+        if (status === 201) {
+          lastAccepted = performance.now()
+          latencies.push(lastAccepted - start)
+        } else {
+          errors++
+          if (errorSamples.length < 5) errorSamples.push(`${status}: ${text.slice(0, 200)}`)
         }
-      } finally {
-        await service.close()
-        await target.cleanup()
+      } catch (error) {
+        errors++
+        if (errorSamples.length < 5) errorSamples.push(String(error))
       }
     }
-  } finally {
-    await emptyBucket(s3, bucket, '').catch(() => undefined)
-    await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch((error: unknown) => process.stderr.write(`bucket ${bucket} not deleted: ${String(error)}\n`))
-    s3.destroy()
-    rmSync(dir, { recursive: true, force: true })
-    rmSync(LEASE, { force: true })
-    if (started && otherLeases().length === 0) await script('stop')
-  }
-  report(results)
-}
-
-// ---------------------------------------------------------------- the service
-
-interface Service {
-  base: string
-  storage: Storage
-  authorization: string
-  close(): Promise<void>
-}
-
-async function startService(dataDir: string, env: Record<string, string>): Promise<Service> {
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', PUBLIC_BASE_URL: base, UPLOAD_RATE_LIMIT: '0', ...env })
-  const storage = await createStorage(config, { logger: silentLogger, workers: true })
-  const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, logger: false })
-  await app.listen({ host: '127.0.0.1', port })
-  const authorization = `Bearer ${await signToken(config, { sub: 'bench', admin: false, ttlSeconds: 3600 })}`
-  return {
-    base,
-    storage,
-    authorization,
-    async close() {
-      await app.close()
-      await storage.close()
-    },
-  }
-}
-
-/** One multipart upload; resolves with the file id and the time to the 201. */
-function upload(service: Service, itemId: string, photo: Photo): Promise<{ id: string; ms: number }> {
-  const boundary = `----bench${randomBytes(8).toString('hex')}`
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`)
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
-  const body = Buffer.concat([head, photo.bytes, tail])
-  const { hostname, port } = new URL(service.base)
-  const t0 = performance.now()
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, method: 'POST', path: `/v1/items/${itemId}/photos`, headers: { authorization: service.authorization, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const ms = performance.now() - t0
-        const text = Buffer.concat(chunks).toString()
-        if (res.statusCode !== 201) return reject(new Error(`upload answered ${res.statusCode}: ${text.slice(0, 300)}`))
-        resolve({ id: (JSON.parse(text) as { id: string }).id, ms })
-      })
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-async function deleteAll(service: Service, ids: string[]): Promise<void> {
-  for (const id of ids) {
-    const res = await fetch(`${service.base}/v1/files/${id}`, { method: 'DELETE', headers: { authorization: service.authorization } })
-    if (res.status !== 204) throw new Error(`delete ${id} answered ${res.status}`)
-  }
-  // The objects go in the background: wait for the outbox so nothing is left when we stop.
-  await drained(service.storage)
-}
-
-async function drained(storage: Storage): Promise<void> {
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    const counts = await outboxRows.counts(storage.db)
-    if (counts.pending === 0 && counts.dispatched === 0) return
-    if (Date.now() > deadline) throw new Error('outbox not drained')
-    storage.relay?.notify()
-    await sleep(20)
-  }
-}
-
-// ---------------------------------------------------------------- the measurements
-
-/** The item's photo limit (10) is per item: every upload gets its own item. */
-let items = 0
-const nextItem = () => `bench-${(items++).toString(36)}`
-
-async function latencyOf(service: Service, target: Target, photo: Photo): Promise<{ serviceMs: number; baselineMs: number }> {
-  const serviceMs: number[] = []
-  const baselineMs: number[] = []
-  const ids: string[] = []
-  // Warm-up of each (JIT, connection pools, libvips caches), not counted.
-  ids.push((await upload(service, nextItem(), photo)).id)
-  await service.storage.files.waitUntilSettled(ids[0] as string)
-  await syncBaseline(target, photo, 'warm')
-  // Interleaved, so both see the same machine state.
-  for (let i = 0; i < RUNS; i++) {
-    const { id, ms } = await upload(service, nextItem(), photo)
-    serviceMs.push(ms)
-    ids.push(id)
-    await service.storage.files.waitUntilSettled(id)
-    const t0 = performance.now()
-    await syncBaseline(target, photo, `sync-${i}`)
-    baselineMs.push(performance.now() - t0)
-  }
-  await deleteAll(service, ids)
-  return { serviceMs: median(serviceMs), baselineMs: median(baselineMs) }
-}
-
-async function throughputOf(service: Service, target: Target, photo: Photo): Promise<{ servicePerSecond: number; baselinePerSecond: number }> {
-  const ids: string[] = []
-  const t0 = performance.now()
-  await pool(PHOTOS, CONCURRENCY, async () => {
-    const { id } = await upload(service, nextItem(), photo)
-    ids.push(id)
-    const view = await service.storage.files.waitUntilSettled(id)
-    if (view.status !== 'ready') throw new Error(`photo ${id} ended ${view.status}`)
-  })
-  const serviceSeconds = (performance.now() - t0) / 1000
-  await deleteAll(service, ids)
-
-  const t1 = performance.now()
-  await pool(PHOTOS, CONCURRENCY, (i) => fullBaseline(target, photo, `full-${i}`))
-  const baselineSeconds = (performance.now() - t1) / 1000
-  return { servicePerSecond: PHOTOS / serviceSeconds, baselinePerSecond: PHOTOS / baselineSeconds }
-}
-
-// ---------------------------------------------------------------- the baseline
-
-const QUALITY = 85
-const encode = (image: Sharp, format: 'jpeg' | 'webp', side: number) =>
-  applyEncoder(image, { format, quality: QUALITY, large: side >= 1600, document: false, profile: 'compact' }).toBuffer()
-
-/** Upright, sRGB, fit in `side` px, never enlarged: what every output starts from. */
-const fitted = (input: Buffer | Sharp, side: number): Sharp =>
-  (Buffer.isBuffer(input) ? sharp(input).rotate() : input.clone())
-    .resize(side, side, { fit: 'inside', withoutEnlargement: true })
-    .toColourspace('srgb')
-
-/** The synchronous part of an upload, done by hand: the optimised original, written once. */
-async function syncBaseline(target: Target, photo: Photo, key: string): Promise<void> {
-  const original = await encode(fitted(photo.bytes, 4000), 'jpeg', 4000)
-  await target.write(`${key}/original.jpg`, original, 'image/jpeg')
-}
-
-/** Everything a ready photo has, done by hand: original JPEG + WebP, three sizes in both formats. */
-async function fullBaseline(target: Target, photo: Photo, key: string): Promise<void> {
-  const original = await encode(fitted(photo.bytes, 4000), 'jpeg', 4000)
-  await target.write(`${key}/original.jpg`, original, 'image/jpeg')
-  const decoded = sharp(original)
-  const outputs: Array<[string, Promise<Buffer>, string]> = [['original.webp', encode(decoded.clone(), 'webp', 4000), 'image/webp']]
-  for (const [name, side] of [['large', 1200], ['medium', 800], ['thumbnail', 300]] as const) {
-    outputs.push([`${name}.jpg`, encode(fitted(decoded, side), 'jpeg', side), 'image/jpeg'])
-    outputs.push([`${name}.webp`, encode(fitted(decoded, side), 'webp', side), 'image/webp'])
-  }
-  await Promise.all(outputs.map(async ([name, body, type]) => target.write(`${key}/${name}`, await body, type)))
-}
-
-// ---------------------------------------------------------------- helpers
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
-
-async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, async () => {
-    while (next < n) await task(next++)
   }))
+  const windowEnd = performance.now()
+  const accepted = latencies.length
+  const loadRssMb = peakRssMb(process.pid)
+  // Every accepted photo to `ready` (or `failed`), then the time of the last `ready` from the rows.
+  const counts = await waitSettled(db, readyBefore + accepted, Math.max(600_000, SECONDS * 10_000))
+  const lastReady = await db.selectFrom('files').select((eb) => eb.fn.max('ready_at').as('at')).executeTakeFirstOrThrow()
+  const readySeconds = (Date.parse(String(lastReady.at)) - wall0) / 1000
+  const windowEndIso = new Date(wall0 + SECONDS * 1000).toISOString()
+  const inWindow = await db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'ready').where('ready_at', '>=', new Date(wall0).toISOString()).where('ready_at', '<=', windowEndIso).executeTakeFirstOrThrow()
+  const readyNow = counts.ready - readyBefore
+  return {
+    ...percentiles(latencies),
+    accepted,
+    acceptedPerSecond: accepted / ((lastAccepted - t0) / 1000),
+    errors: errors + counts.failed,
+    errorSamples: counts.failed ? [...errorSamples, `${counts.failed} photos ended failed`] : errorSamples,
+    failed: counts.failed,
+    readyPerSecond: readyNow / readySeconds,
+    readySeconds,
+    drainSeconds: readySeconds - (windowEnd - t0) / 1000,
+    readyInWindow: Number(inWindow.n),
+    serviceRssMb: peakRssMb(service.pid),
+    workerRssMb: worker ? peakRssMb(worker.pid) : null,
+    loadRssMb,
+  }
 }
 
-function report(results: Result[]): void {
-  const rows = [
-    ['target', 'photo', 'upload p50 (201)', 'sharp + write p50', 'ratio', `photos/s to ready (${CONCURRENCY} at a time)`, 'sharp + writes photos/s', 'ratio'],
-    ...results.map((r) => [
-      r.target,
-      r.photo,
-      `${r.serviceMs.toFixed(0)} ms`,
-      `${r.baselineMs.toFixed(0)} ms`,
-      `${(r.serviceMs / r.baselineMs).toFixed(2)}×`,
-      r.servicePerSecond.toFixed(2),
-      r.baselinePerSecond.toFixed(2),
-      `${((r.servicePerSecond / r.baselinePerSecond) * 100).toFixed(0)} %`,
-    ]),
-  ]
-  const widths = (rows[0] as string[]).map((_, c) => Math.max(...rows.map((row) => (row[c] as string).length)))
-  const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c] as number)).join(' | ')} |`
-  console.log(`\nHTTP uploads (POST /v1/items/:itemId/photos), ${RUNS} latency samples, ${PHOTOS} photos per throughput round; ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; Node ${process.version}, sharp ${sharp.versions.sharp ?? '?'} (libvips ${sharp.versions.vips})\n`)
-  console.log(line(rows[0] as string[]))
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
-  for (const row of rows.slice(1)) console.log(line(row))
-  console.log('\nratio of latency: service / baseline (lower is better); ratio of throughput: service / baseline (higher is better).')
+async function countStatus(db: Db, status: 'ready' | 'failed'): Promise<number> {
+  const row = await db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', status).executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
-async function emptyBucket(s3: S3Client, bucket: string, prefix: string): Promise<void> {
+async function waitReady(db: Db, n: number, timeoutMs: number): Promise<void> {
+  const counts = await waitSettled(db, n, timeoutMs)
+  if (counts.failed) throw new Error(`${counts.failed} photos failed`)
+}
+
+/** Polls until `ready + failed` reaches `n` (nothing is left uploading or processing). */
+async function waitSettled(db: Db, n: number, timeoutMs: number): Promise<{ ready: number; failed: number }> {
+  const deadline = Date.now() + timeoutMs
   for (;;) {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))
+    const rows = await db.selectFrom('files').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute()
+    const of = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0)
+    const counts = { ready: of('ready'), failed: of('failed') }
+    if (counts.ready + counts.failed >= n) return counts
+    if (Date.now() > deadline) throw new Error(`not settled after ${timeoutMs / 1000} s: ${JSON.stringify(rows)}`)
+    await sleep(200)
+  }
+}
+
+// ---------------------------------------------------------------- reads
+
+async function readPhase(client: Client, db: Db, photo: Buffer, service: ChildProcess): Promise<ReadResult> {
+  const publicIds = (await db.selectFrom('files').select('id').where('status', '=', 'ready').where('access_level', '=', 'public').limit(200).execute()).map((r) => r.id)
+  const privateIds: string[] = []
+  const before = (await countStatus(db, 'ready')) + (await countStatus(db, 'failed'))
+  const document = multipart([['type', 'passport']], photo)
+  for (let i = 0; i < 8; i++) {
+    const { status, text } = await post(client, '/v1/verification-documents', document)
+    if (status !== 201) throw new Error(`verification document answered ${status}: ${text.slice(0, 300)}`)
+    privateIds.push((JSON.parse(text) as { id: string }).id)
+  }
+  await waitReady(db, before + privateIds.length, 120_000)
+  if (publicIds.length === 0) throw new Error('no public file to read')
+  const paths = [
+    ...publicIds.flatMap((id) => [`/v1/files/${id}`, `/v1/files/${id}/url?variant=medium`]),
+    ...privateIds.flatMap((id) => [`/v1/files/${id}`, `/v1/files/${id}/url`]),
+  ]
+  // Half the requests on public files, half on private ones, metadata and URL alike.
+  const pub = paths.slice(0, publicIds.length * 2)
+  const priv = paths.slice(publicIds.length * 2)
+  const latencies: number[] = []
+  const errorSamples: string[] = []
+  let errors = 0
+  let n = 0
+  // Warm-up, not counted: every connection open, every route compiled.
+  const warmUntil = performance.now() + 2000
+  let w = 0
+  await Promise.all(Array.from({ length: READERS }, async () => {
+    while (performance.now() < warmUntil) {
+      const i = w++
+      const list = i % 2 === 0 ? pub : priv
+      const res = await client.pool.request({ method: 'GET', path: list[i % list.length] as string, headers: { authorization: client.authorization } })
+      await res.body.text()
+    }
+  }))
+  resetPeakRss(process.pid)
+  resetPeakRss(service.pid)
+  const t0 = performance.now()
+  const until = t0 + READ_SECONDS * 1000
+  await Promise.all(Array.from({ length: READERS }, async () => {
+    while (performance.now() < until) {
+      const i = n++
+      const list = i % 2 === 0 ? pub : priv
+      const path = list[Math.floor(i / 2) % list.length] as string
+      const start = performance.now()
+      try {
+        const res = await client.pool.request({ method: 'GET', path, headers: { authorization: client.authorization } })
+        const text = await res.body.text()
+        if (res.statusCode === 200) latencies.push(performance.now() - start)
+        else {
+          errors++
+          if (errorSamples.length < 5) errorSamples.push(`${res.statusCode} ${path}: ${text.slice(0, 200)}`)
+        }
+      } catch (error) {
+        errors++
+        if (errorSamples.length < 5) errorSamples.push(String(error))
+      }
+    }
+  }))
+  const seconds = (performance.now() - t0) / 1000
+  return {
+    ...percentiles(latencies),
+    requests: latencies.length + errors,
+    perSecond: latencies.length / seconds,
+    errors,
+    errorSamples,
+    serviceRssMb: peakRssMb(service.pid),
+    loadRssMb: peakRssMb(process.pid),
+  }
+}
+
+// ---------------------------------------------------------------- processes
+
+/** `localex-storage <command>` from the sources, in its own process; resolves once it says it runs. */
+function startProcess(command: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    let err = ''
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${command} did not start: ${err}`))
+    }, 60_000)
+    child.stderr?.on('data', (c: Buffer) => {
+      const text = c.toString()
+      err += text
+      const m = ready.exec(err)
+      if (m) {
+        clearTimeout(timer)
+        resolve({ child, match: m[1] ?? m[0] })
+      }
+      // Anything it says later (warnings) goes to our stderr.
+      else if (err.length > 20_000) err = err.slice(-10_000)
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${command} exited with ${code}: ${err}`))
+    })
+  })
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** Peak resident set size (VmHWM) of a process, in MB. */
+function peakRssMb(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN)
+  return kb / 1024
+}
+
+/** Resets VmHWM to the current RSS (Linux `clear_refs` 5), so each phase reports its own peak. */
+function resetPeakRss(pid: number | undefined): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  } catch {
+    // Not allowed here: the peak then covers the process's life so far.
+  }
+}
+
+// ---------------------------------------------------------------- PostgreSQL, Redis, S3
+
+async function pgAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 })
+  await redis.connect()
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+async function deleteBucket(s3: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
+    for (const u of page.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }))
+    if (!page.IsTruncated) break
+  }
+  for (;;) {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket }))
     const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key as string }))
-    if (keys.length === 0) return
+    if (keys.length === 0) break
     await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }))
   }
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket }))
 }
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const port = (server.address() as AddressInfo).port
-  await new Promise((r) => server.close(r))
-  return port
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // The lease protocol of test/setup/global-setup.ts (as in bench/storage.bench.ts): a server this
 // run started is stopped only when no other run still uses it.
@@ -380,7 +597,7 @@ function otherLeases(): number[] {
   })
 }
 
-async function ensureServer(): Promise<boolean> {
+async function ensureS3Server(): Promise<boolean> {
   mkdirSync(LEASES, { recursive: true })
   writeFileSync(LEASE, '')
   try {
@@ -407,6 +624,80 @@ function parseEnv(text: string): Record<string, string> {
     if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1)
   }
   return vars
+}
+
+// ---------------------------------------------------------------- report
+
+function percentiles(values: number[]): Latencies {
+  const sorted = [...values].sort((a, b) => a - b)
+  // Nearest rank.
+  const at = (q: number) => (sorted.length ? (sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number) : NaN)
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+const fmtLoad = (l: number[]) => l.map((v) => v.toFixed(1)).join(' ')
+const ms = (v: number) => (v >= 100 ? `${v.toFixed(0)} ms` : `${v.toFixed(1)} ms`)
+const mb = (v: number) => `${v.toFixed(0)} MB`
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t))
+
+function table(rows: string[][]): string {
+  const widths = (rows[0] as string[]).map((_, c) => Math.max(3, ...rows.map((row) => (row[c] ?? '').length)))
+  const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c] as number)).join(' | ')} |`
+  const rule = `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`
+  return [line(rows[0] as string[]), rule, ...rows.slice(1).map(line)].join('\n')
+}
+
+function report(r: { photoName: string; baseline: BaselineRound[]; results: TargetResult[]; loadStart: number[]; loadEnd: number[]; startedAt: Date }): void {
+  const base = median(r.baseline.map((b) => b.perSecond))
+  const label = (name: string) => (name === 'embedded' ? 'embedded (disk, SQLite, in-process queue)' : 'production (radosgw, PostgreSQL, BullMQ)')
+  const verdict = (u: UploadResult) => (u.readyPerSecond / base >= TARGET_RATIO && u.errors === 0 ? 'pass' : 'FAIL')
+  const out: string[] = []
+  out.push('')
+  out.push(`HTTP service, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, sharp ${sharp.versions.sharp ?? '?'} (libvips ${sharp.versions.vips}); load average at start ${fmtLoad(r.loadStart)}, at end ${fmtLoad(r.loadEnd)}.`)
+  out.push(`Photo: ${r.photoName}. Uploads: ${UPLOADERS} connections for ${SECONDS} s, then the backlog drains to \`ready\`. Reads: ${READERS} connections for ${READ_SECONDS} s. Baseline: ${UPLOADERS} at a time for ${BASELINE_SECONDS} s, ${r.baseline.length} rounds.`)
+  out.push('')
+  out.push(table([
+    ['uploads (POST /v1/items/:itemId/photos)', 'accepted', 'uploads/s (201)', 'p50 / p95 / p99 of the 201', 'errors', 'photos/s to ready', 'of baseline', `≥ ${TARGET_RATIO * 100} %, 0 errors`, 'peak RSS: service / worker / load'],
+    ...r.results.map(({ name, upload: u }) => [
+      label(name),
+      String(u.accepted),
+      u.acceptedPerSecond.toFixed(2),
+      `${ms(u.p50)} / ${ms(u.p95)} / ${ms(u.p99)}`,
+      String(u.errors),
+      `${u.readyPerSecond.toFixed(2)} (last at ${u.readySeconds.toFixed(0)} s)`,
+      `${((u.readyPerSecond / base) * 100).toFixed(0)} %`,
+      verdict(u),
+      `${mb(u.serviceRssMb)} / ${u.workerRssMb === null ? '—' : mb(u.workerRssMb)} / ${mb(u.loadRssMb)}`,
+    ]),
+    [
+      `baseline: createImagePipeline().process(), ${UPLOADERS} at a time`,
+      r.baseline.map((b) => String(b.photos)).join(' / '),
+      '',
+      '',
+      '',
+      `${base.toFixed(2)} (median of ${r.baseline.map((b) => b.perSecond.toFixed(2)).join(', ')})`,
+      '100 %',
+      '',
+      `${mb(Math.max(...r.baseline.map((b) => b.rssMb)))} (its own process)`,
+    ],
+  ]))
+  out.push('')
+  out.push(table([
+    ['reads (GET /v1/files/:id, /url; public + private)', 'requests', 'req/s', 'p50 / p95 / p99', 'errors', 'peak RSS: service / load'],
+    ...r.results.map(({ name, read: x }) => [label(name), String(x.requests), x.perSecond.toFixed(0), `${ms(x.p50)} / ${ms(x.p95)} / ${ms(x.p99)}`, String(x.errors), `${mb(x.serviceRssMb)} / ${mb(x.loadRssMb)}`]),
+  ]))
+  out.push('')
+  for (const { name, upload: u, read: x } of r.results) {
+    out.push(`${label(name)}: ${u.readyInWindow} photos ready within the first ${SECONDS} s (${(u.readyInWindow / SECONDS).toFixed(2)}/s), the last 201 at ${(u.readySeconds - u.drainSeconds).toFixed(0)} s, the last \`ready\` at ${u.readySeconds.toFixed(0)} s; ${verdict(u) === 'pass' ? 'meets' : 'misses'} the target (${((u.readyPerSecond / base) * 100).toFixed(0)} % of the pipeline, ${u.errors} errors).`)
+    for (const sample of [...u.errorSamples, ...x.errorSamples]) out.push(`  error: ${sample}`)
+  }
+  console.log(out.join('\n'))
 }
 
 await main()
