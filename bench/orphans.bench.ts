@@ -140,9 +140,10 @@ async function plant(config: Config, db: Db, keys: string[], count: number): Pro
   const batch: string[] = []
   const rows: Insertable<FilesTable>[] = []
   const at = new Date(Date.now() - 86_400_000).toISOString()
+  const base = keys.length
   let planted = 0
-  let files = keys.length
-  let orphans = Math.floor(keys.length / 10)
+  let files = base
+  let orphans = Math.floor(base / 10)
   const flush = async () => {
     if (rows.length) await db.insertInto('files').values(rows.splice(0)).execute()
     const chunk = batch.splice(0)
@@ -151,7 +152,7 @@ async function plant(config: Config, db: Db, keys: string[], count: number): Pro
     process.stderr.write(`\rplanted ${keys.length} keys`)
   }
   while (planted < count) {
-    if (orphans < Math.floor((keys.length + planted) / 10) || count - planted < OUTPUTS.length) {
+    if (orphans < Math.floor((base + planted) / 10) || count - planted < OUTPUTS.length) {
       batch.push(`items/orphan-${orphans % 97}/photos/${newId()}/original.jpg`)
       planted++
       orphans++
