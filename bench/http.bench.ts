@@ -28,13 +28,12 @@
  * postgres://postgres@127.0.0.1:5432/postgres) and Redis at TEST_REDIS_URL (default
  * redis://127.0.0.1:6379). BENCH_TARGETS=embedded or =production runs one target only.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -45,19 +44,18 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3'
 import { Redis } from 'ioredis'
-import pg from 'pg'
 import sharp from 'sharp'
 import { Pool } from 'undici'
 import { loadConfig } from '../src/config/index.js'
 import { createDatabase, type Db } from '../src/db/index.js'
 import { signToken } from '../src/http/auth.js'
 import { createImagePipeline } from '../src/images/index.js'
+import { PG_ADMIN_URL, pgAdmin } from '../test/support/db.js'
+import { leaseS3Server } from '../test/support/s3-server.js'
 
-const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SELF = fileURLToPath(import.meta.url)
 const CLI = join(ROOT, 'src/cli/run.ts')
-const SCRIPT = join(ROOT, 'scripts/s3-server.sh')
 const FIXTURE = join(ROOT, 'test/fixtures/images/jpeg-gps-nokia-9mp-wide.jpg')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60)
 const READ_SECONDS = Number(process.env.BENCH_READ_SECONDS ?? 20)
@@ -65,7 +63,6 @@ const BASELINE_SECONDS = Number(process.env.BENCH_BASELINE_SECONDS ?? Math.min(3
 const UPLOADERS = 16
 const READERS = 200
 const TARGET_RATIO = 0.85
-const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const TARGETS = (process.env.BENCH_TARGETS ?? 'embedded,production').split(',').map((s) => s.trim())
 
@@ -128,16 +125,15 @@ async function main(): Promise<void> {
 
   const baseline: BaselineRound[] = []
   const results: TargetResult[] = []
-  const started = TARGETS.includes('production') ? await ensureS3Server() : false
+  const server = TARGETS.includes('production') ? await leaseS3Server({ log: (m) => process.stderr.write(`${m}\n`) }) : undefined
   try {
     for (const name of TARGETS) {
       baseline.push(await baselineRound())
-      results.push(await runTarget(name, photo))
+      results.push(await runTarget(name, photo, server?.vars ?? {}))
     }
     baseline.push(await baselineRound())
   } finally {
-    rmSync(LEASE, { force: true })
-    if (started && otherLeases().length === 0) await script('stop')
+    await server?.release()
   }
   report({ photoName, baseline, results, loadStart, loadEnd: loadavg(), startedAt })
 }
@@ -187,7 +183,7 @@ interface Deployment {
   cleanup: () => Promise<void>
 }
 
-async function deploy(name: string, dir: string): Promise<Deployment> {
+async function deploy(name: string, dir: string, s3vars: Readonly<Record<string, string>>): Promise<Deployment> {
   const common = {
     DATA_DIR: dir,
     HOST: '127.0.0.1',
@@ -201,7 +197,6 @@ async function deploy(name: string, dir: string): Promise<Deployment> {
     return { env: { ...common, SQLITE_PATH: join(dir, 'meta.sqlite') }, cleanup: async () => undefined }
   }
   if (name !== 'production') throw new Error(`unknown target ${name} (embedded or production)`)
-  const s3vars = parseEnv((await run('bash', [SCRIPT, 'env'])).stdout)
   const suffix = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
   const bucket = `bench-http-${suffix}`
   const database = `localex_bench_http_${randomBytes(5).toString('hex')}`
@@ -251,9 +246,9 @@ async function deploy(name: string, dir: string): Promise<Deployment> {
   }
 }
 
-async function runTarget(name: string, photo: Buffer): Promise<TargetResult> {
+async function runTarget(name: string, photo: Buffer, s3vars: Readonly<Record<string, string>>): Promise<TargetResult> {
   const dir = mkdtempSync(join(tmpdir(), `localex-bench-http-${name}-`))
-  const deployment = await deploy(name, dir).catch((error: unknown) => {
+  const deployment = await deploy(name, dir, s3vars).catch((error: unknown) => {
     rmSync(dir, { recursive: true, force: true })
     throw error
   })
@@ -540,16 +535,6 @@ function resetPeakRss(pid: number | undefined): void {
 
 // ---------------------------------------------------------------- PostgreSQL, Redis, S3
 
-async function pgAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
-
 async function deleteRedisKeys(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 })
   await redis.connect()
@@ -578,52 +563,6 @@ async function deleteBucket(s3: S3Client, bucket: string): Promise<void> {
     await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }))
   }
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }))
-}
-
-// The lease protocol of test/setup/global-setup.ts (as in bench/storage.bench.ts): a server this
-// run started is stopped only when no other run still uses it.
-const LEASES = `${process.env.LOCALEX_RGW_DIR ?? '/tmp/localex-rgw'}.leases`
-const LEASE = `${LEASES}/${process.pid}`
-
-function otherLeases(): number[] {
-  return readdirSync(LEASES).map(Number).filter((pid) => {
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  })
-}
-
-async function ensureS3Server(): Promise<boolean> {
-  mkdirSync(LEASES, { recursive: true })
-  writeFileSync(LEASE, '')
-  try {
-    await run('bash', [SCRIPT, 'status'])
-    return false
-  } catch {
-    await script('start')
-    return true
-  }
-}
-
-function script(command: 'start' | 'stop'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, command], { stdio: ['ignore', 'inherit', 'inherit'] })
-    child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scripts/s3-server.sh ${command} exited with ${code}`))))
-  })
-}
-
-function parseEnv(text: string): Record<string, string> {
-  const vars: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=')
-    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1)
-  }
-  return vars
 }
 
 // ---------------------------------------------------------------- report

@@ -12,16 +12,14 @@
  *
  * Environment: BENCH_KEYS (default 100000), BENCH_PUT_CONCURRENCY (default 64).
  */
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { CreateBucketCommand, DeleteBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import type { Insertable } from 'kysely'
-import pg from 'pg'
 import { loadConfig, type Config } from '../src/config/index.js'
 import { createDatabase, migrateToLatest, type Db, type FilesTable } from '../src/db/index.js'
 import { encodeObjects } from '../src/db/json.js'
@@ -30,12 +28,11 @@ import { s3Of } from '../src/ops/layout.js'
 import { createObjectStore } from '../src/storage/index.js'
 import { newId } from '../src/storage/keys.js'
 import { mapLimit } from '../src/storage/streams.js'
+import { PG_ADMIN_URL, pgAdmin } from '../test/support/db.js'
+import { leaseS3Server } from '../test/support/s3-server.js'
 
-const run = promisify(execFile)
-const SCRIPT = fileURLToPath(new URL('../scripts/s3-server.sh', import.meta.url))
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000)
 const CONCURRENCY = Number(process.env.BENCH_PUT_CONCURRENCY ?? 64)
-const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const OUTPUTS = ['original.jpg', 'original.webp', 'large.jpg', 'large.webp', 'medium.jpg', 'medium.webp', 'thumbnail.jpg', 'thumbnail.webp']
 
 interface SweepResult {
@@ -81,8 +78,8 @@ async function sweep(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const started = await ensureServer()
-  const vars = parseEnv((await run('bash', [SCRIPT, 'env'])).stdout)
+  const server = await leaseS3Server({ log: (m) => console.error(m) })
+  const vars = server.vars
   const bucket = `bench-orphans-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
   const database = `localex_bench_${randomBytes(5).toString('hex')}`
   const dataDir = mkdtempSync(join(tmpdir(), 'localex-bench-'))
@@ -93,7 +90,7 @@ async function main(): Promise<void> {
     ...vars, STORAGE_DRIVER: 's3', S3_BUCKET: bucket, S3_REGION: vars.AWS_REGION as string, DATA_DIR: dataDir,
     DATABASE_URL: url.toString(), URL_SIGNING_SECRET: secret, JWT_SECRET: secret, LOG_LEVEL: 'silent',
   }
-  await admin((c) => c.query(`CREATE DATABASE "${database}"`))
+  await pgAdmin((c) => c.query(`CREATE DATABASE "${database}"`))
   const config = loadConfig(env)
   const store = createObjectStore(config)
   const { client } = s3Of(store) as NonNullable<ReturnType<typeof s3Of>>
@@ -122,10 +119,9 @@ async function main(): Promise<void> {
     await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch((error: unknown) => console.error(`bucket ${bucket} not deleted: ${String(error)}`))
     await db.destroy()
     await store.close()
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
+    await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
     rmSync(dataDir, { recursive: true, force: true })
-    rmSync(LEASE, { force: true })
-    if (started && otherLeases().length === 0) await script('stop')
+    await server.release()
   }
 }
 
@@ -188,62 +184,6 @@ function sweepInChild(env: Record<string, string>): Promise<SweepResult> {
       resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as SweepResult)
     })
   })
-}
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
-
-// The lease protocol of test/setup/global-setup.ts: a server this run started is stopped only
-// when no other run (a test run in the same checkout) still uses it.
-const LEASES = `${process.env.LOCALEX_RGW_DIR ?? '/tmp/localex-rgw'}.leases`
-const LEASE = `${LEASES}/${process.pid}`
-
-function otherLeases(): number[] {
-  return readdirSync(LEASES).map(Number).filter((pid) => {
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  })
-}
-
-async function ensureServer(): Promise<boolean> {
-  mkdirSync(LEASES, { recursive: true })
-  writeFileSync(LEASE, '')
-  try {
-    await run('bash', [SCRIPT, 'status'])
-    return false
-  } catch {
-    await script('start')
-    return true
-  }
-}
-
-function script(command: 'start' | 'stop'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, command], { stdio: ['ignore', 'inherit', 'inherit'] })
-    child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scripts/s3-server.sh ${command} exited with ${code}`))))
-  })
-}
-
-function parseEnv(text: string): Record<string, string> {
-  const vars: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=')
-    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1)
-  }
-  return vars
 }
 
 if (process.argv[2] === 'sweep') await sweep()

@@ -10,15 +10,12 @@
  * Environment: BENCH_RUNS (default 20) samples for the single-call medians; BENCH_ROUNDS
  * (default 7) rounds of the 50-concurrent case.
  */
-import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -28,9 +25,8 @@ import {
 } from '@aws-sdk/client-s3'
 import { loadConfig, type Config } from '../src/config/index.js'
 import { createObjectStore, type ObjectStore } from '../src/storage/index.js'
+import { leaseS3Server } from '../test/support/s3-server.js'
 
-const run = promisify(execFile)
-const SCRIPT = fileURLToPath(new URL('../scripts/s3-server.sh', import.meta.url))
 const RUNS = Number(process.env.BENCH_RUNS ?? 20)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const MiB = 1024 * 1024
@@ -46,9 +42,9 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const started = await ensureServer()
+  const server = await leaseS3Server({ log: (m) => console.error(m) })
   const dataDir = mkdtempSync(join(tmpdir(), 'localex-bench-'))
-  const vars = parseEnv((await run('bash', [SCRIPT, 'env'])).stdout)
+  const vars = server.vars
   const bucket = `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
   const secret = randomBytes(32).toString('base64url')
   const config = loadConfig({ ...vars, STORAGE_DRIVER: 's3', S3_BUCKET: bucket, S3_REGION: vars.AWS_REGION, DATA_DIR: dataDir, URL_SIGNING_SECRET: secret, JWT_SECRET: secret })
@@ -96,8 +92,7 @@ async function main(): Promise<void> {
     await driver.close()
     await disk.close()
     rmSync(dataDir, { recursive: true, force: true })
-    rmSync(LEASE, { force: true })
-    if (started && otherLeases().length === 0) await script('stop')
+    await server.release()
   }
 }
 
@@ -180,52 +175,6 @@ async function emptyStore(store: ObjectStore, prefixes: string[]): Promise<void>
   for (const prefix of prefixes) for await (const entry of store.list(prefix)) if (entry.type === 'object') keys.push(entry.key)
   const result = await store.deleteMany(keys)
   if (result.failed.length) throw new Error(`could not delete ${result.failed.length} benchmark objects`)
-}
-
-// The lease protocol of test/setup/global-setup.ts: a server this run started is stopped only
-// when no other run (a test run in the same checkout) still uses it.
-const LEASES = `${process.env.LOCALEX_RGW_DIR ?? '/tmp/localex-rgw'}.leases`
-const LEASE = `${LEASES}/${process.pid}`
-
-function otherLeases(): number[] {
-  return readdirSync(LEASES).map(Number).filter((pid) => {
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  })
-}
-
-async function ensureServer(): Promise<boolean> {
-  mkdirSync(LEASES, { recursive: true })
-  writeFileSync(LEASE, '')
-  try {
-    await run('bash', [SCRIPT, 'status'])
-    return false
-  } catch {
-    await script('start')
-    return true
-  }
-}
-
-function script(command: 'start' | 'stop'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, command], { stdio: ['ignore', 'inherit', 'inherit'] })
-    child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scripts/s3-server.sh ${command} exited with ${code}`))))
-  })
-}
-
-function parseEnv(text: string): Record<string, string> {
-  const vars: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=')
-    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1)
-  }
-  return vars
 }
 
 await main()

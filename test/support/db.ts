@@ -39,7 +39,8 @@ export function pgUrlFor(database: string): string {
   return url.toString()
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` with a client on the maintenance database (CREATE/DROP DATABASE), then closes it. */
+export async function pgAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL })
   await client.connect()
   try {
@@ -63,7 +64,7 @@ function migratedTemplate(): Promise<string> {
     const hash = createHash('sha256')
     for (const file of readdirSync(folder).sort()) hash.update(file).update(readFileSync(new URL(file, folder)))
     const name = `localex_test_tpl_${hash.digest('hex').slice(0, 12)}`
-    return admin(async (c) => {
+    return pgAdmin(async (c) => {
       // Test workers run in parallel processes: one builds, the others wait for it.
       await c.query('select pg_advisory_lock(7345621)')
       try {
@@ -98,7 +99,7 @@ export async function createTestDatabase(dialect: DialectName, options: { migrat
   if (dialect === 'postgres') {
     name = `localex_test_${randomBytes(6).toString('hex')}`
     const from = (options.migrate ?? true) ? ` TEMPLATE "${await migratedTemplate()}"` : ''
-    await admin((c) => c.query(`CREATE DATABASE "${name}"${from}`))
+    await pgAdmin((c) => c.query(`CREATE DATABASE "${name}"${from}`))
     url = pgUrlFor(name)
   }
   const config = testConfig({ ...(url ? { DATABASE_URL: url } : { SQLITE_PATH: join(dir, 'meta.sqlite') }), DATABASE_POOL_MAX: '25', ...options.env }, dir)
@@ -115,7 +116,7 @@ export async function createTestDatabase(dialect: DialectName, options: { migrat
       if (destroyed) return
       destroyed = true
       await db.destroy()
-      if (name) await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+      if (name) await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
       rmSync(dir, { recursive: true, force: true })
     },
   }
