@@ -3,6 +3,8 @@ import { ENTITY_TYPES, files as fileRows, type EntityType } from '../../db/index
 import { LocalexError } from '../../errors/index.js'
 import { assertSafeId } from '../../storage/keys.js'
 import { JSON_OPTION, type Command } from '../command.js'
+import { EXIT_INTERRUPTED, writeJson } from '../ops.js'
+import { progressReporter } from '../progress.js'
 
 interface Summary {
   selected: number
@@ -48,22 +50,11 @@ export const reprocess: Command = {
     const storage = await createStorage(config, { workers: !config.queue.redisUrl })
     const started = performance.now()
     const summary: Summary = { selected: 0, ready: 0, failed: [], skipped: 0, interrupted: false, seconds: 0 }
-    const tty = Boolean(stderr.isTTY) && values.json !== true
     const filter = { statuses: ['ready'] as const, ...(entity ? { entityType: entity as EntityType } : {}) }
     const total = ids.length || (await fileRows.count(storage.db, filter))
-    let lastLine = 0
-    const report = (force = false) => {
-      const done = summary.ready + summary.failed.length + summary.skipped
-      if (values.json === true) return
-      if (tty) {
-        const width = 30
-        const filled = total ? Math.round((done / total) * width) : width
-        stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} reprocessed, ${summary.failed.length} failed`)
-      } else if (force || Date.now() - lastLine > 2000) {
-        lastLine = Date.now()
-        stderr.write(`reprocess: ${done}/${total} done, ${summary.failed.length} failed\n`)
-      }
-    }
+    const progress = progressReporter(stderr)
+    // --json output is for scripts: nothing on stderr but errors.
+    const report = values.json === true ? () => undefined : () => progress.onProgress({ phase: 'reprocess', done: summary.ready + summary.failed.length + summary.skipped, total, detail: `${summary.failed.length} failed` })
 
     const inFlight = new Set<Promise<void>>()
     const one = async (id: string) => {
@@ -97,14 +88,13 @@ export const reprocess: Command = {
       await storage.close()
     }
     summary.seconds = Math.round((performance.now() - started) / 100) / 10
-    if (tty) stderr.write('\n')
-    else report(true)
-    if (values.json === true) stdout.write(JSON.stringify(summary, null, 2) + '\n')
+    progress.done()
+    if (values.json === true) writeJson(stdout, summary)
     else {
       stdout.write(`Reprocessed ${summary.ready} of ${summary.selected} files in ${summary.seconds} s; ${summary.failed.length} failed, ${summary.skipped} skipped (not ready).${summary.interrupted ? ' Interrupted: run again to finish.' : ''}\n`)
       for (const f of summary.failed) stdout.write(`  failed ${f.id}: ${f.reason ?? 'unknown'}\n`)
     }
-    return summary.failed.length || summary.interrupted ? 1 : 0
+    return summary.interrupted ? EXIT_INTERRUPTED : summary.failed.length ? 1 : 0
   },
 }
 
