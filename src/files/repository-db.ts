@@ -60,6 +60,8 @@ export function createDbFileRepository(db: Db): FileRepository {
 
     insertUploading: (row, itemLimit) =>
       withTransaction(db, async (trx) => {
+        // Before the photo count: a retry of an upload that filled the item's last slot is a replay,
+        // not TOO_MANY_PHOTOS (files.insert would also catch the key, but only after the count).
         if (row.idempotency_key != null) {
           const existing = await files.getByIdempotencyKey(trx, row.owner_id, row.idempotency_key)
           if (existing) return { file: existing, created: false }
