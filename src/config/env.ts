@@ -122,6 +122,7 @@ export const SETTINGS = {
   SIGNED_URL_TTL: s('Files', duration.default('1h'), '1h', 'Lifetime of signed URLs of `authenticated` files.'),
   PRIVATE_URL_TTL: s('Files', duration.pipe(z.number().max(300_000, 'private URLs live at most 5 minutes')).default('5m'), '5m', 'Lifetime of signed URLs of private files (at most 5 minutes).'),
   CACHE_CONTROL_PUBLIC: s('Files', z.string().min(1).default('public, max-age=2592000, immutable'), 'public, max-age=2592000, immutable', 'Cache-Control of public images.'),
+  CACHE_CONTROL_PROCESSING: s('Files', z.string().min(1).default('public, max-age=60'), 'public, max-age=60', 'Cache-Control of a public photo\'s sanitised original, stored at upload and replaced by the optimised one when its variants are ready.'),
   CACHE_CONTROL_DOCUMENT: s('Files', z.string().min(1).default('private, max-age=604800'), 'private, max-age=604800', 'Cache-Control of verification documents (never public).'),
   CACHE_CONTROL_TEMP: s('Files', z.string().min(1).default('no-store'), 'no-store', 'Cache-Control of temporary uploads.'),
   UPLOAD_GRACE: s('Files', duration.default('1h'), '1h', 'Age below which an upload in progress or an unreferenced object is never cleaned up.'),

@@ -87,7 +87,7 @@ export interface Config {
     readonly maxPhotosPerItem: number
     readonly signedUrlTtlMs: number
     readonly privateUrlTtlMs: number
-    readonly cacheControl: { readonly public: string; readonly document: string; readonly temp: string }
+    readonly cacheControl: { readonly public: string; readonly processing: string; readonly document: string; readonly temp: string }
     readonly uploadGraceMs: number
     readonly tempUploadTtlMs: number
     readonly failedRetentionMs: number
@@ -261,7 +261,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       maxPhotosPerItem: v.MAX_PHOTOS_PER_ITEM,
       signedUrlTtlMs: v.SIGNED_URL_TTL,
       privateUrlTtlMs: v.PRIVATE_URL_TTL,
-      cacheControl: { public: v.CACHE_CONTROL_PUBLIC, document: v.CACHE_CONTROL_DOCUMENT, temp: v.CACHE_CONTROL_TEMP },
+      cacheControl: { public: v.CACHE_CONTROL_PUBLIC, processing: v.CACHE_CONTROL_PROCESSING, document: v.CACHE_CONTROL_DOCUMENT, temp: v.CACHE_CONTROL_TEMP },
       uploadGraceMs: v.UPLOAD_GRACE,
       tempUploadTtlMs: v.TEMP_UPLOAD_TTL,
       failedRetentionMs: v.FAILED_RETENTION,

@@ -22,6 +22,13 @@ import type {
 } from './types.js'
 import { originalObject, toView } from './view.js'
 
+/**
+ * Object metadata on a file's original (`x-amz-meta-localex-original`): `sanitised` as stored by the
+ * upload, `optimised` once the variants job replaced it. Read by that job, so a redelivery or a
+ * reprocess never re-encodes an optimised original.
+ */
+const ORIGINAL_STAGE = 'localex-original'
+
 export interface FileManagerDeps {
   config: Config
   store: ObjectStore
@@ -367,18 +374,36 @@ class DefaultFileManager implements FileManager, FileJobs {
     const written: StoredObject[] = []
     try {
       const started = performance.now()
-      const source = await this.#store.getBuffer(original.key, job.signal ? { signal: job.signal } : {})
-      const outputs = await this.#images.renderVariants(source, { purpose: row.purpose, ...(job.signal ? { signal: job.signal } : {}) })
+      const io = job.signal ? { signal: job.signal } : {}
+      const [head, source] = await Promise.all([this.#store.head(original.key, io), this.#store.getBuffer(original.key, io)])
+      // Only the sanitised original of an upload is re-encoded; an optimised one (a reprocess, or a
+      // redelivery after the replacement below) is used as it is, so no generation is lost twice.
+      const reencodeOriginal = head.metadata[ORIGINAL_STAGE] === 'sanitised'
+      const outputs = await this.#images.renderVariants(source, { purpose: row.purpose, reencodeOriginal, ...io })
       this.#observe('variants', (performance.now() - started) / 1000)
       const cacheControl = row.access_level === 'public' ? this.#config.files.cacheControl.public : this.#config.files.cacheControl.document
+      const keyOf = (output: Output) => `${row.key_prefix}${output.variant}.${output.ext}`
+      // The original's main format is its own key (documents keep their file name); copies in other
+      // formats sit beside it under `original.<ext>`.
+      const optimised = reencodeOriginal ? outputs.find((o) => o.variant === 'original' && (OUTPUT_FORMATS[o.format] ?? 'jpeg') === original.format) : undefined
       // Deterministic keys: a redelivered job overwrites the same objects with the same bytes.
       for (const output of outputs) {
-        const key = `${row.key_prefix}${output.variant}.${output.ext}`
-        await this.#store.put(key, output.data, { contentType: output.contentType, cacheControl, ...(job.signal ? { signal: job.signal } : {}) })
-        written.push(storedObject(output, key))
+        if (output === optimised) continue
+        await this.#store.put(keyOf(output), output.data, { contentType: output.contentType, cacheControl, ...io })
+        written.push(storedObject(output, keyOf(output)))
       }
-      const isOriginalMain = (o: StoredObject) => o.variant === 'original' && o.key === original.key
-      const all = [...objects.filter(isOriginalMain), ...written.filter((o) => !(o.variant === 'original' && o.key === original.key))]
+      // The optimised original replaces the sanitised one last, when everything derived from the
+      // sanitised one is written: a job that dies before this line is redone from the same source.
+      if (optimised) {
+        await this.#store.put(original.key, optimised.data, {
+          contentType: optimised.contentType,
+          cacheControl,
+          metadata: { [ORIGINAL_STAGE]: 'optimised' },
+          ...(row.entity_type === 'verification' ? { contentDisposition: contentDisposition(row.original_name, 'attachment') } : {}),
+          ...io,
+        })
+      }
+      const all = [optimised ? storedObject(optimised, original.key) : original, ...written.filter((o) => o.key !== original.key)]
       const won = await this.#repo.markReady(row.id, all)
       if (!won) {
         // Deleted or failed while we worked (the delete's own sweep may have run before our puts),
@@ -523,7 +548,10 @@ class DefaultFileManager implements FileManager, FileJobs {
     try {
       await this.#store.put(target.key, prepared.data, {
         contentType: prepared.contentType,
-        cacheControl: target.cacheControl,
+        // A sanitised original is replaced by the optimised one within seconds: caches may keep it
+        // only briefly. Everything else under a file's keys is immutable.
+        cacheControl: prepared.needsVariants && target.access === 'public' ? this.#config.files.cacheControl.processing : target.cacheControl,
+        ...(prepared.needsVariants ? { metadata: { [ORIGINAL_STAGE]: 'sanitised' } } : {}),
         ...(target.entityType === 'verification' ? { contentDisposition: contentDisposition(name, 'attachment') } : {}),
         ifNoneMatch: true,
         ...(ctx.signal ? { signal: ctx.signal } : {}),

@@ -5,8 +5,8 @@
  * ```ts
  * const images = createImagePipeline(config.images)
  * const facts = await images.validate(stream, { purpose: 'item_photo' }) // or a LocalexError
- * const { original, placeholder } = await images.prepareOriginal(buffer, { purpose: 'item_photo' })
- * const outputs = await images.renderVariants(original.data, { purpose: 'item_photo' }) // queued job
+ * const { original, placeholder } = await images.prepareOriginal(buffer, { purpose: 'item_photo' }) // sanitised, stored at once
+ * const outputs = await images.renderVariants(original.data, { purpose: 'item_photo' }) // queued job: optimised original first
  * ```
  */
 export { createImagePipeline, type ImagePipeline, type PipelineOptions } from './pipeline.js'
@@ -18,5 +18,5 @@ export { PURPOSE_RULES, variantsFor, type PurposeRule } from './purposes.js'
 export type { EncoderProfile } from './encoders.js'
 export { PURPOSES } from './types.js'
 export type {
-  ImageFacts, ImageInput, ImageOptions, InputFormat, Output, OutputExt, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose,
+  ImageFacts, ImageInput, ImageOptions, InputFormat, Output, OutputExt, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose, RenderOptions,
 } from './types.js'

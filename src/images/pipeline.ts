@@ -3,12 +3,12 @@ import sharp, { type OutputInfo, type Sharp } from 'sharp'
 import { rgbaToThumbHash, thumbHashToDataURL } from 'thumbhash'
 import { loadConfig, type ImagesConfig, type VariantSpec } from '../config/index.js'
 import { LocalexError } from '../errors/index.js'
-import { applyEncoder, FORMAT_INFO, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
+import { applyEncoder, applySanitisedEncoder, FORMAT_INFO, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
 import { validatePdf, type PdfFacts } from './pdf.js'
 import { PURPOSE_RULES, variantsFor } from './purposes.js'
 import { readLimited } from './read-limited.js'
 import { sniffType } from './sniff.js'
-import type { ImageFacts, ImageInput, ImageOptions, Output, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose } from './types.js'
+import type { ImageFacts, ImageInput, ImageOptions, Output, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose, RenderOptions } from './types.js'
 import { mapSharpError, validateImageBuffer, type Validated } from './validate.js'
 
 export interface PipelineOptions {
@@ -26,13 +26,20 @@ export interface ImagePipeline {
   readonly config: Readonly<ImagesConfig>
   /** Header-only validation: facts, or a LocalexError with a stable code. PDFs only for `document`. */
   validate(input: ImageInput, opts?: ImageOptions): Promise<ImageFacts>
-  /** Validation plus the sanitised, optimised original and its placeholder: the synchronous part of an upload. */
+  /**
+   * The synchronous part of an upload: validation, the sanitised original (upright, sRGB, at most
+   * `maxSide`, no metadata, re-encoded cheaply: quality-95 sequential JPEG, or PNG when
+   * transparent) and its placeholder. Storing this is what an upload waits for.
+   */
   prepareOriginal(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal>
   /**
-   * Every variant, and the WebP (and AVIF) copies including the original's, rendered from the stored
-   * original returned by `prepareOriginal`. Deterministic: the same original gives the same bytes.
+   * The queued part, from the stored sanitised original: first the optimised original that replaces
+   * it (progressive JPEG with the profile's settings, or PNG level 9), then its WebP (and AVIF)
+   * copies and every variant in each format. With `reencodeOriginal: false` (the source already is
+   * the optimised original, as in a reprocess) the optimised original is not rendered again.
+   * Deterministic: the same source gives the same bytes.
    */
-  renderVariants(original: Buffer, opts?: ImageOptions): Promise<Output[]>
+  renderVariants(original: Buffer, opts?: RenderOptions): Promise<Output[]>
   /** Both of the above, decoding the upload once. */
   process(input: ImageInput, opts?: ImageOptions): Promise<ProcessedImage>
   /** Validates a verification-document PDF (stored as uploaded; never re-encoded). */
@@ -46,6 +53,9 @@ interface Pixels {
   readonly height: number
   readonly channels: 3 | 4
 }
+
+/** The synchronous path stores a `sanitised` original; the queued job (and `process()`) an `optimised` one. */
+type Stage = 'sanitised' | 'optimised'
 
 let defaults: ImagesConfig | undefined
 /** The configuration's own defaults (one source of truth); secrets are irrelevant here, so dummies. */
@@ -132,13 +142,17 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     return [...(cfg.webp ? ['webp' as const] : []), ...(cfg.avif ? ['avif' as const] : [])]
   }
 
-  async function encode(pixels: Pixels, variant: string, format: OutputFormat, purpose: Purpose): Promise<Output> {
-    return encodeImage(fromPixels(pixels), variant, format, purpose, Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE)
+  async function encode(pixels: Pixels, variant: string, format: OutputFormat, purpose: Purpose, stage: Stage = 'optimised'): Promise<Output> {
+    return encodeImage(fromPixels(pixels), variant, format, purpose, Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE, stage)
   }
 
-  async function encodeImage(source: Sharp, variant: string, format: OutputFormat, purpose: Purpose, large: boolean): Promise<Output> {
+  async function encodeImage(source: Sharp, variant: string, format: OutputFormat, purpose: Purpose, large: boolean, stage: Stage = 'optimised'): Promise<Output> {
     const document = PURPOSE_RULES[purpose].document
-    let image = applyEncoder(source, { format, quality: document ? cfg.documentQuality : cfg.quality, large, document, profile })
+    const quality = document ? cfg.documentQuality : cfg.quality
+    let image =
+      stage === 'sanitised' && (format === 'jpeg' || format === 'png')
+        ? applySanitisedEncoder(source, format, quality)
+        : applyEncoder(source, { format, quality, large, document, profile })
     // Metadata is never copied from the input (sharp writes none unless asked); with stripping
     // turned off the outputs only say what they are: sRGB.
     if (!cfg.stripMetadata) image = image.withIccProfile('srgb')
@@ -196,19 +210,19 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   }
 
   /** process(): decode once to pixels, then every output from them. */
-  async function prepareFromPixels(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal & { pixels: Pixels }> {
+  async function prepareFromPixels(input: ImageInput, opts: ImageOptions | undefined, stage: Stage): Promise<PreparedOriginal & { pixels: Pixels }> {
     const purpose = purposeOf(opts)
     const { buffer, validated } = await validateForProcessing(input, opts)
     const pixels = await decode(buffer, validated)
     checkAborted(opts?.signal)
-    const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose), placeholderOf(fromPixels(pixels))])
+    const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose, stage), placeholderOf(fromPixels(pixels))])
     checkAborted(opts?.signal)
     return { facts: validated.facts, original, ...look, hasAlpha: pixels.channels === 4, pixels }
   }
 
   /**
-   * prepareOriginal(): the latency path. Without an alpha channel to inspect, the original is
-   * encoded straight from the decoding pipeline (libvips overlaps decode, rotate, resize and the
+   * prepareOriginal(): the latency path. Without an alpha channel to inspect, the sanitised original
+   * is encoded straight from the decoding pipeline (libvips overlaps decode, rotate, resize and the
    * encoder; no 36 MB pixel copy into JavaScript), while the placeholder is computed on the other
    * core from a shrink-on-load decode. Same pixels as the decode-once path, so the same bytes.
    */
@@ -216,13 +230,13 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     const purpose = purposeOf(opts)
     const { buffer, validated } = await validateForProcessing(input, opts)
     if (validated.facts.hasAlpha) {
-      const { pixels: _pixels, ...prepared } = await prepareFromPixels(buffer, opts)
+      const { pixels: _pixels, ...prepared } = await prepareFromPixels(buffer, opts, 'sanitised')
       return prepared
     }
     const { width, height } = validated.facts
     const large = Math.min(cfg.maxSide, Math.max(width, height)) >= LARGE_OUTPUT_SIDE
     const placeholderSource = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient().toColourspace('srgb')
-    const [original, look] = await Promise.all([encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large), placeholderOf(placeholderSource)])
+    const [original, look] = await Promise.all([encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large, 'sanitised'), placeholderOf(placeholderSource)])
     checkAborted(opts?.signal)
     return { facts: validated.facts, original, ...look, hasAlpha: false }
   }
@@ -249,11 +263,14 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       checkAborted(opts?.signal)
       const pixels = await toPixels(sharp(original, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels }).autoOrient())
       checkAborted(opts?.signal)
-      return variantOutputs(pixels, purpose, opts?.signal)
+      // The optimised original first: it is the one output every later step (and a reader) needs.
+      const optimised = opts?.reencodeOriginal === false ? [] : [await encode(pixels, 'original', mainFormat(pixels), purpose)]
+      checkAborted(opts?.signal)
+      return [...optimised, ...(await variantOutputs(pixels, purpose, opts?.signal))]
     },
 
     async process(input, opts) {
-      const { pixels, ...prepared } = await prepareFromPixels(input, opts)
+      const { pixels, ...prepared } = await prepareFromPixels(input, opts, 'optimised')
       const rest = await variantOutputs(pixels, purposeOf(opts), opts?.signal)
       return { ...prepared, outputs: [prepared.original, ...rest] }
     },

@@ -16,6 +16,14 @@ export interface ImageOptions {
   signal?: AbortSignal
 }
 
+export interface RenderOptions extends ImageOptions {
+  /**
+   * Render the optimised original from the source (default). `false` when the source already is
+   * the optimised original, so a reprocess does not re-encode it once more.
+   */
+  reencodeOriginal?: boolean
+}
+
 /** What validation learned from the headers (nothing was decoded). */
 export interface ImageFacts {
   readonly format: InputFormat
@@ -57,7 +65,11 @@ export interface Placeholder {
 /** The synchronous part of an upload: what is stored before the client gets an answer. */
 export interface PreparedOriginal {
   readonly facts: ImageFacts
-  /** The sanitised, optimised original in its main format (JPEG, or PNG when transparent). */
+  /**
+   * The sanitised original in its main format: quality-95 sequential JPEG (4:4:4), or PNG when
+   * transparent. `renderVariants` turns it into the optimised original; `process()` returns the
+   * optimised one here directly.
+   */
   readonly original: Output
   readonly placeholder: Placeholder
   /** `#rrggbb`. */

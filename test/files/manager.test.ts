@@ -50,6 +50,40 @@ for (const backend of BACKENDS) {
       expect(head.cacheControl).toBe('public, max-age=2592000, immutable')
     })
 
+    it('stores a sanitised original at once; the variants job replaces it with the optimised one, once', async () => {
+      // No workers: the job runs when this test says so.
+      const u = await openTestStorage(backend, {}, { workers: false })
+      try {
+        const f = await u.files.uploadItemPhoto(alice, 'item-s', { body: photo })
+        const key = `items/item-s/photos/${f.id}/original.jpg`
+        const sanitised = await u.store.head(key)
+        expect(sanitised).toMatchObject({ contentType: 'image/jpeg', cacheControl: 'public, max-age=60', metadata: { 'localex-original': 'sanitised' } })
+        const meta = await sharp(await u.store.getBuffer(key)).metadata()
+        expect(meta).toMatchObject({ isProgressive: false, width: 1800, height: 1200 })
+        expect([meta.exif, meta.orientation]).toEqual([undefined, undefined])
+        expect(await objectKeys(u, `items/item-s/photos/${f.id}/`)).toEqual([key])
+
+        await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
+        const optimised = await u.store.head(key)
+        expect(optimised).toMatchObject({ cacheControl: 'public, max-age=2592000, immutable', metadata: { 'localex-original': 'optimised' } })
+        expect(optimised.size).toBeLessThan(sanitised.size)
+        const bytes = await u.store.getBuffer(key)
+        expect(await sharp(bytes).metadata()).toMatchObject({ isProgressive: true, width: 1800, height: 1200 })
+        const ready = await u.files.getFile(alice, f.id)
+        expect(ready.status).toBe('ready')
+        expect(ready.variants.find((v) => v.variant === 'original' && v.format === 'jpeg')?.size).toBe(optimised.size)
+
+        // A reprocess (or a redelivery after the replacement) starts from the optimised original
+        // and leaves it as it is.
+        expect(await u.files.reprocess(f.id)).toBe(true)
+        await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
+        expect((await u.store.getBuffer(key)).equals(bytes)).toBe(true)
+        expect((await u.files.getFile(alice, f.id)).status).toBe('ready')
+      } finally {
+        await u.close()
+      }
+    })
+
     it('keeps the order of an item\'s photos, lets the owner reorder them, refuses others', async () => {
       const a = await t.files.uploadItemPhoto(alice, 'item-2', { body: png, wait: true })
       const b = await t.files.uploadItemPhoto(alice, 'item-2', { body: photo, wait: true })
