@@ -14,19 +14,20 @@ export type EncoderProfile = 'compact' | 'fast'
 
 /**
  * The sanitised original of the synchronous path: upright, sRGB, metadata-free pixels stored in a
- * format that is cheap to write and lossless enough to be re-encoded once more. A sequential JPEG
- * at quality 95 with full chroma and standard Huffman tables costs less than libjpeg-turbo's
- * default encode (no second Huffman pass over a 36 MB coefficient buffer), and the optimised
- * original the job renders from it is within 0.05 dB and 2 % bytes of one rendered from the
- * upload (docs/images.md). PNG when transparent, at a low compression level for the same reason.
+ * format that is cheap to write and close enough to lossless to be encoded once more. A sequential
+ * quality-100 JPEG with standard Huffman tables costs less than libjpeg-turbo's default encode (no
+ * second Huffman pass over a whole-image coefficient buffer), and what the job renders from it is
+ * within 0.05 dB and 1 % bytes of what it would render from the upload. Lower qualities leave
+ * quantisation noise that the WebP encoder then spends bytes on (+5–7 % in all at quality 95;
+ * docs/images.md). It lives for seconds, so its size (about twice the upload's) costs little.
+ * Chroma is subsampled like the outputs', except for documents. PNG when transparent, at a low
+ * compression level for the same reason.
  */
-export function applySanitisedEncoder(image: Sharp, format: 'jpeg' | 'png', quality: number): Sharp {
+export function applySanitisedEncoder(image: Sharp, format: 'jpeg' | 'png', document: boolean): Sharp {
   return format === 'png'
     ? image.png({ compressionLevel: 1, adaptiveFiltering: false, palette: false })
-    : image.jpeg({ quality: Math.max(SANITISED_JPEG_QUALITY, quality), chromaSubsampling: '4:4:4', optimiseCoding: false, progressive: false, mozjpeg: false })
+    : image.jpeg({ quality: 100, chromaSubsampling: document ? '4:4:4' : '4:2:0', optimiseCoding: false, progressive: false, mozjpeg: false })
 }
-
-export const SANITISED_JPEG_QUALITY = 95
 
 export interface EncodeTarget {
   readonly format: OutputFormat

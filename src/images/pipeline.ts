@@ -28,7 +28,7 @@ export interface ImagePipeline {
   validate(input: ImageInput, opts?: ImageOptions): Promise<ImageFacts>
   /**
    * The synchronous part of an upload: validation, the sanitised original (upright, sRGB, at most
-   * `maxSide`, no metadata, re-encoded cheaply: quality-95 sequential JPEG, or PNG when
+   * `maxSide`, no metadata, re-encoded cheaply: quality-100 sequential JPEG, or PNG when
    * transparent) and its placeholder. Storing this is what an upload waits for.
    */
   prepareOriginal(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal>
@@ -151,7 +151,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     const quality = document ? cfg.documentQuality : cfg.quality
     let image =
       stage === 'sanitised' && (format === 'jpeg' || format === 'png')
-        ? applySanitisedEncoder(source, format, quality)
+        ? applySanitisedEncoder(source, format, document)
         : applyEncoder(source, { format, quality, large, document, profile })
     // Metadata is never copied from the input (sharp writes none unless asked); with stripping
     // turned off the outputs only say what they are: sRGB.

@@ -66,7 +66,7 @@ export interface Placeholder {
 export interface PreparedOriginal {
   readonly facts: ImageFacts
   /**
-   * The sanitised original in its main format: quality-95 sequential JPEG (4:4:4), or PNG when
+   * The sanitised original in its main format: quality-100 sequential JPEG, or PNG when
    * transparent. `renderVariants` turns it into the optimised original; `process()` returns the
    * optimised one here directly.
    */

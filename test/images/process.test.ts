@@ -271,15 +271,21 @@ describe('purposes and the split upload path', () => {
     const photo = await images.process(input)
     expect(doc.original.size).toBeGreaterThan(photo.original.size * 1.3)
     for (const output of doc.outputs) await expectClean(output)
+    // The upload path keeps full chroma from the sanitised original on.
+    const sanitised = await images.prepareOriginal(input, { purpose: 'document' })
+    expect(await sharp(sanitised.original.data).metadata()).toMatchObject({ chromaSubsampling: '4:4:4', isProgressive: false })
+    const rendered = await images.renderVariants(sanitised.original.data, { purpose: 'document' })
+    expect(names(rendered)).toEqual(['original.jpg', 'thumbnail.jpg'])
+    expect(await sharp((rendered[0] as Output).data).metadata()).toMatchObject({ chromaSubsampling: '4:4:4', isProgressive: true })
   })
 
   it('prepareOriginal stores a sanitised original; renderVariants turns it into the same set of outputs as process, deterministically', async () => {
     const input = fixture('jpeg-exif-orientation-8-landscape.jpg')
     const prepared = await images.prepareOriginal(input)
     const processed = await images.process(input)
-    // The synchronous original: upright, same size, clean, a cheap sequential quality-95 JPEG.
+    // The synchronous original: upright, same size, clean, a cheap sequential quality-100 JPEG.
     expect(prepared.original).toMatchObject({ variant: 'original', format: 'jpeg', ext: 'jpg', width: processed.original.width, height: processed.original.height })
-    expect(await sharp(prepared.original.data).metadata()).toMatchObject({ isProgressive: false, chromaSubsampling: '4:4:4' })
+    expect(await sharp(prepared.original.data).metadata()).toMatchObject({ isProgressive: false, chromaSubsampling: '4:2:0' })
     await expectClean(prepared.original)
     expect(await meanDiff(prepared.original.data, processed.original.data)).toBeLessThan(2)
 
