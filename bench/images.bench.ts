@@ -2,7 +2,7 @@
  * Image pipeline benchmark: `npm run bench:images` (tsx). Prints tables of medians and ratios
  * against baselines measured in the same run, on real photos only:
  *
- *  1. synchronous part (validate + sanitised original) vs decode + plain libjpeg-turbo encode;
+ *  1. synchronous part (validate + sanitised original + placeholder) vs decode + plain libjpeg-turbo encode;
  *  2. whole pipeline CPU and bytes vs a naive sharp pipeline, with PSNR/SSIM of every output;
  *  3. CPU vs ImageMagick `convert` and libvips' CLI producing the same outputs;
  *  4. photos/s on all cores and peak RSS with 8 photos in flight (in a child process).
@@ -280,7 +280,8 @@ async function main(): Promise<void> {
   console.log('## 1. Synchronous part: validate + sanitised original + placeholder (p50, measured round-robin with the baselines)\n')
   console.log('The sanitised original does not depend on the encoder profile: both profiles store the same one.\n')
   const syncRows: (string | number)[][] = []
-  const syncRuns = Math.max(5, RUNS * 2 + 1)
+  // Short and noisy (page faults on fresh 36 MB buffers cost 10–100 ms here, by luck): many rounds.
+  const syncRuns = Math.max(11, RUNS * 4 + 1)
   for (const photo of photos) {
     const input = readFileSync(photo.path)
     const size = async (p: Promise<{ original: Output }>) => (await p).original.size
@@ -304,7 +305,7 @@ async function main(): Promise<void> {
   const cliRows: (string | number)[][] = []
   for (const photo of photos) {
     const input = readFileSync(photo.path)
-    const runs = photo === main12 ? RUNS : 1
+    const runs = RUNS
     const [n, c, f, p] = await interleaved<Encoded[]>(runs, [
       () => naive(input),
       () => ours(input, 'compact'),
