@@ -375,12 +375,21 @@ class DefaultFileManager implements FileManager, FileJobs {
     try {
       const started = performance.now()
       const io = job.signal ? { signal: job.signal } : {}
-      const [head, source] = await Promise.all([this.#store.head(original.key, io), this.#store.getBuffer(original.key, io)])
+      // One GET for the bytes and the metadata that says what they are (the object may be replaced
+      // by a concurrent duplicate between two requests).
+      const { body, metadata } = await this.#store.getStream(original.key, io)
+      const source = await readLimited(body, Number.MAX_SAFE_INTEGER, job.signal)
       // Only the sanitised original of an upload is re-encoded; an optimised one (a reprocess, or a
       // redelivery after the replacement below) is used as it is, so no generation is lost twice.
-      const reencodeOriginal = head.metadata[ORIGINAL_STAGE] === 'sanitised'
+      const reencodeOriginal = metadata[ORIGINAL_STAGE] === 'sanitised'
       const outputs = await this.#images.renderVariants(source, { purpose: row.purpose, reencodeOriginal, ...io })
       this.#observe('variants', (performance.now() - started) / 1000)
+      // Deleted, failed, or finished by a duplicate delivery while we rendered: write nothing.
+      const current = await this.#repo.getFile(row.id)
+      if (current?.status !== 'processing') {
+        if (!current || current.status === 'deleted' || current.status === 'failed') await this.#deletePrefix(row.key_prefix, job.signal)
+        return
+      }
       const cacheControl = row.access_level === 'public' ? this.#config.files.cacheControl.public : this.#config.files.cacheControl.document
       const keyOf = (output: Output) => `${row.key_prefix}${output.variant}.${output.ext}`
       // The original's main format is its own key (documents keep their file name); copies in other
