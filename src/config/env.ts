@@ -98,6 +98,7 @@ export const SETTINGS = {
   IMAGE_MAX_INPUT_PIXELS: s('Images', int(1).default(50_000_000), '50000000', 'Largest accepted input in pixels (decompression-bomb guard).'),
   IMAGE_MAX_INPUT_SIDE: s('Images', int(1).default(10_000), '10000', 'Largest accepted input side in pixels.'),
   IMAGE_MAX_SIDE: s('Images', int(16).default(4000), '4000', 'Longest side of the stored original; larger inputs are downscaled.'),
+  IMAGE_UPLOAD_ORIGINAL: s('Images', z.enum(['sanitised', 'optimised']).default('sanitised'), 'sanitised', 'What an upload stores before it answers. `sanitised`: a cheap quality-100 JPEG that the variants job replaces with the optimised original (fast uploads). `optimised`: the final progressive original at once (uploads wait for the trellis encode; ~5–10 % more photos per CPU second).'),
   IMAGE_OVERSIZE: s('Images', z.enum(['downscale', 'reject']).default('downscale'), 'downscale', '`reject` refuses inputs over `IMAGE_MAX_SIDE` instead of downscaling them.'),
   IMAGE_MAX_FRAMES: s('Images', int(1).default(100), '100', 'Most animation frames accepted (only the first is kept).'),
   IMAGE_VARIANTS: s('Images', z.string().regex(/^[a-z][a-z0-9_-]*:\d+(,[a-z][a-z0-9_-]*:\d+)*$/, 'expected name:size pairs such as thumbnail:300,medium:800').default('thumbnail:300,medium:800,large:1200'), 'thumbnail:300,medium:800,large:1200', 'Variant names and longest side in pixels.'),

@@ -63,6 +63,8 @@ export interface ImagesConfig {
   readonly maxInputSide: number
   readonly maxSide: number
   readonly oversize: 'downscale' | 'reject'
+  /** What `prepareOriginal` (the synchronous part of an upload) returns; see IMAGE_UPLOAD_ORIGINAL. */
+  readonly uploadOriginal: 'sanitised' | 'optimised'
   readonly maxFrames: number
   readonly variants: readonly VariantSpec[]
 }
@@ -238,6 +240,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       maxInputSide: v.IMAGE_MAX_INPUT_SIDE,
       maxSide: v.IMAGE_MAX_SIDE,
       oversize: v.IMAGE_OVERSIZE,
+      uploadOriginal: v.IMAGE_UPLOAD_ORIGINAL,
       maxFrames: v.IMAGE_MAX_FRAMES,
       variants,
     },

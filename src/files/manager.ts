@@ -60,6 +60,8 @@ interface Prepared {
   original: Omit<StoredObject, 'key'>
   /** Documents that are PDFs need no variants. */
   needsVariants: boolean
+  /** Images: whether the stored original is still to be replaced by the optimised one. */
+  stage: 'sanitised' | 'optimised' | null
 }
 
 const OUTPUT_FORMATS: Record<string, StoredObject['format']> = { jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif' }
@@ -481,6 +483,7 @@ class DefaultFileManager implements FileManager, FileJobs {
         dominantColor: null,
         original: { variant: 'original', format: 'pdf', contentType: 'application/pdf', size: data.length },
         needsVariants: false,
+        stage: null,
       }
     }
     const result = await this.#images.prepareOriginal(data, { purpose, ...(signal ? { signal } : {}) })
@@ -499,6 +502,7 @@ class DefaultFileManager implements FileManager, FileJobs {
       dominantColor: result.dominantColor,
       original: { variant: 'original', format: OUTPUT_FORMATS[o.format] ?? 'jpeg', contentType: o.contentType, size: o.size, width: o.width, height: o.height },
       needsVariants: true,
+      stage: result.stage,
     }
   }
 
@@ -559,8 +563,8 @@ class DefaultFileManager implements FileManager, FileJobs {
         contentType: prepared.contentType,
         // A sanitised original is replaced by the optimised one within seconds: caches may keep it
         // only briefly. Everything else under a file's keys is immutable.
-        cacheControl: prepared.needsVariants && target.access === 'public' ? this.#config.files.cacheControl.processing : target.cacheControl,
-        ...(prepared.needsVariants ? { metadata: { [ORIGINAL_STAGE]: 'sanitised' } } : {}),
+        cacheControl: prepared.stage === 'sanitised' && target.access === 'public' ? this.#config.files.cacheControl.processing : target.cacheControl,
+        ...(prepared.stage ? { metadata: { [ORIGINAL_STAGE]: prepared.stage } } : {}),
         ...(target.entityType === 'verification' ? { contentDisposition: contentDisposition(name, 'attachment') } : {}),
         ifNoneMatch: true,
         ...(ctx.signal ? { signal: ctx.signal } : {}),

@@ -29,7 +29,9 @@ export interface ImagePipeline {
   /**
    * The synchronous part of an upload: validation, the sanitised original (upright, sRGB, at most
    * `maxSide`, no metadata, re-encoded cheaply: quality-100 sequential JPEG, or PNG when
-   * transparent) and its placeholder. Storing this is what an upload waits for.
+   * transparent) and its placeholder. Storing this is what an upload waits for. With
+   * `uploadOriginal: 'optimised'` (IMAGE_UPLOAD_ORIGINAL) it returns the optimised original
+   * instead, as `process()` does: slower uploads, less work in all (`stage` says which).
    */
   prepareOriginal(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal>
   /**
@@ -54,8 +56,8 @@ interface Pixels {
   readonly channels: 3 | 4
 }
 
-/** The synchronous path stores a `sanitised` original; the queued job (and `process()`) an `optimised` one. */
-type Stage = 'sanitised' | 'optimised'
+/** The synchronous path stores a `sanitised` original (by default); the queued job (and `process()`) an `optimised` one. */
+type Stage = PreparedOriginal['stage']
 
 let defaults: ImagesConfig | undefined
 /** The configuration's own defaults (one source of truth); secrets are irrelevant here, so dummies. */
@@ -217,7 +219,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     checkAborted(opts?.signal)
     const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose, stage), placeholderOf(fromPixels(pixels))])
     checkAborted(opts?.signal)
-    return { facts: validated.facts, original, ...look, hasAlpha: pixels.channels === 4, pixels }
+    return { facts: validated.facts, original, stage, ...look, hasAlpha: pixels.channels === 4, pixels }
   }
 
   /**
@@ -230,15 +232,15 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     const purpose = purposeOf(opts)
     const { buffer, validated } = await validateForProcessing(input, opts)
     if (validated.facts.hasAlpha) {
-      const { pixels: _pixels, ...prepared } = await prepareFromPixels(buffer, opts, 'sanitised')
+      const { pixels: _pixels, ...prepared } = await prepareFromPixels(buffer, opts, cfg.uploadOriginal)
       return prepared
     }
     const { width, height } = validated.facts
     const large = Math.min(cfg.maxSide, Math.max(width, height)) >= LARGE_OUTPUT_SIDE
     const placeholderSource = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient().toColourspace('srgb')
-    const [original, look] = await Promise.all([encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large, 'sanitised'), placeholderOf(placeholderSource)])
+    const [original, look] = await Promise.all([encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal), placeholderOf(placeholderSource)])
     checkAborted(opts?.signal)
-    return { facts: validated.facts, original, ...look, hasAlpha: false }
+    return { facts: validated.facts, original, stage: cfg.uploadOriginal, ...look, hasAlpha: false }
   }
 
   return {

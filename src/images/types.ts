@@ -71,6 +71,12 @@ export interface PreparedOriginal {
    * optimised one here directly.
    */
   readonly original: Output
+  /**
+   * `sanitised` (the default of `prepareOriginal`, see `IMAGE_UPLOAD_ORIGINAL`): `renderVariants`
+   * must turn `original` into the optimised original. `optimised`: it already is (`process()`
+   * always; `prepareOriginal` with `uploadOriginal: 'optimised'`).
+   */
+  readonly stage: 'sanitised' | 'optimised'
   readonly placeholder: Placeholder
   /** `#rrggbb`. */
   readonly dominantColor: string

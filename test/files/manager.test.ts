@@ -84,6 +84,23 @@ for (const backend of BACKENDS) {
       }
     })
 
+    it('with IMAGE_UPLOAD_ORIGINAL=optimised stores the final original at once and the job leaves it alone', async () => {
+      const u = await openTestStorage(backend, { IMAGE_UPLOAD_ORIGINAL: 'optimised' }, { workers: false })
+      try {
+        const f = await u.files.uploadItemPhoto(alice, 'item-o', { body: photo })
+        const key = `items/item-o/photos/${f.id}/original.jpg`
+        expect(await u.store.head(key)).toMatchObject({ cacheControl: 'public, max-age=2592000, immutable', metadata: { 'localex-original': 'optimised' } })
+        const bytes = await u.store.getBuffer(key)
+        expect(await sharp(bytes).metadata()).toMatchObject({ isProgressive: true, width: 1800, height: 1200 })
+        await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
+        expect((await u.store.getBuffer(key)).equals(bytes)).toBe(true)
+        expect(await objectKeys(u, `items/item-o/photos/${f.id}/`)).toHaveLength(8)
+        expect((await u.files.getFile(alice, f.id)).status).toBe('ready')
+      } finally {
+        await u.close()
+      }
+    })
+
     it('keeps the order of an item\'s photos, lets the owner reorder them, refuses others', async () => {
       const a = await t.files.uploadItemPhoto(alice, 'item-2', { body: png, wait: true })
       const b = await t.files.uploadItemPhoto(alice, 'item-2', { body: photo, wait: true })

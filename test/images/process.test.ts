@@ -309,6 +309,15 @@ describe('purposes and the split upload path', () => {
     expect(again.map((o) => `${o.variant}.${o.ext}`)).toEqual(first.slice(1).map((o) => `${o.variant}.${o.ext}`))
   })
 
+  it('uploadOriginal: optimised makes prepareOriginal return the optimised original itself (the one process() makes)', async () => {
+    const input = fixture('jpeg-exif-orientation-8-landscape.jpg')
+    const eager = createImagePipeline({ uploadOriginal: 'optimised' })
+    const prepared = await eager.prepareOriginal(input)
+    expect(prepared.stage).toBe('optimised')
+    expect(prepared.original.data.equals((await eager.process(input)).original.data)).toBe(true)
+    expect((await images.prepareOriginal(input)).stage).toBe('sanitised')
+  })
+
   it('a transparent image: a quickly compressed PNG at upload, the level-9 PNG from renderVariants', async () => {
     const input = fixture('png-rgba-alpha.png')
     const prepared = await images.prepareOriginal(input)
