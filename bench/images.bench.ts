@@ -161,7 +161,12 @@ async function cliBatch(cmd: string, jobs: { out: string; key: string; args: str
   let cpuMs = 0
   const queue = [...jobs]
   const worker = async () => {
-    for (let job = queue.shift(); job; job = queue.shift()) cpuMs += (await timed(cmd, job.args)).cpuMs
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      // Not `cpuMs += await …`: that reads cpuMs before the await, so the two workers' sums overwrote
+      // each other and the CLI baselines came out low (by 50 % in one run).
+      const { cpuMs: spent } = await timed(cmd, job.args)
+      cpuMs += spent
+    }
   }
   await Promise.all([worker(), worker()])
   const outputs: Encoded[] = []
