@@ -51,7 +51,7 @@ import {
 import { Redis } from 'ioredis'
 import sharp from 'sharp'
 import { Pool } from 'undici'
-import { loadConfig } from '../src/config/index.js'
+import { loadConfig, loadImagesConfig } from '../src/config/index.js'
 import { createDatabase, type Db } from '../src/db/index.js'
 import { signToken } from '../src/http/auth.js'
 import { createImagePipeline } from '../src/images/index.js'
@@ -169,8 +169,7 @@ function baselineRound(kind: BaselineKind): Promise<BaselineRound> {
 async function baselineChild(kind: BaselineKind): Promise<void> {
   const photo = readFileSync(FIXTURE)
   // The image settings the service reads from the same environment (IMAGE_UPLOAD_ORIGINAL, quality…).
-  const dummy = 'x'.repeat(32)
-  const pipeline = createImagePipeline(loadConfig({ ...process.env, URL_SIGNING_SECRET: dummy, JWT_SECRET: dummy }, { secrets: 'require' }).images)
+  const pipeline = createImagePipeline(loadImagesConfig(process.env))
   const opts = { purpose: 'item_photo' as const }
   const once = async (): Promise<number> => {
     if (kind === 'process') return (await pipeline.process(photo, opts)).outputs.length
@@ -615,7 +614,7 @@ function report(r: { photoName: string; baseline: BaselineRound[]; results: Targ
   const rate = (kind: BaselineKind) => median(rounds(kind).map((b) => b.perSecond))
   const base = rate('pipeline')
   const processRate = rate('process')
-  const uploadOriginal = process.env.IMAGE_UPLOAD_ORIGINAL ?? 'sanitised (default)'
+  const { uploadOriginal } = loadImagesConfig(process.env)
   const label = (name: string) => (name === 'embedded' ? 'embedded (disk, SQLite, in-process queue)' : 'production (radosgw, PostgreSQL, BullMQ)')
   const verdict = (u: UploadResult) => (u.readyPerSecond / base >= TARGET_RATIO && u.errors === 0 ? 'pass' : 'FAIL')
   const pct = (v: number, of: number) => `${((v / of) * 100).toFixed(0)} %`

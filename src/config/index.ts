@@ -325,6 +325,16 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
 }
 
 /** The config as it is safe to print: every secret replaced by `[redacted]`. */
+/**
+ * Only the `images` section, for the image pipeline used without the rest of the service. Secrets
+ * play no part in it, so placeholders stand in for them: nothing is read from or written to
+ * `$DATA_DIR/secrets.json`.
+ */
+export function loadImagesConfig(env: Env = {}): Readonly<ImagesConfig> {
+  const placeholder = 'x'.repeat(32)
+  return loadConfig({ ...env, URL_SIGNING_SECRET: placeholder, JWT_SECRET: placeholder }, { secrets: 'require' }).images
+}
+
 export function redactConfig(config: Config): unknown {
   const secretValues = new Set<string>()
   const s3 = config.storage.s3.credentials

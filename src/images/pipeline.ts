@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import sharp, { type OutputInfo, type Sharp } from 'sharp'
 import { rgbaToThumbHash, thumbHashToDataURL } from 'thumbhash'
-import { loadConfig, type ImagesConfig, type VariantSpec } from '../config/index.js'
+import { loadImagesConfig, type ImagesConfig, type VariantSpec } from '../config/index.js'
 import { LocalexError } from '../errors/index.js'
 import { applyEncoder, applySanitisedEncoder, FORMAT_INFO, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
 import { validatePdf, type PdfFacts } from './pdf.js'
@@ -59,11 +59,10 @@ interface Pixels {
 /** The synchronous path stores a `sanitised` original (by default); the queued job (and `process()`) an `optimised` one. */
 type Stage = PreparedOriginal['stage']
 
-let defaults: ImagesConfig | undefined
-/** The configuration's own defaults (one source of truth); secrets are irrelevant here, so dummies. */
-function defaultImagesConfig(): ImagesConfig {
-  const dummy = 'x'.repeat(32)
-  defaults ??= loadConfig({ URL_SIGNING_SECRET: dummy, JWT_SECRET: dummy }, { secrets: 'require' }).images
+let defaults: Readonly<ImagesConfig> | undefined
+/** The configuration's own defaults (one source of truth). */
+function defaultImagesConfig(): Readonly<ImagesConfig> {
+  defaults ??= loadImagesConfig()
   return defaults
 }
 
