@@ -123,6 +123,10 @@ export interface Config {
     readonly headersTimeoutMs: number
     readonly requestTimeoutMs: number
     readonly uploadRateLimit: number
+    /** Bearer token `/metrics` requires (METRICS_TOKEN); absent: open. */
+    readonly metricsToken?: string
+    /** A second, internal listener that alone serves /metrics and /docs (INTERNAL_PORT). */
+    readonly internal?: { readonly host: string; readonly port: number }
   }
   readonly auth: {
     readonly secret?: string
@@ -133,6 +137,8 @@ export interface Config {
     readonly audience: string
     /** Serve POST /v1/dev/token (DEV_TOKENS; see src/http/dev-token.ts). */
     readonly devTokens: boolean
+    /** Why development sign-in is on or off, in words, for the start-up line of `serve`. */
+    readonly devTokensReason: string
   }
   readonly cdn: {
     readonly provider: 'none' | 'cloudfront' | 'http-purge'
@@ -187,6 +193,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   for (const u of v.CDN_PURGE_URLS) if (!z.string().url().safeParse(u).success) issues.push(`CDN_PURGE_URLS: expected comma-separated URLs (got "${truncate(u)}")`)
   const variants = parseVariants(v.IMAGE_VARIANTS, v.IMAGE_SQUARE_VARIANTS, issues)
   if (v.LIFECYCLE_TRANSITION_DAYS > 0 && v.LIFECYCLE_ARCHIVE_DAYS > 0 && v.LIFECYCLE_ARCHIVE_DAYS <= v.LIFECYCLE_TRANSITION_DAYS) issues.push('LIFECYCLE_ARCHIVE_DAYS: expected more days than LIFECYCLE_TRANSITION_DAYS')
+  const production = v.NODE_ENV?.toLowerCase() === 'production'
+  if (production && v.DEV_TOKENS === 'true') {
+    issues.push('DEV_TOKENS: "true" is not allowed with NODE_ENV=production (anyone reaching the service could mint an admin token); use localex-storage token or your identity provider')
+  }
   const hsAlgorithm = !v.JWT_ALGORITHMS || v.JWT_ALGORITHMS.some((a) => a.startsWith('HS'))
   if (v.DEV_TOKENS === 'true' && (!hsAlgorithm || (!v.JWT_SECRET && (v.JWT_PUBLIC_KEY || v.JWKS_URL)))) {
     issues.push('DEV_TOKENS: needs an HS secret to sign tokens (JWT_SECRET, or none of JWT_PUBLIC_KEY/JWKS_URL) and an HS algorithm')
@@ -296,6 +306,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       headersTimeoutMs: v.HTTP_HEADERS_TIMEOUT,
       requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT,
       uploadRateLimit: v.UPLOAD_RATE_LIMIT,
+      ...(v.METRICS_TOKEN ? { metricsToken: v.METRICS_TOKEN } : {}),
+      ...(v.INTERNAL_PORT !== undefined ? { internal: { host: v.INTERNAL_HOST, port: v.INTERNAL_PORT } } : {}),
     },
     auth: {
       ...(secrets.JWT_SECRET ? { secret: secrets.JWT_SECRET } : {}),
@@ -306,7 +318,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       audience: v.JWT_AUDIENCE,
       // A generated secret means nobody configured auth: a development setup, unless it listens
       // beyond this machine.
-      devTokens: v.DEV_TOKENS === 'true' || (v.DEV_TOKENS === 'auto' && needsJwtSecret && !v.JWT_SECRET && isLoopback(v.HOST)),
+      ...devTokens(v, production, needsJwtSecret),
     },
     cdn: {
       provider: v.CDN_PROVIDER,
@@ -338,16 +350,35 @@ export function loadImagesConfig(env: Env = {}): Readonly<ImagesConfig> {
 export function redactConfig(config: Config): unknown {
   const secretValues = new Set<string>()
   const s3 = config.storage.s3.credentials
-  for (const value of [config.storage.signingSecret, config.auth.secret, config.cdn.cloudfront.privateKey, s3?.secretAccessKey, s3?.sessionToken, s3?.accessKeyId]) {
+  for (const value of [config.storage.signingSecret, config.auth.secret, config.cdn.cloudfront.privateKey, config.http.metricsToken, s3?.secretAccessKey, s3?.sessionToken, s3?.accessKeyId]) {
     if (value) secretValues.add(value)
   }
-  const redactUrl = (u: string) => u.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:[redacted]@')
   return JSON.parse(JSON.stringify(config, (_key, value: unknown) => {
     if (typeof value !== 'string') return value
     if (secretValues.has(value)) return '[redacted]'
-    if (/^(postgres(ql)?|rediss?):\/\//.test(value)) return redactUrl(value)
+    if (/^(postgres(ql)?|rediss?):\/\//i.test(value)) return redactConnectionUrl(value)
     return value
   }))
+}
+
+/** Query parameters of connection URLs that carry credentials (libpq's and ioredis's spellings). */
+const SECRET_PARAMS = /^(password|pass|pwd|secret|token|sslpassword|sslkey)$/i
+
+/**
+ * A connection URL without its credentials: the password of the userinfo (also when there is no
+ * user, as in `redis://:secret@host`) and credential query parameters. Parsed as a URL, not matched
+ * by pattern, so that no spelling slips through; an unparseable value is hidden whole.
+ */
+function redactConnectionUrl(value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return '[redacted]'
+  }
+  if (url.password) url.password = 'redacted'
+  for (const key of [...url.searchParams.keys()]) if (SECRET_PARAMS.test(key)) url.searchParams.set(key, 'redacted')
+  return url.toString().replace(/:redacted@/, ':[redacted]@').replace(/=redacted(?=&|$)/g, '=[redacted]')
 }
 
 export function describeSecretSettings(): readonly string[] {
@@ -397,6 +428,21 @@ function resolveSecrets<K extends string>(dataDir: string, given: Record<K, stri
 
 function configError(issues: string[]): LocalexError {
   return new LocalexError('CONFIG_INVALID', `Invalid configuration:\n  - ${issues.join('\n  - ')}`, { details: { issues } })
+}
+
+/**
+ * DEV_TOKENS=auto turns development sign-in on only for what can only be a local run: not
+ * production, nobody configured auth (the secret was generated), and a loopback listener. The
+ * route still checks every request (src/http/dev-token.ts), since a proxy on the same host makes
+ * a loopback listener public.
+ */
+function devTokens(v: Values, production: boolean, needsJwtSecret: boolean): { devTokens: boolean; devTokensReason: string } {
+  if (v.DEV_TOKENS === 'true') return { devTokens: true, devTokensReason: 'DEV_TOKENS=true' }
+  if (v.DEV_TOKENS === 'false') return { devTokens: false, devTokensReason: 'DEV_TOKENS=false' }
+  if (production) return { devTokens: false, devTokensReason: 'DEV_TOKENS=auto and NODE_ENV=production' }
+  if (!needsJwtSecret || v.JWT_SECRET) return { devTokens: false, devTokensReason: 'DEV_TOKENS=auto and auth is configured (JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL)' }
+  if (!isLoopback(v.HOST)) return { devTokens: false, devTokensReason: `DEV_TOKENS=auto and HOST=${v.HOST} is not a loopback address` }
+  return { devTokens: true, devTokensReason: `DEV_TOKENS=auto: NODE_ENV is not production, the JWT secret was generated, HOST=${v.HOST} is loopback; only loopback requests without proxy headers are served` }
 }
 
 function isLoopback(host: string): boolean {

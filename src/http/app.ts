@@ -6,7 +6,7 @@ import type { TokenVerifier } from './auth.js'
 import { deliveryRoutes } from './delivery.js'
 import { devTokenRoutes } from './dev-token.js'
 import { diskUploadRoutes } from './direct-upload.js'
-import { docsPlugin } from './docs.js'
+import { docsPlugin, internalDocs } from './docs.js'
 import { healthRoutes, type HealthProbes } from './health.js'
 import { loggerOptions, type LoggerOptions } from './log.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -97,8 +97,10 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     if (ownsMetrics) metrics.registry.clear()
   })
 
-  void app.register(docsPlugin, { config })
-  void app.register(healthRoutes, { health: deps.health, metrics })
+  // With an internal listener (INTERNAL_PORT), /metrics and /docs are served there only.
+  const internal = config.http.internal !== undefined
+  void app.register(docsPlugin, { config, expose: !internal })
+  void app.register(healthRoutes, { health: deps.health, metrics, exposeMetrics: !internal, ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}) })
   if (config.auth.devTokens) void app.register(devTokenRoutes, { prefix: '/v1/dev', config })
   void app.register(v1Routes, { prefix: '/v1', config, files: deps.files, metrics, ...(deps.verifier ? { verifier: deps.verifier } : {}) })
   void app.register(deliveryRoutes, { config, store: deps.store, ...(deps.now ? { now: deps.now } : {}) })
@@ -106,5 +108,29 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   if (deps.diskUploads ?? deps.store.name === 'disk') {
     void app.register(diskUploadRoutes, { config, store: deps.store, ...(deps.now ? { handler: { now: deps.now } } : {}) })
   }
+  return app
+}
+
+export interface InternalAppDeps {
+  config: Config
+  health: HealthProbes
+  metrics: Metrics
+  /** The public app, ready: its OpenAPI document is served here. */
+  source: FastifyInstance
+  logger?: boolean | LoggerOptions
+}
+
+/**
+ * The internal listener's app (INTERNAL_PORT): health, readiness, metrics and the API docs, kept
+ * off the public listener so that a reverse proxy in front of the service does not expose them.
+ */
+export function buildInternalApp(deps: InternalAppDeps): FastifyInstance {
+  const { config } = deps
+  const logger = deps.logger === false ? false : loggerOptions(config, deps.logger === true || deps.logger === undefined ? {} : deps.logger)
+  const app = fastify({ logger, frameworkErrors: (error, request, reply) => sendProblem(request, reply, toLocalexError(error)), clientErrorHandler: clientErrorProblem })
+  installProblemHandlers(app)
+  app.addSchema(ProblemSchema)
+  void app.register(internalDocs, { source: deps.source })
+  void app.register(healthRoutes, { health: deps.health, metrics: deps.metrics, ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}) })
   return app
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
@@ -13,7 +13,13 @@ const { version } = createRequire(import.meta.url)('../../package.json') as { ve
  * all. Multipart routes keep their form under `schema.multipartBody` (Ajv cannot validate a
  * streamed body); it becomes their request body here.
  */
-const docs: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
+export interface DocsOptions {
+  config: Config
+  /** Serve the UI and the document (`/docs`, `/docs/json`); false: only build the document, for `internalDocs`. */
+  expose?: boolean
+}
+
+const docs: FastifyPluginAsync<DocsOptions> = async (app, { config, expose = true }) => {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -25,7 +31,12 @@ const docs: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => 
           'Send `Authorization: Bearer <JWT>`; a present but invalid token is always 401, even on public routes.',
       },
       servers: [{ url: config.storage.publicBaseUrl }],
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when the service sets one' },
+        },
+      },
       tags: [
         { name: 'item photos' },
         { name: 'profile photos' },
@@ -43,7 +54,16 @@ const docs: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => 
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   })
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } })
+  if (expose) await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } })
 }
 
 export const docsPlugin = fp(docs, { name: 'localex-docs', fastify: '5.x' })
+
+/**
+ * The docs of another (ready) app, served from this one: the internal listener shows the public
+ * API's document without serving the API.
+ */
+export const internalDocs: FastifyPluginAsync<{ source: FastifyInstance }> = async (app, { source }) => {
+  await app.register(fastifySwagger, { mode: 'static', specification: { document: source.swagger() as never } })
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } })
+}

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { isLocalexError } from '../errors/index.js'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { LocalexError, isLocalexError } from '../errors/index.js'
 import type { Metrics } from './metrics.js'
 import { RETRY_AFTER_SECONDS } from './problem.js'
 
@@ -15,6 +16,10 @@ export interface HealthOptions {
   metrics: Metrics
   /** Time each probe gets (default 2 s). */
   probeTimeoutMs?: number
+  /** Serve `/metrics` here (default true; false when an internal listener serves it). */
+  exposeMetrics?: boolean
+  /** Bearer token `/metrics` requires (METRICS_TOKEN). */
+  metricsToken?: string
 }
 
 type CheckResult = { status: 'ok'; ms: number } | { status: 'fail'; code: string; ms: number }
@@ -24,7 +29,7 @@ type CheckResult = { status: 'ok'; ms: number } | { status: 'fail'; code: string
  * answer, each within its timeout, probed in parallel; 503 naming the failing ones and their error
  * codes, never their messages), `/metrics` (Prometheus text from the app's own registry).
  */
-export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { health, metrics, probeTimeoutMs = 2000 }) => {
+export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { health, metrics, probeTimeoutMs = 2000, exposeMetrics = true, metricsToken }) => {
   const check = async (probe: () => Promise<void>): Promise<CheckResult> => {
     const started = performance.now()
     let timer: NodeJS.Timeout | undefined
@@ -78,7 +83,19 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { hea
     return reply.send({ status: ok ? 'ok' : 'unavailable', checks: { db, store, queue } })
   })
 
+  if (!exposeMetrics) return
+  const expected = metricsToken ? createHash('sha256').update(`Bearer ${metricsToken}`).digest() : undefined
   app.get('/metrics', {
-    schema: { tags: ['operations'], summary: 'Prometheus metrics', produces: ['text/plain'] },
-  }, async (_request, reply) => reply.header('cache-control', 'no-store').type(metrics.contentType).send(await metrics.render()))
+    schema: { tags: ['operations'], summary: 'Prometheus metrics', produces: ['text/plain'], ...(expected ? { security: [{ metricsToken: [] }] } : {}) },
+  }, async (request, reply) => {
+    if (expected) {
+      // Digests compared in constant time, so the comparison tells nothing about the token's length.
+      const given = createHash('sha256').update(request.headers.authorization ?? '').digest()
+      if (!timingSafeEqual(given, expected)) {
+        reply.header('www-authenticate', 'Bearer realm="metrics"')
+        throw new LocalexError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>')
+      }
+    }
+    return reply.header('cache-control', 'no-store').type(metrics.contentType).send(await metrics.render())
+  })
 }

@@ -17,11 +17,14 @@ export interface RunningHttpServer {
 export interface StartOptions {
   /** How long in-flight requests get to finish on close (default 10 s). */
   shutdownTimeoutMs?: number
+  /** Where to listen (default `config.http.host:port`). */
+  address?: { host: string; port: number }
 }
 
-/** Listens on `config.http.host:port`. */
+/** Listens on `config.http.host:port` (or `options.address`). */
 export async function startHttpServer(app: FastifyInstance, config: Config, options: StartOptions = {}): Promise<RunningHttpServer> {
-  await app.listen({ host: config.http.host, port: config.http.port })
+  const { host, port } = options.address ?? config.http
+  await app.listen({ host, port })
   const server = app.server
   // The same values were given to http.createServer; set again in case a serverFactory or a
   // plugin replaced them (connectionsCheckingInterval can only be given at creation).
@@ -29,10 +32,10 @@ export async function startHttpServer(app: FastifyInstance, config: Config, opti
   server.headersTimeout = timeouts.headersTimeout
   server.requestTimeout = timeouts.requestTimeout
   const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
   return {
-    url: `http://${host}:${address.port}`,
+    url: `http://${shown}:${address.port}`,
     address,
     close() {
       closing ??= (async () => {

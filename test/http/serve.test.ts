@@ -76,6 +76,13 @@ describe('localex-storage serve on a fresh embedded default', () => {
     const bearer = printed.trim()
     expect(bearer).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
     expect(out.stderr()).toMatch(/Generated development secrets in .*var\/secrets\.json/)
+    // One line says whether development sign-in is on, and why.
+    expect(out.stderr()).toMatch(/^Development sign-in is on \(DEV_TOKENS=auto: NODE_ENV is not production, the JWT secret was generated, HOST=127\.0\.0\.1 is loopback.*\)$/m)
+    // The page's sign-in works from this machine, and not through a proxy on it.
+    const devToken = (headers: Record<string, string> = {}) =>
+      fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ userId: 'attacker', admin: true }) })
+    expect((await devToken()).status).toBe(201)
+    expect((await devToken({ 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' })).status).toBe(404)
 
     const form = new FormData()
     form.append('file', new Blob([await readFile(fixture('images/jpeg-exif-orientation-6-landscape.jpg'))], { type: 'image/jpeg' }), 'bike.jpg')
@@ -99,4 +106,43 @@ describe('localex-storage serve on a fresh embedded default', () => {
     expect(await out.exit).toBe(0)
     expect(out.stderr()).toMatch(/Shutting down/)
   }, 60_000)
+})
+
+describe('localex-storage serve and check refuse development sign-in in production', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'localex-serve-prod-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  for (const command of ['serve', 'check']) {
+    it(`${command}: DEV_TOKENS=true with NODE_ENV=production exits 78 (configuration error) naming the setting`, async () => {
+      const child = run([command], dir, { PORT: '0', NODE_ENV: 'production', DEV_TOKENS: 'true' })
+      const out = output(child)
+      expect(await out.exit).toBe(78)
+      expect(out.stderr()).toMatch(/DEV_TOKENS: "true" is not allowed with NODE_ENV=production/)
+      expect(existsSync(join(dir, 'var', 'meta.sqlite'))).toBe(false)
+    }, 30_000)
+  }
+
+  it('serve under NODE_ENV=production with the embedded default says sign-in is off and has no route', async () => {
+    const child = run(['serve'], dir, { PORT: '0', NODE_ENV: 'production', LOG_LEVEL: 'warn' })
+    const out = output(child)
+    try {
+      const base = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out.stderr()}`)), 20_000)
+        child.stderr?.on('data', () => {
+          const m = /listening on (http:\/\/\S+) /.exec(out.stderr())
+          if (m?.[1] && /Development sign-in/.test(out.stderr())) {
+            clearTimeout(timer)
+            resolve(m[1])
+          }
+        })
+        void out.exit.then((code) => reject(new Error(`serve exited with ${code}:\n${out.stderr()}`)))
+      })
+      expect(out.stderr()).toMatch(/^Development sign-in is off \(DEV_TOKENS=auto and NODE_ENV=production\)$/m)
+      const res = await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'attacker', admin: true }) })
+      expect(res.status).toBe(404)
+    } finally {
+      child.kill('SIGTERM')
+      await out.exit
+    }
+  }, 30_000)
 })

@@ -23,6 +23,23 @@ describe('DEV_TOKENS setting', () => {
     expect(loadConfig({ DATA_DIR: dir, JWKS_URL: 'https://idp.example/.well-known/jwks.json' }).auth.devTokens).toBe(false)
   })
 
+  it('auto: off under NODE_ENV=production, whatever else holds; the reason is given in words', () => {
+    const local = loadConfig({ DATA_DIR: dir })
+    expect(local.auth.devTokensReason).toMatch(/NODE_ENV is not production, the JWT secret was generated, HOST=127\.0\.0\.1 is loopback/)
+    const prod = loadConfig({ DATA_DIR: dir, NODE_ENV: 'production' })
+    expect(prod.auth.devTokens).toBe(false)
+    expect(prod.auth.devTokensReason).toBe('DEV_TOKENS=auto and NODE_ENV=production')
+    expect(loadConfig({ DATA_DIR: dir, NODE_ENV: 'Production', HOST: '::1' }).auth.devTokens).toBe(false)
+    expect(loadConfig({ DATA_DIR: dir, JWT_SECRET: secret }).auth.devTokensReason).toMatch(/auth is configured/)
+    expect(loadConfig({ DATA_DIR: dir, HOST: '0.0.0.0' }).auth.devTokensReason).toMatch(/HOST=0\.0\.0\.0 is not a loopback address/)
+  })
+
+  it('DEV_TOKENS=true with NODE_ENV=production is a configuration error naming the setting', () => {
+    expect(() => loadConfig({ DATA_DIR: dir, JWT_SECRET: secret, NODE_ENV: 'production', DEV_TOKENS: 'true' })).toThrow(/DEV_TOKENS: "true" is not allowed with NODE_ENV=production/)
+    expect(() => loadConfig({ DATA_DIR: dir, NODE_ENV: 'production', DEV_TOKENS: 'true' })).toThrow(/CONFIG_INVALID|Invalid configuration/)
+    expect(loadConfig({ DATA_DIR: dir, NODE_ENV: 'production', DEV_TOKENS: 'false' }).auth.devTokens).toBe(false)
+  })
+
   it('true and false override auto; true needs an HS secret', () => {
     expect(loadConfig({ DATA_DIR: dir, JWT_SECRET: secret, DEV_TOKENS: 'true' }).auth.devTokens).toBe(true)
     expect(loadConfig({ DATA_DIR: dir, DEV_TOKENS: 'false' }).auth.devTokens).toBe(false)
@@ -66,6 +83,42 @@ describe('POST /v1/dev/token', () => {
 
       const admin = (await t.app.inject({ method: 'POST', url: '/v1/dev/token', payload: { userId: 'root', admin: true } })).json<{ token: string }>()
       expect(decodeJwt(admin.token)).toMatchObject({ sub: 'root', role: 'admin' })
+    })
+
+    it('answers only local requests: proxy headers, a foreign Host or Origin, or a remote peer get the 404 of an absent route', async () => {
+      const off = await makeTestApp()
+      const absent = await off.app.inject({ method: 'POST', url: '/v1/dev/token', payload: { userId: 'attacker', admin: true } })
+      await off.close()
+      expect(absent.statusCode).toBe(404)
+      const sameAsAbsent = (res: { statusCode: number; headers: Record<string, unknown>; json: () => unknown }, what: string) => {
+        expect(res.statusCode, what).toBe(404)
+        expect(res.headers['content-type'], what).toBe(absent.headers['content-type'])
+        const { requestId: _a, ...body } = res.json() as Record<string, unknown>
+        const { requestId: _b, ...expected } = absent.json() as Record<string, unknown>
+        expect(body, what).toEqual(expected)
+      }
+      const attempt = (headers: Record<string, string>, remoteAddress?: string) =>
+        t.app.inject({ method: 'POST', url: '/v1/dev/token', payload: { userId: 'attacker', admin: true }, headers, ...(remoteAddress ? { remoteAddress } : {}) })
+      // What nginx or Caddy in front of a loopback listener sends.
+      sameAsAbsent(await attempt({ host: 'media.localex.example', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' }), 'behind a proxy')
+      sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-forwarded-for': '203.0.113.9' }), 'X-Forwarded-For with a local Host')
+      sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-forwarded-host': 'localhost' }), 'X-Forwarded-Host')
+      sameAsAbsent(await attempt({ host: 'localhost:3000', forwarded: 'for=203.0.113.9;proto=https' }), 'Forwarded')
+      sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-real-ip': '203.0.113.9' }), 'X-Real-IP')
+      sameAsAbsent(await attempt({ host: 'localhost:3000', via: '1.1 caddy' }), 'Via')
+      // DNS rebinding: a page on another name that resolves to 127.0.0.1 sends its own name.
+      sameAsAbsent(await attempt({ host: 'rebind.attacker.example:3000' }), 'a foreign Host')
+      sameAsAbsent(await attempt({ host: '127.0.0.2:3000' }), 'another loopback address as Host')
+      sameAsAbsent(await attempt({ host: 'localhost:3000', origin: 'http://evil.example' }), 'a foreign Origin')
+      sameAsAbsent(await attempt({ host: 'localhost:3000' }, '203.0.113.9'), 'a remote peer')
+      sameAsAbsent(await attempt({ host: 'localhost:3000' }, '::ffff:10.0.0.1'), 'a remote IPv4-mapped peer')
+
+      for (const host of ['localhost', 'localhost:3000', '127.0.0.1:8080', '[::1]:3000', '[::1]']) {
+        const ok = await attempt({ host, origin: `http://${host}` })
+        expect(ok.statusCode, host).toBe(201)
+      }
+      expect((await attempt({ host: 'localhost:3000' }, '::1')).statusCode).toBe(201)
+      expect((await attempt({ host: 'localhost:3000' }, '::ffff:127.0.0.1')).statusCode).toBe(201)
     })
 
     it('validates the user id like every id', async () => {

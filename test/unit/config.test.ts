@@ -69,6 +69,19 @@ describe('loadConfig', () => {
     expect(printed).toContain('postgres://app:[redacted]@db.internal:5432/localex')
   })
 
+  it('redacts connection URLs by parsing them: a password without a user, and in the query', () => {
+    const config = loadConfig({
+      DATA_DIR: dir,
+      REDIS_URL: 'redis://:r3dis-Secret@cache.internal:6379/0',
+      DATABASE_URL: 'postgresql://db.internal/localex?user=app&password=pg-Secret%21&sslmode=require',
+    })
+    const printed = JSON.stringify(redactConfig(config))
+    expect(printed).not.toContain('r3dis-Secret')
+    expect(printed).not.toContain('pg-Secret')
+    expect(printed).toContain('redis://:[redacted]@cache.internal:6379/0')
+    expect(printed).toContain('postgresql://db.internal/localex?user=app&password=[redacted]&sslmode=require')
+  })
+
   it('is frozen all the way down', () => {
     const config = loadConfig({ DATA_DIR: dir })
     expect(Object.isFrozen(config)).toBe(true)

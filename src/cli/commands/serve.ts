@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../../config/index.js'
-import { buildHttpApp, createMetrics, startHttpServer } from '../../http/index.js'
+import { buildHttpApp, buildInternalApp, createMetrics, startHttpServer } from '../../http/index.js'
 import { startSchedules } from '../../ops/index.js'
 import type { Command } from '../command.js'
 
@@ -40,14 +40,21 @@ export const serve: Command = {
     const metrics = createMetrics({ defaultMetrics: true })
     const storage = await createStorage(config, { metrics })
     let server: Awaited<ReturnType<typeof startHttpServer>> | undefined
+    let internal: Awaited<ReturnType<typeof startHttpServer>> | undefined
     // A serve that runs workers (the embedded default) also runs the maintenance schedules, since no
     // separate worker process will; with SERVE_WORKERS=0 the `worker` processes do.
     const scheduler = config.queue.serveWorkers > 0 ? await startSchedules(storage) : undefined
     try {
       const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics })
       server = await startHttpServer(app, config)
-      stderr.write(`localex-storage listening on ${server.url} (store: ${config.storage.driver}; API docs: ${server.url}/docs)\n`)
-      if (config.auth.devTokens) stderr.write(`Try it in a browser: ${server.url}/ (development sign-in is on: DEV_TOKENS)\n`)
+      if (config.http.internal) {
+        internal = await startHttpServer(buildInternalApp({ config, health: storage.health, metrics, source: app }), config, { address: config.http.internal })
+      }
+      const docsAt = internal ?? server
+      stderr.write(`localex-storage listening on ${server.url} (store: ${config.storage.driver}; API docs: ${docsAt.url}/docs)\n`)
+      if (internal) stderr.write(`Internal listener (metrics, docs, health) on ${internal.url}\n`)
+      stderr.write(`Development sign-in is ${config.auth.devTokens ? 'on' : 'off'} (${config.auth.devTokensReason})\n`)
+      if (config.auth.devTokens) stderr.write(`Try it in a browser: ${server.url}/\n`)
       if (!hadSecrets && existsSync(join(config.dataDir, 'secrets.json'))) {
         stderr.write(`Generated development secrets in ${join(config.dataDir, 'secrets.json')} (keep it private).\n`)
         stderr.write('Get a token with: localex-storage token --user alice   (add --admin for an admin)\n')
@@ -57,6 +64,7 @@ export const serve: Command = {
       return 0
     } finally {
       await server?.close()
+      await internal?.close()
       await scheduler?.close()
       await storage.close()
     }
