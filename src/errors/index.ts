@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
   TOO_MANY_FRAMES: { status: 422, title: 'Animation has too many frames', retryable: false },
   INVALID_PDF: { status: 422, title: 'PDF is invalid', retryable: false },
   UNSAFE_PDF: { status: 422, title: 'PDF contains unsafe content', retryable: false },
+  PDF_LIMIT_EXCEEDED: { status: 422, title: 'PDF exceeds a decoding limit', retryable: false },
   RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
   // Object store
   OBJECT_NOT_FOUND: { status: 404, title: 'Object not found', retryable: false },

@@ -470,18 +470,19 @@ class DefaultFileManager implements FileManager, FileJobs {
     if (purpose === 'document' && sniffType(data).kind === 'pdf') {
       const pdf = await this.#images.validatePdf(data)
       this.#observe('validate', (performance.now() - started) / 1000)
+      // What is stored is the validated document written out again (validatePdf), not the upload.
       return {
         purpose,
         contentType: 'application/pdf',
         ext: 'pdf',
-        data,
+        data: pdf.data,
         width: null,
         height: null,
         bytes: data.length,
         sha256: pdf.sha256,
         placeholder: null,
         dominantColor: null,
-        original: { variant: 'original', format: 'pdf', contentType: 'application/pdf', size: data.length },
+        original: { variant: 'original', format: 'pdf', contentType: 'application/pdf', size: pdf.data.length },
         needsVariants: false,
         stage: null,
       }

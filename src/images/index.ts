@@ -11,6 +11,7 @@
  */
 export { createImagePipeline, type ImagePipeline, type PipelineOptions } from './pipeline.js'
 export { validatePdf, type PdfFacts } from './pdf.js'
+export { scanPdf, DEFAULT_PDF_LIMITS, type PdfLimits, type PdfScan } from './pdf-scan.js'
 export { readLimited } from './read-limited.js'
 export { sniffType, SNIFFED_KINDS, type SniffedKind, type SniffResult } from './sniff.js'
 export { isSrgbProfile } from './icc.js'

@@ -44,7 +44,7 @@ export interface ImagePipeline {
   renderVariants(original: Buffer, opts?: RenderOptions): Promise<Output[]>
   /** Both of the above, decoding the upload once. */
   process(input: ImageInput, opts?: ImageOptions): Promise<ProcessedImage>
-  /** Validates a verification-document PDF (stored as uploaded; never re-encoded). */
+  /** Validates a verification-document PDF and returns the copy to store (its checked objects, written out again). */
   validatePdf(input: Buffer): Promise<PdfFacts>
 }
 
@@ -96,7 +96,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     checkAborted(opts?.signal)
     const validated = await validateBuffer(buffer, purposeOf(opts))
     if ('pdf' in validated) {
-      throw new LocalexError('UNSUPPORTED_TYPE', 'PDFs are stored as uploaded after validatePdf(); they are not processed', { details: { detected: 'pdf' } })
+      throw new LocalexError('UNSUPPORTED_TYPE', 'PDFs are validated and written out again by validatePdf(); they are not processed as images', { details: { detected: 'pdf' } })
     }
     checkAborted(opts?.signal)
     return { buffer, validated }

