@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { configurationDoc } from '../../scripts/config-table.js'
 import { ensureGeneratedSecrets, loadConfig, redactConfig, SETTINGS } from '../../src/config/index.js'
 import { isLocalexError } from '../../src/errors/index.js'
 
@@ -188,9 +189,16 @@ describe('loadConfig', () => {
     expect((await stat(join(home, 'secrets.json'))).mode & 0o777).toBe(0o600)
     expect(await readdir(home)).toEqual(['secrets.json'])
   }, 60_000)
+})
 
-  it('is documented: every variable appears in the README configuration table', async () => {
-    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-    for (const name of Object.keys(SETTINGS)) expect(readme, name).toContain(`| \`${name}\` |`)
+describe('docs/configuration.md', () => {
+  it('is what `npm run docs:config` generates from the section schemas', async () => {
+    const page = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+    expect(page, 'docs/configuration.md is out of date: run npm run docs:config').toBe(configurationDoc())
+  })
+
+  it('documents every variable', async () => {
+    const page = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+    for (const name of Object.keys(SETTINGS)) expect(page, name).toContain(`| \`${name}\` |`)
   })
 })
