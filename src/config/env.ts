@@ -135,7 +135,7 @@ export function defineSection<
 
 /**
  * The environment as the section schemas read it: only the declared names, trimmed, an empty
- * value meaning unset (as `FOO= cmd` and a blank line in an env file mean).
+ * value meaning unset (as `FOO=` does in a shell or an env file).
  */
 export function readEnvironment(env: Env, names: Iterable<string>): Record<string, string | undefined> {
   const input: Record<string, string | undefined> = {}
