@@ -2,6 +2,8 @@
  * localex-storage as a library. The one-call way in is `createStorage(loadConfig(process.env))`,
  * which wires store, pipeline, database, queue and CDN together and hands back the FileManager;
  * each layer is also usable alone (`createObjectStore`, `createImagePipeline`, `createDatabase`).
+ * With the secrets unconfigured (the embedded default), call `ensureGeneratedSecrets(process.env)`
+ * first: loading the config never writes the file they are generated into.
  */
 export { createStorage, type Storage, type StorageOptions } from './app.js'
 export { ensureGeneratedSecrets, loadConfig, redactConfig, type Config, type Env } from './config/index.js'
