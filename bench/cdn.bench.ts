@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requestThroughEdge } from '../src/cdn/index.js'
-import { loadConfig } from '../src/config/index.js'
+import { ensureGeneratedSecrets, loadConfig } from '../src/config/index.js'
 import type { FileManager } from '../src/files/types.js'
 import { buildHttpApp } from '../src/http/app.js'
 import { createObjectStore } from '../src/storage/index.js'
@@ -61,7 +61,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'localex-bench-cdn-'))
   const appPort = await freePort()
   const edgePort = await freePort()
-  const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', PUBLIC_BASE_URL: `http://127.0.0.1:${appPort}` })
+  const env = { DATA_DIR: dir, LOG_LEVEL: 'silent', PUBLIC_BASE_URL: `http://127.0.0.1:${appPort}` }
+  ensureGeneratedSecrets(env)
+  const config = loadConfig(env)
   const store = createObjectStore(config, { durable: false })
   // Only the delivery route is used: the file layer is not needed.
   const health = { db: async () => {}, store: () => store.ping(), queue: async () => {} }

@@ -6,11 +6,14 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createStorage, loadConfig } from '../src/index.js'
+import { createStorage, ensureGeneratedSecrets, loadConfig } from '../src/index.js'
 
 const photo = process.argv[2] ?? new URL('../test/fixtures/images/jpeg-exif-orientation-6-landscape.jpg', import.meta.url).pathname
 const dataDir = mkdtempSync(join(tmpdir(), 'localex-example-'))
-const storage = await createStorage(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...process.env }))
+const env = { DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...process.env }
+// Generates the secrets nobody configured into DATA_DIR once (loadConfig itself never writes).
+ensureGeneratedSecrets(env)
+const storage = await createStorage(loadConfig(env))
 try {
   const alice = { id: 'alice', role: 'user' } as const
   const uploaded = await storage.files.uploadItemPhoto(alice, 'item-42', { body: readFileSync(photo), fileName: 'sofa.jpg' })

@@ -2,9 +2,11 @@
  * localex-storage as a library. The one-call way in is `createStorage(loadConfig(process.env))`,
  * which wires store, pipeline, database, queue and CDN together and hands back the FileManager;
  * each layer is also usable alone (`createObjectStore`, `createImagePipeline`, `createDatabase`).
+ * With the secrets unconfigured (the embedded default), call `ensureGeneratedSecrets(process.env)`
+ * first: loading the config never writes the file they are generated into.
  */
 export { createStorage, type Storage, type StorageOptions } from './app.js'
-export { loadConfig, redactConfig, type Config, type Env } from './config/index.js'
+export { ensureGeneratedSecrets, loadConfig, redactConfig, type Config, type Env } from './config/index.js'
 export { ERROR_CATALOGUE, ERROR_CODES, LocalexError, isLocalexError, type ErrorCode } from './errors/index.js'
 export { createObjectStore, createDiskDeliveryHandler, createDiskUploadHandler, keys, type ObjectStore } from './storage/index.js'
 export { createImagePipeline, validatePdf, type ImagePipeline, type ImageFacts, type Output, type ProcessedImage, type PreparedOriginal } from './images/index.js'

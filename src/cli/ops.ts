@@ -1,16 +1,17 @@
-import { loadConfig, type Config } from '../config/index.js'
+import type { Config } from '../config/index.js'
 import { duration } from '../config/env.js'
 import { createDatabase } from '../db/index.js'
 import { LocalexError } from '../errors/index.js'
 import type { OpsContext } from '../ops/types.js'
 import { createObjectStore } from '../storage/index.js'
+import { loadCommandConfig } from './config.js'
 
 /**
  * What the operations commands open: the config, the store and the database (no queue, no
  * workers, no migrations: `migrate` does those). Close it in a `finally`.
  */
 export async function openOps(env: Record<string, string | undefined>): Promise<OpsContext & { close(): Promise<void> }> {
-  const config: Config = loadConfig(env)
+  const config: Config = loadCommandConfig(env)
   const store = createObjectStore(config)
   try {
     const db = await createDatabase(config)

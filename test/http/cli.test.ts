@@ -22,7 +22,7 @@ describe('localex-storage token', () => {
   let t: TestApp
   let env: Record<string, string>
   beforeAll(async () => {
-    // As in the embedded default: no JWT_SECRET configured, loadConfig generates one into DATA_DIR.
+    // As in the embedded default: no JWT_SECRET configured, one is generated into DATA_DIR.
     t = await makeTestApp({ env: { JWT_SECRET: undefined } })
     env = { DATA_DIR: t.dir, URL_SIGNING_SECRET: 'test-url-signing-secret-long-enough-0123456789' }
   })

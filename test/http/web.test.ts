@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config/index.js'
+import { ensureGeneratedSecrets, loadConfig } from '../../src/config/index.js'
 import { pageCsp } from '../../src/http/web.js'
 import { makeTestApp, type TestApp } from './support/app.js'
 
@@ -11,6 +11,8 @@ describe('DEV_TOKENS setting', () => {
   let dir: string
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'localex-devtokens-'))
+    // The embedded default: secrets generated, none configured.
+    ensureGeneratedSecrets({ DATA_DIR: dir })
   })
   afterAll(() => rm(dir, { recursive: true, force: true }))
   const secret = 'a-configured-jwt-secret-that-is-long-enough-012345'
@@ -187,6 +189,7 @@ describe('the example page', () => {
 
   it('CSP allows images and uploads from the store and CDN origins', () => {
     const dir = root
+    ensureGeneratedSecrets({ DATA_DIR: dir })
     const s3 = loadConfig({ DATA_DIR: dir, S3_BUCKET: 'photos', S3_ENDPOINT: 'http://127.0.0.1:7480', S3_FORCE_PATH_STYLE: 'true', CDN_URL: 'https://cdn.example.com/x' })
     const csp = pageCsp(s3)
     expect(csp).toMatch(/img-src 'self' data: blob: [^;]*https:\/\/cdn\.example\.com/)

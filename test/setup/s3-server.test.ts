@@ -11,7 +11,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { loadConfig } from '../../src/config/index.js'
+import { ensureGeneratedSecrets, loadConfig } from '../../src/config/index.js'
 import { createTestBucket, s3ConfigEnv, s3TestClient, s3TestEnv, type TestBucket } from '../support/s3.js'
 
 // Guards the premise of every S3 test: that it talks to a real server which checks signatures,
@@ -75,6 +75,7 @@ describe('test S3 server (radosgw)', () => {
   it('s3ConfigEnv points loadConfig at the bucket', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'localex-s3env-'))
     try {
+      ensureGeneratedSecrets({ DATA_DIR: dataDir, ...s3ConfigEnv(t.bucket) })
       const config = loadConfig({ DATA_DIR: dataDir, ...s3ConfigEnv(t.bucket) })
       const env = s3TestEnv()
       expect(config.storage.driver).toBe('s3')

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { loadConfig, type Config, type Env } from '../../src/config/index.js'
+import { ensureGeneratedSecrets, loadConfig, type Config, type Env } from '../../src/config/index.js'
 import { createDatabase, migrateToLatest, type Db, type DialectName } from '../../src/db/index.js'
 
 /**
@@ -28,9 +28,11 @@ export interface TestDatabase {
   destroy(): Promise<void>
 }
 
-/** A validated config rooted in a temp folder, with `env` on top. */
+/** A validated config rooted in a temp folder, with `env` on top (secrets generated, as the CLI does). */
 export function testConfig(env: Env = {}, dir = mkdtempSync(join(tmpdir(), 'localex-test-'))): Config {
-  return loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', ...env })
+  const full = { DATA_DIR: dir, LOG_LEVEL: 'silent', ...env }
+  ensureGeneratedSecrets(full)
+  return loadConfig(full)
 }
 
 export function pgUrlFor(database: string): string {

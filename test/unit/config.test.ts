@@ -1,12 +1,19 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig, redactConfig, SETTINGS } from '../../src/config/index.js'
+import { configurationDoc } from '../../scripts/config-table.js'
+import { ensureGeneratedSecrets, loadConfig, redactConfig, SETTINGS } from '../../src/config/index.js'
 import { isLocalexError } from '../../src/errors/index.js'
 
 let dir: string
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'localex-config-')) })
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'localex-config-'))
+  // The embedded default, as the CLI prepares it: no secret configured, both generated.
+  ensureGeneratedSecrets({ DATA_DIR: dir })
+})
 afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
 function configError(env: Record<string, string>): string {
@@ -91,18 +98,107 @@ describe('loadConfig', () => {
   })
 
   it('generates missing secrets once under DATA_DIR (mode 0600) so every process agrees', async () => {
-    const first = loadConfig({ DATA_DIR: dir })
-    const second = loadConfig({ DATA_DIR: dir })
+    const home = join(dir, 'generated')
+    expect(ensureGeneratedSecrets({ DATA_DIR: home })).toEqual({ file: join(home, 'secrets.json'), generated: ['URL_SIGNING_SECRET', 'JWT_SECRET'] })
+    const written = await stat(join(home, 'secrets.json'))
+    expect(ensureGeneratedSecrets({ DATA_DIR: home }).generated).toEqual([])
+    expect((await stat(join(home, 'secrets.json'))).mtimeMs).toBe(written.mtimeMs)
+    const first = loadConfig({ DATA_DIR: home })
+    const second = loadConfig({ DATA_DIR: home })
     expect(first.storage.signingSecret).toHaveLength(43)
     expect(second.storage.signingSecret).toBe(first.storage.signingSecret)
     expect(second.auth.secret).toBe(first.auth.secret)
-    expect((await stat(join(dir, 'secrets.json'))).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(join(dir, 'secrets.json'), 'utf8'))).toHaveProperty('JWT_SECRET', first.auth.secret)
+    expect((await stat(join(home, 'secrets.json'))).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8'))).toHaveProperty('JWT_SECRET', first.auth.secret)
     expect(() => loadConfig({ DATA_DIR: join(dir, 'fresh') }, { secrets: 'require' })).toThrow(/URL_SIGNING_SECRET: required/)
   })
 
-  it('is documented: every variable appears in the README configuration table', async () => {
-    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-    for (const name of Object.keys(SETTINGS)) expect(readme, name).toContain(`| \`${name}\` |`)
+  it('writes nothing: a secret neither configured nor generated is a CONFIG_INVALID that says how to get one', () => {
+    const home = join(dir, 'untouched')
+    const message = configError({ DATA_DIR: home })
+    expect(message).toMatch(/URL_SIGNING_SECRET: required .*set it, or generate it into .*untouched\/secrets\.json by running `localex-storage serve`/)
+    expect(message).toMatch(/JWT_SECRET: required .*ensureGeneratedSecrets\(env\)/)
+    // With tokens verified by a public key, only the URL signing secret is needed.
+    expect(configError({ DATA_DIR: home, JWKS_URL: 'https://idp.example/jwks' })).not.toMatch(/JWT_SECRET/)
+    const configured = loadConfig({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_SECRET: 'j'.repeat(32) })
+    expect(configured.auth.secret).toBe('j'.repeat(32))
+    expect(existsSync(home)).toBe(false)
+  })
+
+  it('ensureGeneratedSecrets writes nothing when the secrets are configured or the configuration is invalid', () => {
+    const home = join(dir, 'not-needed')
+    expect(ensureGeneratedSecrets({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_SECRET: 'j'.repeat(32) }).generated).toEqual([])
+    expect(ensureGeneratedSecrets({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_PUBLIC_KEY: 'pem' }).generated).toEqual([])
+    expect(() => ensureGeneratedSecrets({ DATA_DIR: home, PORT: 'eighty' })).toThrow(/PORT: /)
+    expect(() => ensureGeneratedSecrets({ DATA_DIR: home, NODE_ENV: 'production', DEV_TOKENS: 'true' })).toThrow(/DEV_TOKENS: "true" is not allowed/)
+    expect(existsSync(home)).toBe(false)
+  })
+
+  it('adds a secret the file lacks and keeps what it holds', async () => {
+    const home = join(dir, 'partial')
+    expect(ensureGeneratedSecrets({ DATA_DIR: home, JWKS_URL: 'https://idp.example/jwks' }).generated).toEqual(['URL_SIGNING_SECRET'])
+    const before = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as Record<string, string>
+    expect(ensureGeneratedSecrets({ DATA_DIR: home }).generated).toEqual(['JWT_SECRET'])
+    const after = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as Record<string, string>
+    expect(after.URL_SIGNING_SECRET).toBe(before.URL_SIGNING_SECRET)
+    expect(after.JWT_SECRET).toHaveLength(43)
+    expect((await stat(join(home, 'secrets.json'))).mode & 0o777).toBe(0o600)
+    expect((await readdir(home)).sort()).toEqual(['secrets.json']) // no temp file left behind
+  })
+
+  it('refuses an unreadable secrets file instead of replacing it', async () => {
+    const home = join(dir, 'broken')
+    ensureGeneratedSecrets({ DATA_DIR: home })
+    await writeFile(join(home, 'secrets.json'), '{ not json')
+    expect(() => ensureGeneratedSecrets({ DATA_DIR: home })).toThrow(/Cannot read generated secrets at .*broken\/secrets\.json/)
+    expect(() => loadConfig({ DATA_DIR: home })).toThrow(/Cannot read generated secrets/)
+    expect(await readFile(join(home, 'secrets.json'), 'utf8')).toBe('{ not json')
+  })
+
+  it('processes starting together on an empty DATA_DIR generate one set of secrets', async () => {
+    const home = join(dir, 'together')
+    const gate = join(dir, 'together.go')
+    const module = new URL('../../src/config/index.ts', import.meta.url).href
+    // Each process waits at the gate, so that all of them generate at the same moment.
+    const code = [
+      "import { existsSync } from 'node:fs'",
+      `const { ensureGeneratedSecrets, loadConfig } = await import(${JSON.stringify(module)})`,
+      "process.stdout.write('ready\\n')",
+      `while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 2))`,
+      `const env = { DATA_DIR: ${JSON.stringify(home)} }`,
+      'ensureGeneratedSecrets(env)',
+      'const config = loadConfig(env)',
+      'process.stdout.write(JSON.stringify([config.storage.signingSecret, config.auth.secret]) + "\\n")',
+    ].join('\n')
+    const children = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      const ready = new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        if (out.startsWith('ready\n')) resolve()
+      }))
+      const done = new Promise<string>((resolve, reject) => child.once('exit', (status) => (status === 0 ? resolve(out.slice('ready\n'.length).trim()) : reject(new Error(`exit ${status}`)))))
+      return { ready, done }
+    })
+    await Promise.all(children.map((c) => c.ready))
+    await writeFile(gate, '')
+    const results = await Promise.all(children.map((c) => c.done))
+    expect(new Set(results).size).toBe(1)
+    const stored = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as Record<string, string>
+    expect(JSON.parse(results[0] as string)).toEqual([stored.URL_SIGNING_SECRET, stored.JWT_SECRET])
+    expect((await stat(join(home, 'secrets.json'))).mode & 0o777).toBe(0o600)
+    expect(await readdir(home)).toEqual(['secrets.json'])
+  }, 60_000)
+})
+
+describe('docs/configuration.md', () => {
+  it('is what `npm run docs:config` generates from the section schemas', async () => {
+    const page = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+    expect(page, 'docs/configuration.md is out of date: run npm run docs:config').toBe(configurationDoc())
+  })
+
+  it('documents every variable', async () => {
+    const page = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+    for (const name of Object.keys(SETTINGS)) expect(page, name).toContain(`| \`${name}\` |`)
   })
 })

@@ -17,7 +17,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildWeb } from '../../scripts/build-web.js'
 import { createStorage, type Storage } from '../../src/app.js'
-import { loadConfig } from '../../src/config/index.js'
+import { ensureGeneratedSecrets, loadConfig } from '../../src/config/index.js'
 import { buildHttpApp } from '../../src/http/app.js'
 import { fixture } from '../support/fixtures.js'
 
@@ -65,7 +65,9 @@ describe('example page in Chromium', () => {
     base = `http://127.0.0.1:${port}`
     // The embedded default, as `npm start` runs it: the JWT secret is generated, so development
     // sign-in is on.
-    const config = loadConfig({ DATA_DIR: join(dir, 'var'), HOST: '127.0.0.1', PORT: String(port), PUBLIC_BASE_URL: base, MAX_FILE_SIZE: String(MAX_FILE_SIZE), LOG_LEVEL: 'silent' })
+    const env = { DATA_DIR: join(dir, 'var'), HOST: '127.0.0.1', PORT: String(port), PUBLIC_BASE_URL: base, MAX_FILE_SIZE: String(MAX_FILE_SIZE), LOG_LEVEL: 'silent' }
+    ensureGeneratedSecrets(env)
+    const config = loadConfig(env)
     expect(config.auth.devTokens).toBe(true)
     const [webRoot, created] = await Promise.all([
       buildWeb(join(dir, 'web')),

@@ -1,7 +1,8 @@
 import { inspect } from 'node:util'
-import { loadConfig, redactConfig } from '../../config/index.js'
+import { redactConfig } from '../../config/index.js'
 import { createObjectStore } from '../../storage/index.js'
 import { JSON_OPTION, type Command } from '../command.js'
+import { loadCommandConfig } from '../config.js'
 
 export const check: Command = {
   name: 'check',
@@ -9,7 +10,7 @@ export const check: Command = {
   description: 'Exits 0 when the store answers and the bucket (or disk root) is usable, 1 otherwise.',
   options: { json: JSON_OPTION },
   async run({ env, values, stdout, signal }) {
-    const config = loadConfig(env)
+    const config = loadCommandConfig(env)
     const store = createObjectStore(config)
     const started = performance.now()
     let storeResult: { ok: true; ms: number } | { ok: false; code: string; message: string }

@@ -1,6 +1,6 @@
-import { loadConfig } from '../../config/index.js'
 import { createDatabase, migrateToLatest, migrationStatus } from '../../db/index.js'
 import { JSON_OPTION, type Command } from '../command.js'
+import { loadCommandConfig } from '../config.js'
 import { writeJson } from '../ops.js'
 
 export const migrate: Command = {
@@ -16,7 +16,7 @@ export const migrate: Command = {
     json: JSON_OPTION,
   },
   async run({ env, values, stdout }) {
-    const config = loadConfig(env)
+    const config = loadCommandConfig(env)
     const db = await createDatabase(config)
     try {
       const applied = values.status ? [] : await migrateToLatest(db)

@@ -1,8 +1,8 @@
-import { loadConfig } from '../../config/index.js'
 import { ENTITY_TYPES, files as fileRows, type EntityType } from '../../db/index.js'
 import { LocalexError } from '../../errors/index.js'
 import { assertSafeId } from '../../storage/keys.js'
 import { JSON_OPTION, type Command } from '../command.js'
+import { loadCommandConfig } from '../config.js'
 import { EXIT_INTERRUPTED, writeJson } from '../ops.js'
 import { progressReporter } from '../progress.js'
 
@@ -44,7 +44,7 @@ export const reprocess: Command = {
     const concurrency = Number(values.concurrency ?? 2)
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new LocalexError('VALIDATION_FAILED', '--concurrency must be an integer from 1 to 64')
 
-    const config = loadConfig(env)
+    const config = loadCommandConfig(env)
     const { createStorage } = await import('../../app.js')
     // Without Redis the queue lives in this process, so this process must run the jobs.
     const storage = await createStorage(config, { workers: !config.queue.redisUrl })

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { join, resolve } from 'node:path'
-import { loadConfig } from '../../config/index.js'
+import { ensureGeneratedSecrets, loadConfig } from '../../config/index.js'
 import { buildHttpApp, buildInternalApp, createMetrics, startHttpServer } from '../../http/index.js'
 import { startSchedules } from '../../ops/index.js'
 import type { Command } from '../command.js'
@@ -29,8 +27,8 @@ export const serve: Command = {
   options: {},
   async run({ env: given, stderr, signal }) {
     const env = await concretePort(given)
-    const secretsFile = resolve(env.DATA_DIR?.trim() || './var', 'secrets.json')
-    const hadSecrets = existsSync(secretsFile)
+    // What loadCommandConfig does, keeping the outcome for the start-up message.
+    const secrets = ensureGeneratedSecrets(env)
     const config = loadConfig(env)
     // The composition root (src/app.ts) is loaded only when serving, so that the other commands
     // do not pay for (or depend on) everything it builds.
@@ -55,8 +53,8 @@ export const serve: Command = {
       if (internal) stderr.write(`Internal listener (metrics, docs, health) on ${internal.url}\n`)
       stderr.write(`Development sign-in is ${config.auth.devTokens ? 'on' : 'off'} (${config.auth.devTokensReason})\n`)
       if (config.auth.devTokens) stderr.write(`Try it in a browser: ${server.url}/\n`)
-      if (!hadSecrets && existsSync(join(config.dataDir, 'secrets.json'))) {
-        stderr.write(`Generated development secrets in ${join(config.dataDir, 'secrets.json')} (keep it private).\n`)
+      if (secrets.generated.length > 0) {
+        stderr.write(`Generated development secrets in ${secrets.file} (keep it private).\n`)
         stderr.write('Get a token with: localex-storage token --user alice   (add --admin for an admin)\n')
       }
       if (!signal.aborted) await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))

@@ -1,9 +1,9 @@
-import { loadConfig } from '../../config/index.js'
 import { duration } from '../../config/env.js'
 import { LocalexError } from '../../errors/index.js'
 import { signToken } from '../../http/auth.js'
 import { assertSafeId } from '../../storage/keys.js'
 import type { Command } from '../command.js'
+import { loadCommandConfig } from '../config.js'
 
 export const token: Command = {
   name: 'token',
@@ -25,7 +25,7 @@ export const token: Command = {
     assertSafeId(user, '--user')
     const ttl = duration.safeParse(typeof values.ttl === 'string' ? values.ttl : '1h')
     if (!ttl.success || ttl.data < 1000) throw new LocalexError('VALIDATION_FAILED', '--ttl must be a duration of at least 1s, such as 30m, 1h or 7d')
-    const config = loadConfig(env)
+    const config = loadCommandConfig(env)
     const jwt = await signToken(config, { sub: user, admin: values.admin === true, ttlSeconds: Math.floor(ttl.data / 1000) })
     stdout.write(`${jwt}\n`)
     return 0

@@ -1,7 +1,7 @@
-import { loadConfig } from '../../config/index.js'
 import type { Scheduler } from '../../jobs/scheduler.js'
 import { startSchedules } from '../../ops/index.js'
 import type { Command } from '../command.js'
+import { loadCommandConfig } from '../config.js'
 
 export const worker: Command = {
   name: 'worker',
@@ -19,7 +19,7 @@ export const worker: Command = {
   },
   async run({ env, values, stderr, signal }) {
     const concurrency = typeof values.concurrency === 'string' ? values.concurrency : undefined
-    const config = loadConfig({ ...env, ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}) })
+    const config = loadCommandConfig({ ...env, ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}) })
     const { createStorage } = await import('../../app.js')
     const storage = await createStorage(config, { workers: true })
     let scheduler: Scheduler | undefined

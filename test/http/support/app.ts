@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { loadConfig, type Config, type Env } from '../../../src/config/index.js'
+import { ensureGeneratedSecrets, loadConfig, type Config, type Env } from '../../../src/config/index.js'
 import { buildHttpApp, type HttpAppDeps } from '../../../src/http/app.js'
 import { signToken } from '../../../src/http/auth.js'
 import type { HealthProbes } from '../../../src/http/health.js'
@@ -36,7 +36,7 @@ export interface TestAppOptions {
 /** The app over a fake FileManager and a real disk store in a temp folder. */
 export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'localex-http-'))
-  const config = loadConfig({
+  const env: Env = {
     DATA_DIR: dir,
     JWT_SECRET,
     URL_SIGNING_SECRET: SIGNING_SECRET,
@@ -44,7 +44,10 @@ export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp
     PUBLIC_BASE_URL: 'http://localhost:3000',
     MAX_FILE_SIZE: '1MiB',
     ...options.env,
-  })
+  }
+  // Tests that unset a secret run on the embedded default, whose secrets the CLI generates.
+  ensureGeneratedSecrets(env)
+  const config = loadConfig(env)
   const store = createObjectStore(config, { durable: false })
   const files = new FakeFileManager({ maxBytes: config.images.maxBytes, publicBaseUrl: config.storage.publicBaseUrl, store })
   const metrics = createMetrics()
