@@ -2,8 +2,9 @@ import { Readable } from 'node:stream'
 import sharp, { type OutputInfo, type Sharp } from 'sharp'
 import { rgbaToThumbHash, thumbHashToDataURL } from 'thumbhash'
 import { loadImagesConfig, type ImagesConfig, type VariantSpec } from '../config/index.js'
+import { FORMATS } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
-import { applyEncoder, applySanitisedEncoder, FORMAT_INFO, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
+import { applyEncoder, applySanitisedEncoder, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
 import { validatePdf, type PdfFacts } from './pdf.js'
 import { PURPOSE_RULES, variantsFor } from './purposes.js'
 import { readLimited } from './read-limited.js'
@@ -164,7 +165,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       throw mapSharpError(cause)
     }
     const { data, info } = result
-    return { variant, format, ...FORMAT_INFO[format], width: info.width, height: info.height, size: data.length, data }
+    return { variant, format, ...FORMATS[format], width: info.width, height: info.height, size: data.length, data }
   }
 
   async function resizeFor(pixels: Pixels, spec: VariantSpec): Promise<Pixels> {

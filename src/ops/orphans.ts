@@ -1,4 +1,5 @@
-import { auditLog, files, type Db, type FileRecord, type FileStatus } from '../db/index.js'
+import { auditLog, files, type Db, type FileRecord } from '../db/index.js'
+import type { FileStatus } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
 import { mapLimit } from '../storage/streams.js'
 import type { ObjectStore } from '../storage/types.js'
