@@ -10,10 +10,13 @@ import {
   type EnqueueOptions,
   type JobHandler,
   type JobName,
+  type JobPayloadMap,
+  type JobPayloads,
   type JobQueue,
   type JobToEnqueue,
   type JobsLogger,
   type QueueCounts,
+  type RawJobHandler,
   type WorkOptions,
   type Worker,
 } from './types.js'
@@ -58,7 +61,7 @@ const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(ti
  * (ioredis emits one per failed reconnect; unhandled, it would crash the process); the first of
  * each outage is logged.
  */
-export class BullMqJobQueue implements JobQueue {
+export class BullMqJobQueue<P extends JobPayloadMap = JobPayloads> implements JobQueue<P> {
   readonly kind = 'bullmq' as const
   readonly #options: Required<Omit<BullMqQueueOptions, 'logger'>>
   readonly #logger: JobsLogger
@@ -84,7 +87,7 @@ export class BullMqJobQueue implements JobQueue {
     this.#producer.on('ready', () => (this.#producerFailed = false))
   }
 
-  async enqueue(job: JobToEnqueue, options: EnqueueOptions = {}): Promise<void> {
+  async enqueue(job: JobToEnqueue<P>, options: EnqueueOptions = {}): Promise<void> {
     assertJobId(job.id)
     const queue = this.#queue(job.name)
     await this.#bounded('enqueue', async () => {
@@ -103,9 +106,10 @@ export class BullMqJobQueue implements JobQueue {
     })
   }
 
-  work(names: JobName | readonly JobName[], handler: JobHandler, options: WorkOptions = {}): Worker {
+  work<N extends JobName>(names: N | readonly N[], handler: JobHandler<N, P>, options: WorkOptions = {}): Worker {
     if (this.#closed) throw new LocalexError('QUEUE_UNAVAILABLE', 'The job queue is closed')
-    const worker = new BullMqWorker(this, typeof names === 'string' ? [names] : [...names], handler, {
+    const list: readonly JobName[] = typeof names === 'string' ? [names] : [...names]
+    const worker = new BullMqWorker(this, list, handler as RawJobHandler, {
       concurrency: options.concurrency ?? this.#options.concurrency,
       prefix: this.#options.prefix,
       lockDurationMs: this.#options.lockDurationMs,
@@ -234,8 +238,14 @@ interface WorkerSettings {
   returnGraceMs: number
 }
 
+/** What a worker needs of its queue. */
+interface WorkerOwner {
+  connect(role: string, overrides: RedisOptions): Redis
+  forget(worker: BullMqWorker): void
+}
+
 class BullMqWorker implements Worker {
-  readonly #owner: BullMqJobQueue
+  readonly #owner: WorkerOwner
   readonly #client: Redis
   readonly #workers: BullWorker[]
   readonly #inFlight = new Map<AbortController, Promise<unknown>>()
@@ -243,7 +253,7 @@ class BullMqWorker implements Worker {
   #returning = false
   #closing: Promise<void> | undefined
 
-  constructor(owner: BullMqJobQueue, names: readonly JobName[], handler: JobHandler, settings: WorkerSettings, logger: JobsLogger) {
+  constructor(owner: WorkerOwner, names: readonly JobName[], handler: RawJobHandler, settings: WorkerSettings, logger: JobsLogger) {
     this.#owner = owner
     this.#settings = settings
     this.#client = owner.connect('worker', { maxRetriesPerRequest: null })
@@ -272,7 +282,7 @@ class BullMqWorker implements Worker {
     return this.#closing
   }
 
-  #process(name: JobName, handler: JobHandler, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+  #process(name: JobName, handler: RawJobHandler, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const controller = new AbortController()
     const forward = () => controller.abort(signal?.reason)
     signal?.addEventListener('abort', forward, { once: true })
