@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, WaitingError, Worker as BullWorker, type Job } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import { LocalexError, isLocalexError } from '../errors/index.js'
+import { sleep } from '../lib/index.js'
 import { assertJobId } from './memory-queue.js'
 import { describeError, isPermanentFailure } from './retry.js'
 import {
@@ -313,24 +314,20 @@ class BullMqWorker implements Worker {
       () => true,
     )
     const handlers = () => Promise.all(this.#inFlight.values()).then(() => true)
-    let settled = options.timeoutMs === undefined ? await handlers() : await Promise.race([handlers(), sleep(options.timeoutMs).then(() => false)])
+    let settled = options.timeoutMs === undefined ? await handlers() : await Promise.race([handlers(), sleep(options.timeoutMs, { unref: true }).then(() => false)])
     if (!settled) {
       this.#returning = true
       for (const controller of this.#inFlight.keys()) controller.abort(new LocalexError('ABORTED', 'Worker is shutting down'))
-      settled = await Promise.race([handlers(), sleep(this.#settings.returnGraceMs).then(() => false)])
+      settled = await Promise.race([handlers(), sleep(this.#settings.returnGraceMs, { unref: true }).then(() => false)])
     }
     // Let BullMQ record the last results (or move returned jobs back) while Redis answers.
-    const finished = await Promise.race([closed, sleep(this.#client.status === 'ready' ? 5000 : 0).then(() => false)])
+    const finished = await Promise.race([closed, sleep(this.#client.status === 'ready' ? 5000 : 0, { unref: true }).then(() => false)])
     // Otherwise drop the connection: a job still running loses its lock and another worker
     // takes it after lockDuration (at-least-once).
     if (!settled || !finished) this.#client.disconnect()
     await quit(this.#client, 2000)
     this.#owner.forget(this)
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,5 +1,6 @@
 import { LocalexError } from '../errors/index.js'
-import { backoffDelay, describeError, isPermanentFailure } from './retry.js'
+import { backoffDelay } from '../lib/index.js'
+import { describeError, isPermanentFailure } from './retry.js'
 import {
   consoleLogger,
   type CloseOptions,
@@ -128,7 +129,8 @@ export class InProcessJobQueue<P extends JobPayloadMap = JobPayloads> implements
       this.#logger.warn({ jobId: entry.id, job: entry.name, attempt: entry.failedAttempts + 1, error: describeError(error) }, 'job failed')
     } else {
       entry.failedAttempts += 1
-      this.#delay(entry, backoffDelay(this.#options.backoffMs, entry.failedAttempts))
+      // No jitter: the schedule BullMQ's `exponential` backoff follows (base, 2×base, 4×base, …).
+      this.#delay(entry, backoffDelay(entry.failedAttempts, { baseMs: this.#options.backoffMs, jitter: 'none' }))
     }
     this.schedulePump()
   }

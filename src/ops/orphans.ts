@@ -1,7 +1,7 @@
 import { auditLog, files, type Db, type FileRecord } from '../db/index.js'
 import type { FileStatus } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
-import { mapLimit } from '../storage/streams.js'
+import { mapLimit } from '../lib/index.js'
 import type { ObjectStore } from '../storage/types.js'
 import { ownerOfKey } from './layout.js'
 import { rowsWithObjects } from './queries.js'
