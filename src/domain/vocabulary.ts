@@ -56,8 +56,10 @@ export const FORMATS = {
   jpeg: { contentType: 'image/jpeg', ext: 'jpg' },
   png: { contentType: 'image/png', ext: 'png' },
   webp: { contentType: 'image/webp', ext: 'webp' },
+  // Input only: decoded to its first frame and re-encoded, never written as GIF.
   gif: { contentType: 'image/gif', ext: 'gif' },
   avif: { contentType: 'image/avif', ext: 'avif' },
+  // Verification documents only, stored as validated.
   pdf: { contentType: 'application/pdf', ext: 'pdf' },
 } as const
 export type Format = keyof typeof FORMATS

@@ -122,10 +122,12 @@ describe('mapLimit', () => {
 })
 
 describe('encodeKeyPath', () => {
-  it('encodes each segment and keeps the slashes', () => {
-    expect(encodeKeyPath('a b/c%d')).toBe('a%20b/c%25d')
-    expect(encodeKeyPath('verification/u1/passport/f1/Pässe scan.pdf')).toBe('verification/u1/passport/f1/P%C3%A4sse%20scan.pdf')
-    expect(encodeKeyPath('items/x/photos/y/original.jpg')).toBe('items/x/photos/y/original.jpg')
-    expect(encodeKeyPath('a?b#c&d=e+f')).toBe('a%3Fb%23c%26d%3De%2Bf')
+  it.each([
+    ['a b/c%d', 'a%20b/c%25d'],
+    ['verification/u1/passport/f1/Pässe scan.pdf', 'verification/u1/passport/f1/P%C3%A4sse%20scan.pdf'],
+    ['items/x/photos/y/original.jpg', 'items/x/photos/y/original.jpg'],
+    ['a?b#c&d=e+f', 'a%3Fb%23c%26d%3De%2Bf'],
+  ])('encodes each segment of %s and keeps the slashes', (key, path) => {
+    expect(encodeKeyPath(key)).toBe(path)
   })
 })
