@@ -55,7 +55,8 @@ export class HttpPurger {
     try {
       // Bounded fan-out; no new PURGE after the first failure, and every one started has settled
       // before this resolves or rejects.
-      await mapLimit(urls, this.#concurrency, (url) => withRetry(() => this.#purge(url, signal), { ...this.#retry, signal }), { signal })
+      const purge = (url: string) => withRetry(() => this.#purge(url, signal), { ...this.#retry, signal })
+      await mapLimit(urls, this.#concurrency, purge, { signal })
     } catch (error) {
       if (isLocalexError(error)) throw error
       throw new LocalexError('CDN_ERROR', `PURGE failed: ${(error as Error)?.message ?? String(error)}`, { cause: error })

@@ -228,7 +228,10 @@ export interface OutboxJobContext<K extends JobName = JobName> {
 }
 
 /** Does the work of one outbox row of kind `K`. Must be idempotent (see `outbox`). */
-export type OutboxHandler<K extends JobName = JobName> = (payload: JobPayloads[K], job: OutboxJobContext<K>) => Promise<void>
+export type OutboxHandler<K extends JobName = JobName> = (
+  payload: JobPayloads[K],
+  job: OutboxJobContext<K>,
+) => Promise<void>
 
 /** A handler per kind, each typed by its payload. */
 export type OutboxHandlers = { [K in JobName]?: OutboxHandler<K> }

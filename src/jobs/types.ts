@@ -59,14 +59,16 @@ export type JobContext<N extends JobName = JobName, P extends JobPayloadMap = Jo
  * Resolves when the job is done. Throwing retries it with exponential backoff, unless the error
  * is a `LocalexError` whose `retryable` is false or the attempts are used up: then it fails.
  */
-export type JobHandler<N extends JobName = JobName, P extends JobPayloadMap = JobPayloads> = (job: JobContext<N, P>) => Promise<void>
+export type JobHandler<N extends JobName = JobName, P extends JobPayloadMap = JobPayloads> = (
+  job: JobContext<N, P>,
+) => Promise<void>
 
 /**
  * @internal How the queue implementations hold a handler: they deliver each job only to a handler
  * of its name, with the data it was enqueued with, which `JobToEnqueue` typed; Redis and memory
  * cannot carry that type themselves.
  */
-export type RawJobHandler = (job: { id: string; name: JobName; data: unknown; attempt: number; maxAttempts: number; signal: AbortSignal }) => Promise<void>
+export type RawJobHandler = (job: JobContext<JobName, UntypedJobPayloads>) => Promise<void>
 
 export interface WorkOptions {
   /** Jobs of each name this worker runs at once. Default: the config's WORKER_CONCURRENCY. */

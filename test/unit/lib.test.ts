@@ -3,7 +3,7 @@ import { backoffDelay, encodeKeyPath, mapLimit, sleep } from '../../src/lib/inde
 
 describe('backoffDelay', () => {
   it('is full jitter under an exponential ceiling, capped', () => {
-    const full = (attempt: number, random?: () => number) => backoffDelay(attempt, { baseMs: 100, maxMs: 5000, ...(random ? { random } : {}) })
+    const full = (attempt: number, random?: () => number) => backoffDelay(attempt, { baseMs: 100, maxMs: 5000, random })
     expect(full(1, () => 0)).toBe(0)
     expect(full(1, () => 0.999999)).toBe(100)
     expect(full(3, () => 0.999999)).toBe(400)
