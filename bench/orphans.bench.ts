@@ -27,7 +27,7 @@ import { findOrphans } from '../src/ops/orphans.js'
 import { s3Of } from '../src/ops/layout.js'
 import { createObjectStore } from '../src/storage/index.js'
 import { newId } from '../src/storage/keys.js'
-import { mapLimit } from '../src/storage/streams.js'
+import { mapLimit } from '../src/lib/index.js'
 import { PG_ADMIN_URL, pgAdmin } from '../test/support/db.js'
 import { leaseS3Server } from '../test/support/s3-server.js'
 

@@ -17,7 +17,7 @@ import {
   type JobQueue,
   type JobQueueOptions,
   type JobsLogger,
-  type OutboxHandler,
+  type OutboxHandlers,
   type Worker,
 } from './jobs/index.js'
 import { createObjectStore, type LocalexError, type ObjectStoreOverrides } from './storage/index.js'
@@ -102,11 +102,12 @@ export async function createStorage(config: Config, options: StorageOptions = {}
     })
     metrics?.setQueueDepthSource(async () => ({ ...(await queue.counts()) }))
 
-    const handlers: Partial<Record<(typeof JOB_NAMES)[number], OutboxHandler>> = {
-      variants: (payload, job) => files.runVariantsJob(payload as { fileId: string }, job),
-      delete_objects: (payload, job) => files.runDeleteObjectsJob(payload as { fileId: string; prefix: string }, job),
-      purge_cdn: (payload, job) => files.runPurgeCdnJob(payload as { paths: string[] }, job),
-      warm_cdn: (payload, job) => files.runWarmCdnJob(payload as { fileId: string }, job),
+    // Every job kind has its handler; each payload arrives typed by the payload map.
+    const handlers: Required<OutboxHandlers> = {
+      variants: (payload, job) => files.runVariantsJob(payload, job),
+      delete_objects: (payload, job) => files.runDeleteObjectsJob(payload, job),
+      purge_cdn: (payload, job) => files.runPurgeCdnJob(payload, job),
+      warm_cdn: (payload, job) => files.runWarmCdnJob(payload, job),
     }
     const outboxHandler = runOutboxJob({ db, handlers, logger, ...(options.relayOptions?.visibilityMs ? { visibilityMs: options.relayOptions.visibilityMs } : {}) })
     let worker: Worker | null = null

@@ -7,6 +7,7 @@
  */
 export { createStorage, type Storage, type StorageOptions } from './app.js'
 export { ensureGeneratedSecrets, loadConfig, redactConfig, type Config, type Env } from './config/index.js'
+export * from './domain/index.js'
 export { ERROR_CATALOGUE, ERROR_CODES, LocalexError, isLocalexError, type ErrorCode } from './errors/index.js'
 export { createObjectStore, createDiskDeliveryHandler, createDiskUploadHandler, keys, type ObjectStore } from './storage/index.js'
 export { createImagePipeline, validatePdf, type ImagePipeline, type ImageFacts, type Output, type ProcessedImage, type PreparedOriginal } from './images/index.js'

@@ -1,5 +1,5 @@
 import { LocalexError } from '../errors/index.js'
-import { throwIfAborted } from '../storage/retry.js'
+import { mapLimit } from '../lib/index.js'
 
 /**
  * What an edge says it did with a request, from its response headers:
@@ -119,8 +119,6 @@ export async function requestThroughEdge(urls: readonly string[], options: EdgeR
   const doFetch = options.fetch ?? globalThis.fetch
   const concurrency = Math.max(1, options.concurrency ?? 4)
   const timeoutMs = options.timeoutMs ?? 30_000
-  const results: EdgeRequestResult[] = new Array(urls.length)
-  let next = 0
   const one = async (url: string): Promise<EdgeRequestResult> => {
     const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
     try {
@@ -135,16 +133,8 @@ export async function requestThroughEdge(urls: readonly string[], options: EdgeR
       return { url, status: null, result: 'error', error: error instanceof Error ? error.message : String(error) }
     }
   }
-  const lane = async () => {
-    while (next < urls.length && !options.signal?.aborted) {
-      const i = next++
-      results[i] = await one(urls[i] as string)
-    }
-  }
-  // Bounded fan-out; every lane finishes before we return or throw.
-  await Promise.all(Array.from({ length: Math.min(concurrency, urls.length) }, lane))
-  throwIfAborted(options.signal)
-  return results
+  // Bounded fan-out; every request started settles before we return or throw.
+  return mapLimit(urls, concurrency, one, { signal: options.signal })
 }
 
 /**

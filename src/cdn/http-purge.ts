@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { LocalexError, isLocalexError } from '../errors/index.js'
+import { mapLimit } from '../lib/index.js'
 import { isTransientError, withRetry, type RetryOptions } from '../storage/retry.js'
 import { parseKeyPaths, toUrlPath } from './paths.js'
 
@@ -50,26 +51,16 @@ export class HttpPurger {
 
   async invalidate(paths: readonly string[], options: { signal?: AbortSignal } = {}): Promise<void> {
     const urls = this.requests(paths)
-    const failures: unknown[] = []
-    let next = 0
-    const lane = async () => {
-      while (next < urls.length && failures.length === 0 && !options.signal?.aborted) {
-        const url = urls[next++] as string
-        try {
-          await withRetry(() => this.#purge(url, options.signal), { ...this.#retry, ...(options.signal ? { signal: options.signal } : {}) })
-        } catch (error) {
-          failures.push(error)
-        }
-      }
+    const { signal } = options
+    try {
+      // Bounded fan-out; no new PURGE after the first failure, and every one started has settled
+      // before this resolves or rejects.
+      const purge = (url: string) => withRetry(() => this.#purge(url, signal), { ...this.#retry, signal })
+      await mapLimit(urls, this.#concurrency, purge, { signal })
+    } catch (error) {
+      if (isLocalexError(error)) throw error
+      throw new LocalexError('CDN_ERROR', `PURGE failed: ${(error as Error)?.message ?? String(error)}`, { cause: error })
     }
-    // Bounded fan-out; every lane has stopped before this resolves or rejects.
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, urls.length) }, lane))
-    if (failures.length) {
-      const first = failures[0]
-      if (isLocalexError(first)) throw first
-      throw new LocalexError('CDN_ERROR', `PURGE failed: ${(first as Error)?.message ?? String(first)}`, { cause: first })
-    }
-    if (options.signal?.aborted) throw new LocalexError('ABORTED', 'Operation aborted', { cause: options.signal.reason })
   }
 
   #purge(url: string, signal: AbortSignal | undefined): Promise<void> {

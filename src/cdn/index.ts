@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js'
-import { encodeKeyPath } from '../storage/index.js'
+import { encodeKeyPath } from '../lib/index.js'
 import { CloudFrontInvalidator, signCloudFrontUrl, type CloudFrontSender } from './cloudfront.js'
 import { EdgeStats, requestThroughEdge, warmFailure, type EdgeRequestResult } from './edge.js'
 import { HttpPurger } from './http-purge.js'

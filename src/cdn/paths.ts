@@ -1,4 +1,4 @@
-import { encodeKeyPath } from '../storage/index.js'
+import { encodeKeyPath } from '../lib/index.js'
 
 /**
  * Invalidation paths. What the file layer hands the CDN is a list of *key paths*: `/` + an object

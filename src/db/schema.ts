@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+import type { AccessLevel, EntityType, FileStatus, OutboxStatus, Purpose, StoredFormat, UploadStatus } from '../domain/index.js'
 
 /**
  * The metadata model, one interface per table, typed for Kysely. Both dialects store the same
@@ -7,22 +8,10 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from '
  * `Date`/objects.
  */
 
-export const FILE_STATUSES = ['uploading', 'processing', 'ready', 'failed', 'deleted'] as const
-export type FileStatus = (typeof FILE_STATUSES)[number]
-
-export const ENTITY_TYPES = ['item', 'profile', 'verification'] as const
-export type EntityType = (typeof ENTITY_TYPES)[number]
-
-export const PURPOSES = ['item_photo', 'profile_photo', 'document'] as const
-export type Purpose = (typeof PURPOSES)[number]
-
-export const ACCESS_LEVELS = ['public', 'authenticated', 'private'] as const
-export type AccessLevel = (typeof ACCESS_LEVELS)[number]
-
 /** One stored object of a file: the original or a variant, in one format. */
 export interface StoredObject {
   variant: string
-  format: 'jpeg' | 'png' | 'webp' | 'avif' | 'pdf'
+  format: StoredFormat
   key: string
   contentType: string
   size: number
@@ -99,9 +88,6 @@ export interface AuditLogTable {
   details: string | null
 }
 
-export const OUTBOX_STATUSES = ['pending', 'dispatched', 'done', 'failed'] as const
-export type OutboxStatus = (typeof OUTBOX_STATUSES)[number]
-
 /**
  * Work that must happen after a commit (variants, CDN purges, object deletion). Rows are written in
  * the same transaction as the change that needs them, so Redis being down loses nothing: the relay
@@ -133,7 +119,7 @@ export interface UploadsTable {
   file_name: string
   content_type: string | null
   max_bytes: number
-  status: 'pending' | 'completed' | 'expired'
+  status: UploadStatus
   file_id: string | null
   expires_at: string
   created_at: string

@@ -1,11 +1,13 @@
 import { Readable } from 'node:stream'
 import type { Config } from '../config/index.js'
 import type { Cdn } from '../cdn/index.js'
-import type { Purpose, StoredObject } from '../db/schema.js'
+import type { StoredObject } from '../db/schema.js'
+import { isDocumentType, type DocumentType, type Purpose } from '../domain/index.js'
 import { LocalexError, isLocalexError } from '../errors/index.js'
 import { readLimited, sniffType, type ImagePipeline, type Output } from '../images/index.js'
+import { sleep } from '../lib/index.js'
 import { contentDisposition } from '../storage/content-disposition.js'
-import { assertSafeId, isDocumentType, keys, newId, safeFileName, sanitizeDisplayName, type DocumentType } from '../storage/keys.js'
+import { assertSafeId, keys, newId, safeFileName, sanitizeDisplayName } from '../storage/keys.js'
 import type { ObjectStore } from '../storage/types.js'
 import { assertCanModify, assertCanRead, assertSelfOrAdmin, isAdmin, notFound, requireActor } from './access.js'
 import type { FileRecord, FileRepository } from './repository.js'
@@ -271,7 +273,7 @@ class DefaultFileManager implements FileManager, FileJobs {
       if (!row) throw notFound(id)
       if (row.status !== 'processing' && row.status !== 'uploading') return toView(row, this.#cdn)
       if (Date.now() > deadline) return toView(row, this.#cdn)
-      await sleep(delay, options.signal)
+      await sleep(delay, { signal: options.signal })
     }
   }
 
@@ -684,12 +686,4 @@ function tooManyPhotos(max: number): LocalexError {
 function reasonOf(error: unknown): string {
   if (isLocalexError(error)) return `${error.code}: ${error.message}`.slice(0, 500)
   return `INTERNAL: ${(error as Error)?.message ?? String(error)}`.slice(0, 500)
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new LocalexError('ABORTED', 'Aborted', { cause: signal.reason }))
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new LocalexError('ABORTED', 'Aborted', { cause: signal.reason })) }, { once: true })
-  })
 }

@@ -21,7 +21,7 @@ import type { ItemOwnershipVerifier } from './types.js'
 export function createDbFileRepository(db: Db): FileRepository {
   const queueDeletion = async (trx: Db, row: FileRecord, purgePaths: readonly string[]) => {
     await outbox.add(trx, { kind: 'delete_objects', payload: { fileId: row.id, prefix: row.key_prefix }, fileId: row.id })
-    if (purgePaths.length) await outbox.add(trx, { kind: 'purge_cdn', payload: { paths: purgePaths }, fileId: row.id })
+    if (purgePaths.length) await outbox.add(trx, { kind: 'purge_cdn', payload: { paths: [...purgePaths] }, fileId: row.id })
   }
 
   return {

@@ -1,5 +1,6 @@
 import type { FileRecord, NewFile } from '../db/index.js'
-import type { FileStatus, StoredObject, UploadRow } from '../db/schema.js'
+import type { StoredObject, UploadRow } from '../db/schema.js'
+import type { FileStatus } from '../domain/index.js'
 import type { Actor, ItemOwnershipVerifier, RequestContext } from './types.js'
 
 export type { FileRecord } from '../db/index.js'

@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream'
-import type { AccessLevel, EntityType, FileStatus, Purpose } from '../db/schema.js'
-import type { DocumentType } from '../storage/keys.js'
+import type { AccessLevel, DocumentType, EntityType, FileStatus, Purpose } from '../domain/index.js'
 
-export type { AccessLevel, EntityType, FileStatus, Purpose } from '../db/schema.js'
-export type { DocumentType } from '../storage/keys.js'
+// The files API speaks the domain vocabulary; re-exported so embedders find it beside the views.
+export type { AccessLevel, DocumentType, EntityType, FileStatus, Purpose } from '../domain/index.js'
 
 /** Who is asking. `null` is an anonymous caller. */
 export type Actor = { id: string; role: 'user' | 'admin' } | null

@@ -1,11 +1,12 @@
 import type { FileRecord } from '../db/index.js'
 import type { StoredObject } from '../db/schema.js'
 import type { Cdn } from '../cdn/index.js'
+import { ORIGINAL_VARIANT } from '../domain/index.js'
 import type { DocumentType, FileView } from './types.js'
 
 /** The original in its main format: the first object listed for variant `original`. */
 export function originalObject(objects: readonly StoredObject[]): StoredObject | undefined {
-  return objects.find((o) => o.variant === 'original')
+  return objects.find((o) => o.variant === ORIGINAL_VARIANT)
 }
 
 /**

@@ -1,5 +1,4 @@
-import { ACCESS_LEVELS, ENTITY_TYPES, FILE_STATUSES, PURPOSES } from '../db/schema.js'
-import { DOCUMENT_TYPES } from '../storage/keys.js'
+import { ACCESS_LEVELS, DOCUMENT_TYPES, ENTITY_TYPES, FILE_STATUSES, FORMAT_NAMES, PURPOSES, STORED_FORMATS } from '../domain/index.js'
 
 /**
  * JSON schemas of the API: request validation (Ajv, through Fastify), response serialisation and
@@ -18,7 +17,7 @@ export const FileVariantViewSchema = {
   type: 'object',
   properties: {
     variant: { type: 'string', example: 'thumbnail' },
-    format: { type: 'string', example: 'webp' },
+    format: { type: 'string', enum: STORED_FORMATS, example: 'webp' },
     contentType: { type: 'string', example: 'image/webp' },
     width: { type: 'integer' },
     height: { type: 'integer' },
@@ -143,6 +142,14 @@ export const multipartFile = (extra: Record<string, unknown> = {}, required: str
 })
 
 export const documentTypeSchema = { type: 'string', enum: DOCUMENT_TYPES } as const
+
+export const purposeSchema = { type: 'string', enum: PURPOSES } as const
+
+/**
+ * A format a client may ask for. Every format the project names, not only the stored ones: asking
+ * for one no object has (`gif`) is a 404 naming what exists, as it always was, rather than a 400.
+ */
+export const formatSchema = { type: 'string', enum: FORMAT_NAMES } as const
 
 declare module 'fastify' {
   interface FastifySchema {

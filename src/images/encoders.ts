@@ -1,5 +1,5 @@
 import type { Sharp } from 'sharp'
-import type { OutputExt, OutputFormat } from './types.js'
+import type { OutputFormat } from './types.js'
 
 /**
  * Encoder settings, chosen by measurement (docs/images.md has the numbers; `npm run bench:images`
@@ -37,13 +37,6 @@ export interface EncodeTarget {
   /** Documents keep full chroma resolution for small print. */
   readonly document: boolean
   readonly profile: EncoderProfile
-}
-
-export const FORMAT_INFO: Readonly<Record<OutputFormat, { ext: OutputExt; contentType: string }>> = {
-  jpeg: { ext: 'jpg', contentType: 'image/jpeg' },
-  png: { ext: 'png', contentType: 'image/png' },
-  webp: { ext: 'webp', contentType: 'image/webp' },
-  avif: { ext: 'avif', contentType: 'image/avif' },
 }
 
 /** Outputs whose longest side is at least this are "large" for the effort choice. */

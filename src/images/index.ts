@@ -17,7 +17,7 @@ export { sniffType, SNIFFED_KINDS, type SniffedKind, type SniffResult } from './
 export { isSrgbProfile } from './icc.js'
 export { PURPOSE_RULES, variantsFor, type PurposeRule } from './purposes.js'
 export type { EncoderProfile } from './encoders.js'
-export { PURPOSES } from './types.js'
+export { PURPOSES } from '../domain/index.js'
 export type {
   ImageFacts, ImageInput, ImageOptions, InputFormat, Output, OutputExt, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose, RenderOptions,
 } from './types.js'

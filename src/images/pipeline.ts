@@ -2,8 +2,10 @@ import { Readable } from 'node:stream'
 import sharp, { type OutputInfo, type Sharp } from 'sharp'
 import { rgbaToThumbHash, thumbHashToDataURL } from 'thumbhash'
 import { loadImagesConfig, type ImagesConfig, type VariantSpec } from '../config/index.js'
+import { FORMATS } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
-import { applyEncoder, applySanitisedEncoder, FORMAT_INFO, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
+import { mapLimit } from '../lib/index.js'
+import { applyEncoder, applySanitisedEncoder, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
 import { validatePdf, type PdfFacts } from './pdf.js'
 import { PURPOSE_RULES, variantsFor } from './purposes.js'
 import { readLimited } from './read-limited.js'
@@ -164,7 +166,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       throw mapSharpError(cause)
     }
     const { data, info } = result
-    return { variant, format, ...FORMAT_INFO[format], width: info.width, height: info.height, size: data.length, data }
+    return { variant, format, ...FORMATS[format], width: info.width, height: info.height, size: data.length, data }
   }
 
   async function resizeFor(pixels: Pixels, spec: VariantSpec): Promise<Pixels> {
@@ -207,7 +209,11 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
         tasks.push(async () => encode(await once(), spec.name, format, purpose))
       }
     }
-    return runLimited(tasks, parallelism, signal)
+    // No encode keeps running behind a failure or an abort; each checks the signal before it starts.
+    return mapLimit(tasks, parallelism, async (task) => {
+      checkAborted(signal)
+      return task()
+    })
   }
 
   /** process(): decode once to pixels, then every output from them. */
@@ -321,30 +327,4 @@ function isOpaque(rgba: Buffer): boolean {
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new LocalexError('ABORTED', 'Image processing was aborted', { cause: signal.reason })
-}
-
-/**
- * Runs `tasks` at most `limit` at a time, in order, and waits for every started task before
- * settling (no encode keeps running behind a failure); results keep the order of `tasks`.
- */
-async function runLimited<T>(tasks: readonly (() => Promise<T>)[], limit: number, signal?: AbortSignal): Promise<T[]> {
-  const results: T[] = new Array(tasks.length)
-  let next = 0
-  let failed = false
-  const worker = async () => {
-    while (next < tasks.length && !failed) {
-      const index = next++
-      checkAborted(signal)
-      try {
-        results[index] = await (tasks[index] as () => Promise<T>)()
-      } catch (error) {
-        failed = true
-        throw error
-      }
-    }
-  }
-  const workers = Array.from({ length: Math.min(limit, tasks.length) }, worker)
-  await Promise.allSettled(workers)
-  await Promise.all(workers)
-  return results
 }

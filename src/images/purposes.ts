@@ -1,5 +1,5 @@
-import type { ImagesConfig, ImageType, VariantSpec } from '../config/index.js'
-import type { Purpose } from './types.js'
+import type { ImagesConfig, VariantSpec } from '../config/index.js'
+import { THUMBNAIL_VARIANT, type ImageType, type Purpose } from '../domain/index.js'
 
 /**
  * What each purpose accepts and writes. One row per purpose; the key layout in DESIGN.md follows it:
@@ -22,12 +22,12 @@ export interface PurposeRule {
 
 export const PURPOSE_RULES: Readonly<Record<Purpose, PurposeRule>> = {
   item_photo: { types: 'config', pdf: false, variants: 'all', alternates: 'all', document: false },
-  profile_photo: { types: 'config', pdf: false, variants: ['thumbnail'], alternates: 'all', document: false },
-  document: { types: ['image/jpeg', 'image/png'], pdf: true, variants: ['thumbnail'], alternates: 'none', document: true },
+  profile_photo: { types: 'config', pdf: false, variants: [THUMBNAIL_VARIANT], alternates: 'all', document: false },
+  document: { types: ['image/jpeg', 'image/png'], pdf: true, variants: [THUMBNAIL_VARIANT], alternates: 'none', document: true },
 }
 
 /** Used when a purpose needs `thumbnail` but the configuration names no such variant. */
-const DEFAULT_THUMBNAIL: VariantSpec = { name: 'thumbnail', size: 300, square: false }
+const DEFAULT_THUMBNAIL: VariantSpec = { name: THUMBNAIL_VARIANT, size: 300, square: false }
 
 export function variantsFor(purpose: Purpose, config: ImagesConfig): readonly VariantSpec[] {
   const rule = PURPOSE_RULES[purpose]

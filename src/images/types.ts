@@ -1,12 +1,8 @@
 import type { Readable } from 'node:stream'
+import type { InputFormat, OutputExt, OutputFormat, Purpose } from '../domain/index.js'
 
-export const PURPOSES = ['item_photo', 'profile_photo', 'document'] as const
-export type Purpose = (typeof PURPOSES)[number]
-
-/** Formats accepted as input. `pdf` only for documents, through `validatePdf`. */
-export type InputFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'pdf'
-export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif'
-export type OutputExt = 'jpg' | 'png' | 'webp' | 'avif'
+// The images API speaks the domain vocabulary (`pdf` input only for documents, through `validatePdf`).
+export type { InputFormat, OutputExt, OutputFormat, Purpose } from '../domain/index.js'
 
 export type ImageInput = Buffer | Readable
 

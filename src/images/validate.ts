@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import sharp, { type Metadata } from 'sharp'
-import type { ImagesConfig, ImageType } from '../config/index.js'
+import type { ImagesConfig } from '../config/index.js'
+import { FORMATS, IMAGE_INPUT_FORMATS, type ImageType } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
 import { readHeader } from './headers.js'
 import { isSrgbProfile } from './icc.js'
@@ -9,9 +10,9 @@ import { sniffType, type SniffedKind } from './sniff.js'
 import type { ImageFacts, Purpose } from './types.js'
 
 /** Photo kinds the pipeline can decode; everything else the sniffer names is refused. */
-const KIND_TO_TYPE: Partial<Record<SniffedKind, ImageType>> = {
-  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif', avif: 'image/avif',
-}
+const KIND_TO_TYPE: Partial<Record<SniffedKind, ImageType>> = Object.fromEntries(
+  IMAGE_INPUT_FORMATS.map((format) => [format, FORMATS[format].contentType]),
+)
 
 /** Why a kind is refused, in words a client can act on. */
 const REFUSAL: Partial<Record<SniffedKind, string>> = {
@@ -49,7 +50,7 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
   const accepted = acceptedTypes(purpose, config)
   if (!type || !accepted.includes(type)) {
     const reason = type ? `${mime} is not accepted for ${purpose.replace('_', ' ')}s` : REFUSAL[kind] ?? 'File is not a recognised image'
-    throw new LocalexError('UNSUPPORTED_TYPE', reason, { details: { detected: kind, accepted: [...accepted, ...(PURPOSE_RULES[purpose].pdf ? ['application/pdf'] : [])] } })
+    throw new LocalexError('UNSUPPORTED_TYPE', reason, { details: { detected: kind, accepted: [...accepted, ...(PURPOSE_RULES[purpose].pdf ? [FORMATS.pdf.contentType] : [])] } })
   }
 
   // 1. Our own header read: dimensions before libvips sees the file.

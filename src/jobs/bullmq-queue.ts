@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, WaitingError, Worker as BullWorker, type Job } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import { LocalexError, isLocalexError } from '../errors/index.js'
+import { sleep } from '../lib/index.js'
 import { assertJobId } from './memory-queue.js'
 import { describeError, isPermanentFailure } from './retry.js'
 import {
@@ -10,10 +11,13 @@ import {
   type EnqueueOptions,
   type JobHandler,
   type JobName,
+  type JobPayloadMap,
+  type JobPayloads,
   type JobQueue,
   type JobToEnqueue,
   type JobsLogger,
   type QueueCounts,
+  type RawJobHandler,
   type WorkOptions,
   type Worker,
 } from './types.js'
@@ -58,7 +62,7 @@ const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(ti
  * (ioredis emits one per failed reconnect; unhandled, it would crash the process); the first of
  * each outage is logged.
  */
-export class BullMqJobQueue implements JobQueue {
+export class BullMqJobQueue<P extends JobPayloadMap = JobPayloads> implements JobQueue<P> {
   readonly kind = 'bullmq' as const
   readonly #options: Required<Omit<BullMqQueueOptions, 'logger'>>
   readonly #logger: JobsLogger
@@ -84,7 +88,7 @@ export class BullMqJobQueue implements JobQueue {
     this.#producer.on('ready', () => (this.#producerFailed = false))
   }
 
-  async enqueue(job: JobToEnqueue, options: EnqueueOptions = {}): Promise<void> {
+  async enqueue(job: JobToEnqueue<P>, options: EnqueueOptions = {}): Promise<void> {
     assertJobId(job.id)
     const queue = this.#queue(job.name)
     await this.#bounded('enqueue', async () => {
@@ -103,9 +107,10 @@ export class BullMqJobQueue implements JobQueue {
     })
   }
 
-  work(names: JobName | readonly JobName[], handler: JobHandler, options: WorkOptions = {}): Worker {
+  work<N extends JobName>(names: N | readonly N[], handler: JobHandler<N, P>, options: WorkOptions = {}): Worker {
     if (this.#closed) throw new LocalexError('QUEUE_UNAVAILABLE', 'The job queue is closed')
-    const worker = new BullMqWorker(this, typeof names === 'string' ? [names] : [...names], handler, {
+    const list: readonly JobName[] = typeof names === 'string' ? [names] : [...names]
+    const worker = new BullMqWorker(this, list, handler as RawJobHandler, {
       concurrency: options.concurrency ?? this.#options.concurrency,
       prefix: this.#options.prefix,
       lockDurationMs: this.#options.lockDurationMs,
@@ -234,8 +239,14 @@ interface WorkerSettings {
   returnGraceMs: number
 }
 
+/** What a worker needs of its queue. */
+interface WorkerOwner {
+  connect(role: string, overrides: RedisOptions): Redis
+  forget(worker: BullMqWorker): void
+}
+
 class BullMqWorker implements Worker {
-  readonly #owner: BullMqJobQueue
+  readonly #owner: WorkerOwner
   readonly #client: Redis
   readonly #workers: BullWorker[]
   readonly #inFlight = new Map<AbortController, Promise<unknown>>()
@@ -243,7 +254,7 @@ class BullMqWorker implements Worker {
   #returning = false
   #closing: Promise<void> | undefined
 
-  constructor(owner: BullMqJobQueue, names: readonly JobName[], handler: JobHandler, settings: WorkerSettings, logger: JobsLogger) {
+  constructor(owner: WorkerOwner, names: readonly JobName[], handler: RawJobHandler, settings: WorkerSettings, logger: JobsLogger) {
     this.#owner = owner
     this.#settings = settings
     this.#client = owner.connect('worker', { maxRetriesPerRequest: null })
@@ -272,7 +283,7 @@ class BullMqWorker implements Worker {
     return this.#closing
   }
 
-  #process(name: JobName, handler: JobHandler, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+  #process(name: JobName, handler: RawJobHandler, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const controller = new AbortController()
     const forward = () => controller.abort(signal?.reason)
     signal?.addEventListener('abort', forward, { once: true })
@@ -303,24 +314,20 @@ class BullMqWorker implements Worker {
       () => true,
     )
     const handlers = () => Promise.all(this.#inFlight.values()).then(() => true)
-    let settled = options.timeoutMs === undefined ? await handlers() : await Promise.race([handlers(), sleep(options.timeoutMs).then(() => false)])
+    let settled = options.timeoutMs === undefined ? await handlers() : await Promise.race([handlers(), sleep(options.timeoutMs, { unref: true }).then(() => false)])
     if (!settled) {
       this.#returning = true
       for (const controller of this.#inFlight.keys()) controller.abort(new LocalexError('ABORTED', 'Worker is shutting down'))
-      settled = await Promise.race([handlers(), sleep(this.#settings.returnGraceMs).then(() => false)])
+      settled = await Promise.race([handlers(), sleep(this.#settings.returnGraceMs, { unref: true }).then(() => false)])
     }
     // Let BullMQ record the last results (or move returned jobs back) while Redis answers.
-    const finished = await Promise.race([closed, sleep(this.#client.status === 'ready' ? 5000 : 0).then(() => false)])
+    const finished = await Promise.race([closed, sleep(this.#client.status === 'ready' ? 5000 : 0, { unref: true }).then(() => false)])
     // Otherwise drop the connection: a job still running loses its lock and another worker
     // takes it after lockDuration (at-least-once).
     if (!settled || !finished) this.#client.disconnect()
     await quit(this.#client, 2000)
     this.#owner.forget(this)
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

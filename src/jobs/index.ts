@@ -16,6 +16,6 @@ export function createJobQueue(config: Pick<Config, 'queue'>, options: JobQueueO
 
 export { BullMqJobQueue, type BullMqQueueOptions } from './bullmq-queue.js'
 export { InProcessJobQueue, type InProcessQueueOptions } from './memory-queue.js'
-export { backoffDelay, describeError, isPermanentFailure } from './retry.js'
+export { describeError, isPermanentFailure } from './retry.js'
 export * from './types.js'
 export * from './outbox.js'

@@ -1,15 +1,19 @@
 import { LocalexError } from '../errors/index.js'
-import { backoffDelay, describeError, isPermanentFailure } from './retry.js'
+import { backoffDelay } from '../lib/index.js'
+import { describeError, isPermanentFailure } from './retry.js'
 import {
   consoleLogger,
   type CloseOptions,
   type EnqueueOptions,
   type JobHandler,
   type JobName,
+  type JobPayloadMap,
+  type JobPayloads,
   type JobQueue,
   type JobToEnqueue,
   type JobsLogger,
   type QueueCounts,
+  type RawJobHandler,
   type WorkOptions,
   type Worker,
 } from './types.js'
@@ -41,13 +45,13 @@ interface Entry {
  * survives the process, which is fine because callers enqueue from the outbox: rows dispatched
  * to a queue that died are dispatched again (see `OutboxRelay`).
  */
-export class InProcessJobQueue implements JobQueue {
+export class InProcessJobQueue<P extends JobPayloadMap = JobPayloads> implements JobQueue<P> {
   readonly kind = 'memory' as const
   readonly #options: InProcessQueueOptions
   readonly #logger: JobsLogger
   readonly #entries = new Map<string, Entry>()
   readonly #waiting = new Map<JobName, Entry[]>()
-  readonly #workers = new Set<InProcessWorker>()
+  readonly #workers = new Set<InProcessWorker<P>>()
   #failed = 0
   #closed = false
   #pumpScheduled = false
@@ -58,7 +62,7 @@ export class InProcessJobQueue implements JobQueue {
     this.#logger = options.logger ?? consoleLogger
   }
 
-  async enqueue(job: JobToEnqueue, options: EnqueueOptions = {}): Promise<void> {
+  async enqueue(job: JobToEnqueue<P>, options: EnqueueOptions = {}): Promise<void> {
     if (this.#closed) throw new LocalexError('QUEUE_UNAVAILABLE', 'The job queue is closed')
     assertJobId(job.id)
     if (this.#entries.has(job.id)) return
@@ -68,9 +72,10 @@ export class InProcessJobQueue implements JobQueue {
     else this.#makeWaiting(entry)
   }
 
-  work(names: JobName | readonly JobName[], handler: JobHandler, options: WorkOptions = {}): Worker {
+  work<N extends JobName>(names: N | readonly N[], handler: JobHandler<N, P>, options: WorkOptions = {}): Worker {
     if (this.#closed) throw new LocalexError('QUEUE_UNAVAILABLE', 'The job queue is closed')
-    const worker = new InProcessWorker(this, typeof names === 'string' ? [names] : [...names], handler, options.concurrency ?? this.#options.concurrency)
+    const list: readonly JobName[] = typeof names === 'string' ? [names] : [...names]
+    const worker = new InProcessWorker(this, list, handler as RawJobHandler, options.concurrency ?? this.#options.concurrency)
     this.#workers.add(worker)
     this.schedulePump()
     return worker
@@ -124,7 +129,8 @@ export class InProcessJobQueue implements JobQueue {
       this.#logger.warn({ jobId: entry.id, job: entry.name, attempt: entry.failedAttempts + 1, error: describeError(error) }, 'job failed')
     } else {
       entry.failedAttempts += 1
-      this.#delay(entry, backoffDelay(this.#options.backoffMs, entry.failedAttempts))
+      // No jitter: the schedule BullMQ's `exponential` backoff follows (base, 2×base, 4×base, …).
+      this.#delay(entry, backoffDelay(entry.failedAttempts, { baseMs: this.#options.backoffMs, jitter: 'none' }))
     }
     this.schedulePump()
   }
@@ -141,7 +147,7 @@ export class InProcessJobQueue implements JobQueue {
   }
 
   /** @internal */
-  forget(worker: InProcessWorker): void {
+  forget(worker: InProcessWorker<P>): void {
     this.#workers.delete(worker)
   }
 
@@ -177,16 +183,16 @@ export class InProcessJobQueue implements JobQueue {
   }
 }
 
-class InProcessWorker implements Worker {
-  readonly #queue: InProcessJobQueue
+class InProcessWorker<P extends JobPayloadMap> implements Worker {
+  readonly #queue: InProcessJobQueue<P>
   readonly #names: readonly JobName[]
-  readonly #handler: JobHandler
+  readonly #handler: RawJobHandler
   readonly #concurrency: number
   readonly #active = new Map<JobName, number>()
   readonly #inFlight = new Map<Entry, { run: number; controller: AbortController; done: Promise<void> }>()
   #closing: Promise<void> | undefined
 
-  constructor(queue: InProcessJobQueue, names: readonly JobName[], handler: JobHandler, concurrency: number) {
+  constructor(queue: InProcessJobQueue<P>, names: readonly JobName[], handler: RawJobHandler, concurrency: number) {
     this.#queue = queue
     this.#names = names
     this.#handler = handler

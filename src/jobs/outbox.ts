@@ -3,7 +3,17 @@ import type { Db } from '../db/connection.js'
 import { outboxRows, type OutboxRecord } from '../db/repositories/outbox.js'
 import { now } from '../db/time.js'
 import { describeError, isPermanentFailure } from './retry.js'
-import { consoleLogger, isJobName, type JobHandler, type JobName, type JobQueue, type JobsLogger } from './types.js'
+import {
+  consoleLogger,
+  isJobName,
+  type JobHandler,
+  type JobName,
+  type JobPayloads,
+  type JobPublisher,
+  type JobToEnqueue,
+  type JobsLogger,
+  type UntypedJobPayloads,
+} from './types.js'
 
 /**
  * The transactional outbox: how work that must follow a database change (variants, object
@@ -24,16 +34,18 @@ import { consoleLogger, isJobName, type JobHandler, type JobName, type JobQueue,
  * idempotent: write under deterministic keys, make status changes guarded (`WHERE status = …`),
  * and treat "already done" as success.
  */
-export interface OutboxEntry {
-  kind: JobName
-  /** JSON-serialisable; given to the handler as is. */
-  payload: unknown
-  fileId?: string | null
-  /** Not before this time (default: as soon as the relay sees it). */
-  runAfter?: Date | string | number
-  /** Default: a random UUID. Becomes the job id. */
-  id?: string
-}
+export type OutboxEntry = {
+  [K in JobName]: {
+    kind: K
+    /** Stored as JSON; given to the handler as is. */
+    payload: JobPayloads[K]
+    fileId?: string | null
+    /** Not before this time (default: as soon as the relay sees it). */
+    runAfter?: Date | string | number
+    /** Default: a random UUID. Becomes the job id. */
+    id?: string
+  }
+}[JobName]
 
 export const outbox = {
   /** Records work inside the caller's transaction (see above). Resolves the row. */
@@ -48,7 +60,7 @@ export const outbox = {
 
 export interface OutboxRelayOptions {
   db: Db
-  queue: JobQueue
+  queue: JobPublisher
   /** Poll period when not poked with `notify()`. Default 500 ms. */
   intervalMs?: number
   /** Rows claimed per round. Default 100. */
@@ -86,7 +98,7 @@ export interface RelayRound {
  */
 export class OutboxRelay {
   readonly #db: Db
-  readonly #queue: JobQueue
+  readonly #queue: JobPublisher
   readonly #intervalMs: number
   readonly #batchSize: number
   readonly #visibilityMs: number
@@ -165,7 +177,7 @@ export class OutboxRelay {
         continue
       }
       try {
-        await this.#queue.enqueue({ id: row.id, name: row.kind, data: row.payload })
+        await this.#queue.enqueue(jobOf(row, row.kind))
         round.dispatched += 1
       } catch (error) {
         // The queue is away: every remaining row of this round goes back to pending.
@@ -203,10 +215,10 @@ export class OutboxRelay {
   }
 }
 
-export interface OutboxJobContext {
+export interface OutboxJobContext<K extends JobName = JobName> {
   /** Outbox row id (= job id). */
   id: string
-  kind: JobName
+  kind: K
   fileId: string | null
   attempt: number
   maxAttempts: number
@@ -215,12 +227,18 @@ export interface OutboxJobContext {
   signal: AbortSignal
 }
 
-/** Does the work of one outbox row. Must be idempotent (see `outbox`). */
-export type OutboxHandler = (payload: unknown, job: OutboxJobContext) => Promise<void>
+/** Does the work of one outbox row of kind `K`. Must be idempotent (see `outbox`). */
+export type OutboxHandler<K extends JobName = JobName> = (
+  payload: JobPayloads[K],
+  job: OutboxJobContext<K>,
+) => Promise<void>
+
+/** A handler per kind, each typed by its payload. */
+export type OutboxHandlers = { [K in JobName]?: OutboxHandler<K> }
 
 export interface RunOutboxJobOptions {
   db: Db
-  handlers: Partial<Record<JobName, OutboxHandler>>
+  handlers: OutboxHandlers
   /** Same as the relay's: each attempt pushes the row's re-dispatch deadline this far. */
   visibilityMs?: number
   logger?: JobsLogger
@@ -235,8 +253,11 @@ export interface RunOutboxJobOptions {
  *   the row becomes `done` (guarded: a concurrent duplicate finishing first is fine).
  * - A failure is recorded as `last_error` and rethrown so the queue retries with backoff; on the
  *   final attempt (or a non-retryable LocalexError) the row becomes `failed` with the reason.
+ *
+ * The job's own data is not read (the row's payload is what runs), so the handler takes a job of
+ * any payload type.
  */
-export function runOutboxJob(options: RunOutboxJobOptions): JobHandler {
+export function runOutboxJob(options: RunOutboxJobOptions): JobHandler<JobName, UntypedJobPayloads> {
   const { db, handlers } = options
   const visibilityMs = options.visibilityMs ?? 10 * 60_000
   const logger = options.logger ?? consoleLogger
@@ -247,8 +268,8 @@ export function runOutboxJob(options: RunOutboxJobOptions): JobHandler {
       return
     }
     const kind = row.kind
-    const handler = isJobName(kind) ? handlers[kind] : undefined
-    if (!isJobName(kind) || !handler) {
+    const run = isJobName(kind) ? handlerFor(handlers, row, kind) : undefined
+    if (!run) {
       const reason = `No handler for outbox kind "${kind}"`
       await outboxRows.markFailed(db, row.id, reason)
       throw new LocalexError('INTERNAL', reason)
@@ -256,7 +277,7 @@ export function runOutboxJob(options: RunOutboxJobOptions): JobHandler {
     await outboxRows.touch(db, row.id, { runAfter: now(visibilityMs), countAttempt: true })
     const final = job.attempt >= job.maxAttempts
     try {
-      await handler(row.payload, { id: row.id, kind, fileId: row.file_id, attempt: job.attempt, maxAttempts: job.maxAttempts, final, signal: job.signal })
+      await run({ attempt: job.attempt, maxAttempts: job.maxAttempts, final, signal: job.signal })
     } catch (error) {
       if (job.signal.aborted) throw error // shutdown: the queue hands the job back; the row stays as is
       const reason = describeError(error)
@@ -266,4 +287,28 @@ export function runOutboxJob(options: RunOutboxJobOptions): JobHandler {
     }
     await outboxRows.markDone(db, row.id)
   }
+}
+
+/**
+ * A row's payload as its kind's type. Rows are written only through `outbox.add`, which the payload
+ * map types, and the JSON format has not changed, so a row's payload is its kind's; this is the one
+ * place that trusts it.
+ */
+function payloadOf<K extends JobName>(row: OutboxRecord, _kind: K): JobPayloads[K] {
+  return row.payload as JobPayloads[K]
+}
+
+function jobOf<K extends JobName>(row: OutboxRecord, kind: K): JobToEnqueue {
+  return { id: row.id, name: kind, data: payloadOf(row, kind) } as JobToEnqueue
+}
+
+/** The registered handler of `kind` bound to the row, or undefined when none is. */
+function handlerFor<K extends JobName>(
+  handlers: OutboxHandlers,
+  row: OutboxRecord,
+  kind: K,
+): ((job: Omit<OutboxJobContext<K>, 'id' | 'kind' | 'fileId'>) => Promise<void>) | undefined {
+  const handler: OutboxHandler<K> | undefined = handlers[kind]
+  if (!handler) return undefined
+  return (job) => handler(payloadOf(row, kind), { id: row.id, kind, fileId: row.file_id, ...job })
 }

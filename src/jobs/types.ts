@@ -7,45 +7,68 @@
  * every handler must be idempotent (same end state however often it runs).
  */
 
-/** Every kind of job; the outbox `kind` of a row is one of these. */
-export const JOB_NAMES = ['variants', 'delete_objects', 'purge_cdn', 'warm_cdn', 'reprocess'] as const
-export type JobName = (typeof JOB_NAMES)[number]
-export const isJobName = (value: string): value is JobName => (JOB_NAMES as readonly string[]).includes(value)
+import type { JobName, JobPayloads } from '../domain/index.js'
 
-export interface JobToEnqueue {
-  /**
-   * Deduplication key and job id: enqueuing an id that is still waiting, delayed or running is a
-   * no-op; once it finished, the same id can run again. No ':' (BullMQ's key separator).
-   */
-  id: string
-  name: JobName
-  /** JSON-serialisable. */
-  data: unknown
-}
+// The job vocabulary lives in the domain module (db, files and app speak it too); the queue port
+// re-exports it so its users need one import.
+export { JOB_NAMES, isJobName, type JobName, type JobPayload, type JobPayloads } from '../domain/index.js'
+
+/**
+ * A payload type per job name. The port is generic in it so the queue stays a transport: the
+ * application uses `JobPayloads` (the default); the queue's own contract tests, which only move
+ * data around, use `UntypedJobPayloads`.
+ */
+export type JobPayloadMap = { readonly [N in JobName]: unknown }
+export type UntypedJobPayloads = JobPayloadMap
+
+/** One job to add: for each name, its own payload type (a wrong payload is a type error). */
+export type JobToEnqueue<P extends JobPayloadMap = JobPayloads> = {
+  [N in JobName]: {
+    /**
+     * Deduplication key and job id: enqueuing an id that is still waiting, delayed or running is a
+     * no-op; once it finished, the same id can run again. No ':' (BullMQ's key separator).
+     */
+    id: string
+    name: N
+    /** JSON-serialisable. */
+    data: P[N]
+  }
+}[JobName]
 
 export interface EnqueueOptions {
   /** Run no earlier than this many milliseconds from now. */
   delayMs?: number
 }
 
-/** What a handler receives. */
-export interface JobContext {
-  id: string
-  name: JobName
-  data: unknown
-  /** 1 on the first run; counts failed runs, not redeliveries after a crashed worker. */
-  attempt: number
-  /** After this attempt fails the job is failed for good. */
-  maxAttempts: number
-  /** Aborted when the worker is shutting down past its grace period (or the job is cancelled). */
-  signal: AbortSignal
-}
+/** What a handler receives; for a handler of one name, `data` has that name's payload type. */
+export type JobContext<N extends JobName = JobName, P extends JobPayloadMap = JobPayloads> = {
+  [K in N]: {
+    id: string
+    name: K
+    data: P[K]
+    /** 1 on the first run; counts failed runs, not redeliveries after a crashed worker. */
+    attempt: number
+    /** After this attempt fails the job is failed for good. */
+    maxAttempts: number
+    /** Aborted when the worker is shutting down past its grace period (or the job is cancelled). */
+    signal: AbortSignal
+  }
+}[N]
 
 /**
  * Resolves when the job is done. Throwing retries it with exponential backoff, unless the error
  * is a `LocalexError` whose `retryable` is false or the attempts are used up: then it fails.
  */
-export type JobHandler = (job: JobContext) => Promise<void>
+export type JobHandler<N extends JobName = JobName, P extends JobPayloadMap = JobPayloads> = (
+  job: JobContext<N, P>,
+) => Promise<void>
+
+/**
+ * @internal How the queue implementations hold a handler: they deliver each job only to a handler
+ * of its name, with the data it was enqueued with, which `JobToEnqueue` typed; Redis and memory
+ * cannot carry that type themselves.
+ */
+export type RawJobHandler = (job: JobContext<JobName, UntypedJobPayloads>) => Promise<void>
 
 export interface WorkOptions {
   /** Jobs of each name this worker runs at once. Default: the config's WORKER_CONCURRENCY. */
@@ -73,16 +96,16 @@ export interface QueueCounts {
   failed: number
 }
 
-export interface JobQueue {
+export interface JobQueue<P extends JobPayloadMap = JobPayloads> {
   readonly kind: 'bullmq' | 'memory'
   /**
    * Adds a job (see `JobToEnqueue.id` for deduplication). Rejects with QUEUE_UNAVAILABLE,
    * quickly, when the queue cannot take it (Redis down): callers keep the work (the outbox
    * row stays pending) and try later.
    */
-  enqueue(job: JobToEnqueue, options?: EnqueueOptions): Promise<void>
+  enqueue(job: JobToEnqueue<P>, options?: EnqueueOptions): Promise<void>
   /** Runs `handler` for jobs of the given name(s) until the returned worker is closed. */
-  work(names: JobName | readonly JobName[], handler: JobHandler, options?: WorkOptions): Worker
+  work<N extends JobName>(names: N | readonly N[], handler: JobHandler<N, P>, options?: WorkOptions): Worker
   /** Totals over every job name. Rejects with QUEUE_UNAVAILABLE when Redis is down. */
   counts(): Promise<QueueCounts>
   /** Resolves when the queue can take jobs; QUEUE_UNAVAILABLE otherwise (health checks). */
@@ -90,6 +113,12 @@ export interface JobQueue {
   /** Closes every worker of this queue (gracefully, with `options`), then the connections. */
   close(options?: CloseOptions): Promise<void>
 }
+
+/**
+ * The producing side of a queue, which is all the outbox relay uses. Any queue whose payload types
+ * accept the application's (a transport-typed one included) can publish for it.
+ */
+export type JobPublisher = Pick<JobQueue, 'kind' | 'enqueue'>
 
 /** Where the queue reports trouble it handles itself (lost connections, failed jobs). Pino-compatible. */
 export interface JobsLogger {

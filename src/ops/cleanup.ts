@@ -1,6 +1,7 @@
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
 import { LocalexError } from '../errors/index.js'
-import { auditLog, files, uploads, type FileRecord, type FileStatus } from '../db/index.js'
+import { auditLog, files, uploads, type FileRecord } from '../db/index.js'
+import type { FileStatus } from '../domain/index.js'
 import type { ObjectStore } from '../storage/types.js'
 import { ownerOfKey, s3Of } from './layout.js'
 import { expiredUploads, staleFiles } from './queries.js'

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
-import { isPostgres, type Db, type FileRecord, type FileStatus, type UploadRow } from '../db/index.js'
+import { isPostgres, type Db, type FileRecord, type UploadRow } from '../db/index.js'
+import type { FileStatus } from '../domain/index.js'
 import { decodeObjects } from '../db/json.js'
 
 /**

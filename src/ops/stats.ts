@@ -1,4 +1,5 @@
-import { ENTITY_TYPES, FILE_STATUSES, files } from '../db/index.js'
+import { files } from '../db/index.js'
+import { ENTITY_TYPES, FILE_STATUSES } from '../domain/index.js'
 import { keyKind } from '../storage/keys.js'
 import { objectGroups, originalBytes, topUsers, type ObjectGroup, type UserUsage } from './queries.js'
 import { errorOf, type OpsContext, type OpsError, type OpsRunOptions } from './types.js'

@@ -27,10 +27,10 @@ import type {
 export type * from './types.js'
 export * from './keys.js'
 export { LocalexError, isLocalexError, ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../errors/index.js'
-export { withRetry, isTransientError, backoffDelay, type RetryOptions } from './retry.js'
+export { withRetry, isTransientError, type RetryOptions } from './retry.js'
 export { S3ObjectStore, type S3DriverOptions } from './drivers/s3/driver.js'
 export { DiskObjectStore, type DiskDriverOptions, type DiskPutOptions } from './drivers/disk/driver.js'
-export { DiskUrlSigner, verifySignedUrl, encodeKeyPath, DELIVERY_PATH, UPLOAD_PATH } from './drivers/disk/signing.js'
+export { DiskUrlSigner, verifySignedUrl, DELIVERY_PATH, UPLOAD_PATH } from './drivers/disk/signing.js'
 export { createDiskDeliveryHandler, createDiskUploadHandler, diskDriverOf, type NodeRequestHandler, type DiskHandlerOptions } from './drivers/disk/http.js'
 
 export interface ObjectStoreOverrides {

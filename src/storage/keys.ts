@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { DocumentType, EntityType, OutputExt } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
 
 /**
@@ -105,12 +106,8 @@ function truncateUtf8(value: string, maxBytes: number): string {
   return stem + ext
 }
 
-export const DOCUMENT_TYPES = ['id_card', 'passport', 'drivers_license', 'proof_of_address'] as const
-export type DocumentType = (typeof DOCUMENT_TYPES)[number]
-export const isDocumentType = (v: string): v is DocumentType => (DOCUMENT_TYPES as readonly string[]).includes(v)
-
-/** Output name within a photo folder: `original.jpg`, `thumbnail.webp`, … */
-export type OutputName = `${string}.${'jpg' | 'png' | 'webp' | 'avif' | 'gif'}`
+/** Output name within a photo folder: `original.jpg`, `thumbnail.webp`, … (the pipeline's extensions). */
+export type OutputName = `${string}.${OutputExt}`
 
 export const keys = {
   itemPhotoFolder: (itemId: string, photoId: string) => `items/${assertSafeId(itemId, 'itemId')}/photos/${assertSafeId(photoId, 'photoId')}/`,
@@ -125,7 +122,7 @@ export const keys = {
 } as const
 
 /** Which policy a key falls under, from its prefix (what lifecycle rules and the CDN see too). */
-export function keyKind(key: string): 'item' | 'profile' | 'verification' | 'temp' | 'other' {
+export function keyKind(key: string): EntityType | 'temp' | 'other' {
   if (key.startsWith('items/')) return 'item'
   if (key.startsWith('profiles/')) return 'profile'
   if (key.startsWith('verification/')) return 'verification'

@@ -1,4 +1,5 @@
 import { LocalexError } from '../errors/index.js'
+import { backoffDelay, sleep, throwIfAborted } from '../lib/index.js'
 
 /**
  * Retries for store requests: exponential backoff with full jitter (AWS architecture blog,
@@ -45,44 +46,11 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
         recordAttempts(error, attempt)
         throw error
       }
-      const delayMs = backoffDelay(attempt, options.baseDelayMs, options.maxDelayMs, random)
+      const delayMs = backoffDelay(attempt, { baseMs: options.baseDelayMs, maxMs: options.maxDelayMs, random })
       options.onRetry?.({ error, attempt, delayMs })
-      await sleep(delayMs, signal)
+      await sleep(delayMs, { signal })
     }
   }
-}
-
-/** Full jitter: uniform in [0, min(cap, base × 2^(attempt-1))]. */
-export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.max(0, attempt - 1))
-  return Math.floor(random() * (ceiling + 1))
-}
-
-/** Resolves after `ms`, or rejects with ABORTED as soon as the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(abortedError(signal))
-      return
-    }
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(abortedError(signal))
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortedError(signal)
-}
-
-export function abortedError(signal: AbortSignal | undefined): LocalexError {
-  return new LocalexError('ABORTED', 'Operation aborted', { cause: signal?.reason })
 }
 
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET'])

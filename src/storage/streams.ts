@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { LocalexError } from '../errors/index.js'
 
-/** Small stream and concurrency helpers shared by the drivers. */
+/** Small stream helpers shared by the drivers. */
 
 export interface ByteCounterOptions {
   /** Declared length: fewer or more bytes fail the stream (so nothing truncated is stored). */
@@ -50,30 +50,6 @@ export class ByteCounter extends Transform {
     }
     callback()
   }
-}
-
-/**
- * Runs `fn` over `items` with at most `limit` calls in flight, in order of `items`; resolves
- * with the results in the same order. Stops starting new work after the first failure, waits for
- * what is running (no work left behind the caller), then rethrows that failure.
- */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  let failure: { error: unknown } | undefined
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const index = next++
-      try {
-        results[index] = await fn(items[index] as T, index)
-      } catch (error) {
-        failure ??= { error }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  if (failure) throw failure.error
-  return results
 }
 
 /** S3 orders keys by their UTF-8 bytes, which differs from JS string order past U+FFFF. */

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isLocalexError } from '../../src/errors/index.js'
-import { BullMqJobQueue, silentLogger, type Worker } from '../../src/jobs/index.js'
+import { BullMqJobQueue, silentLogger, type UntypedJobPayloads, type Worker } from '../../src/jobs/index.js'
 import { REDIS_URL, RedisProxy, closedPort, createTestQueue, deferred, obliterate, testPrefix, waitFor, type TestQueue } from './helpers.js'
 
 describe('bullmq: Redis unavailable', () => {
@@ -14,7 +14,7 @@ describe('bullmq: Redis unavailable', () => {
 
   it('enqueue, counts and ping fail fast with QUEUE_UNAVAILABLE; workers wait; nothing crashes', async () => {
     const port = await closedPort()
-    const queue = new BullMqJobQueue({ redisUrl: `redis://127.0.0.1:${port}`, prefix: testPrefix(), attempts: 1, backoffMs: 10, concurrency: 1, logger: silentLogger })
+    const queue = new BullMqJobQueue<UntypedJobPayloads>({ redisUrl: `redis://127.0.0.1:${port}`, prefix: testPrefix(), attempts: 1, backoffMs: 10, concurrency: 1, logger: silentLogger })
     const worker = queue.work('variants', async () => undefined)
     cleanups.push(() => queue.close())
     for (let i = 0; i < 3; i++) {
@@ -35,7 +35,7 @@ describe('bullmq: Redis unavailable', () => {
     const proxy = new RedisProxy()
     await proxy.start()
     const prefix = testPrefix()
-    const queue = new BullMqJobQueue({ redisUrl: proxy.url, prefix, attempts: 1, backoffMs: 10, concurrency: 1, logger: silentLogger })
+    const queue = new BullMqJobQueue<UntypedJobPayloads>({ redisUrl: proxy.url, prefix, attempts: 1, backoffMs: 10, concurrency: 1, logger: silentLogger })
     cleanups.push(() => obliterate(prefix))
     cleanups.push(() => queue.close({ timeoutMs: 1000 }))
     cleanups.push(() => proxy.stop())

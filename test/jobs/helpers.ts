@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createServer } from 'node:net'
 import { TcpProxy } from '../support/tcp-proxy.js'
-import { BullMqJobQueue, InProcessJobQueue, silentLogger, type JobQueue } from '../../src/jobs/index.js'
+import { BullMqJobQueue, InProcessJobQueue, silentLogger, type JobQueue, type UntypedJobPayloads } from '../../src/jobs/index.js'
 
 export const QUEUE_KINDS = ['memory', 'bullmq'] as const
 export type QueueKind = (typeof QUEUE_KINDS)[number]
@@ -25,7 +25,8 @@ export function testPrefix(): string {
 }
 
 export interface TestQueue {
-  queue: JobQueue
+  /** The contract is about moving jobs, not their payloads: any data goes. */
+  queue: JobQueue<UntypedJobPayloads>
   prefix: string
   /** Closes the queue and, for BullMQ, obliterates every key under its prefix. */
   dispose(): Promise<void>
@@ -35,10 +36,10 @@ export function createTestQueue(kind: QueueKind, options: TestQueueOptions = {})
   const settings = { attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 50, concurrency: options.concurrency ?? 2, logger: silentLogger }
   const prefix = options.prefix ?? testPrefix()
   if (kind === 'memory') {
-    const queue = new InProcessJobQueue(settings)
+    const queue = new InProcessJobQueue<UntypedJobPayloads>(settings)
     return { queue, prefix, dispose: () => queue.close({ timeoutMs: 2000 }) }
   }
-  const queue = new BullMqJobQueue({
+  const queue = new BullMqJobQueue<UntypedJobPayloads>({
     ...settings,
     redisUrl: options.redisUrl ?? REDIS_URL,
     prefix,

@@ -10,6 +10,7 @@ import {
   runOutboxJob,
   silentLogger,
   type JobQueue,
+  type UntypedJobPayloads,
   type OutboxHandler,
   type OutboxJobContext,
   type Worker,
@@ -22,7 +23,7 @@ for (const dialect of DIALECTS) {
     describe(`${dialect} + ${kind}: outbox`, () => {
       let t: TestDatabase
       let q: TestQueue
-      let queue: JobQueue
+      let queue: JobQueue<UntypedJobPayloads>
       const stops: (() => Promise<void>)[] = []
       beforeEach(async () => {
         t = await createTestDatabase(dialect)
@@ -116,7 +117,7 @@ for (const dialect of DIALECTS) {
         let runs = 0
         const handlers = { delete_objects: async () => void (runs += 1) }
         await run(handlers)
-        const row = await outbox.add(t.db, { kind: 'delete_objects', payload: { prefix: 'items/x/' } })
+        const row = await outbox.add(t.db, { kind: 'delete_objects', payload: { fileId: 'x', prefix: 'items/x/' } })
         await waitFor(async () => (await outbox.get(t.db, row.id))?.status === 'done', 5000)
         // Redelivery through the queue with the same id …
         await queue.enqueue({ id: row.id, name: 'delete_objects', data: row.payload })

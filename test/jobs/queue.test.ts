@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LocalexError, isLocalexError } from '../../src/errors/index.js'
-import { createJobQueue, type JobContext, type Worker } from '../../src/jobs/index.js'
+import { createJobQueue, type JobContext, type JobName, type UntypedJobPayloads, type Worker } from '../../src/jobs/index.js'
 import { QUEUE_KINDS, closedPort, createTestQueue, deferred, waitFor, type TestQueue } from './helpers.js'
 import { testConfig } from '../support/db.js'
 
@@ -18,7 +18,7 @@ describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
 
   it('runs a job with its id, name, data and attempt', async () => {
     const queue = make()
-    const seen: Omit<JobContext, 'signal'>[] = []
+    const seen: Omit<JobContext<JobName, UntypedJobPayloads>, 'signal'>[] = []
     workers.push(queue.work('variants', async ({ signal: _signal, ...job }) => void seen.push(job)))
     await queue.enqueue({ id: 'job-1', name: 'variants', data: { fileId: 'f1' } })
     await waitFor(() => seen.length === 1)

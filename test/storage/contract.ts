@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isLocalexError, type ErrorCode } from '../../src/errors/index.js'
 import { newId } from '../../src/storage/keys.js'
-import { compareKeys, mapLimit } from '../../src/storage/streams.js'
+import { mapLimit } from '../../src/lib/index.js'
+import { compareKeys } from '../../src/storage/streams.js'
 import type { ListEntry, ObjectStore } from '../../src/storage/types.js'
 
 /**

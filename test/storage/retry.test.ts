@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LocalexError } from '../../src/errors/index.js'
-import { attemptsOf, backoffDelay, isTransientError, sleep, withRetry } from '../../src/storage/retry.js'
+import { attemptsOf, isTransientError, withRetry } from '../../src/storage/retry.js'
 
 const sdkError = (name: string, status?: number) =>
   Object.assign(new Error(name), { name, ...(status ? { $metadata: { httpStatusCode: status } } : {}) })
@@ -34,18 +34,6 @@ describe('isTransientError', () => {
     ['not an error', 'boom'],
   ])('never retries %s', (_label, error) => {
     expect(isTransientError(error)).toBe(false)
-  })
-})
-
-describe('backoffDelay', () => {
-  it('is full jitter under an exponential ceiling, capped', () => {
-    expect(backoffDelay(1, 100, 5000, () => 0)).toBe(0)
-    expect(backoffDelay(1, 100, 5000, () => 0.999999)).toBe(100)
-    expect(backoffDelay(3, 100, 5000, () => 0.999999)).toBe(400)
-    expect(backoffDelay(20, 100, 5000, () => 0.999999)).toBe(5000)
-    const spread = new Set(Array.from({ length: 50 }, () => backoffDelay(4, 100, 5000)))
-    expect(spread.size).toBeGreaterThan(10)
-    for (const d of spread) expect(d).toBeLessThanOrEqual(800)
   })
 })
 
@@ -102,9 +90,5 @@ describe('withRetry', () => {
       if (attempt < 3) throw netError('EPIPE')
     }, { ...fast, onRetry: ({ delayMs }) => delays.push(delayMs) })
     expect(delays).toHaveLength(2)
-  })
-
-  it('sleep rejects at once on an aborted signal', async () => {
-    await expect(sleep(10_000, AbortSignal.abort())).rejects.toMatchObject({ code: 'ABORTED' })
   })
 })

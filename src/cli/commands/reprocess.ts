@@ -1,4 +1,5 @@
-import { ENTITY_TYPES, files as fileRows, type EntityType } from '../../db/index.js'
+import { files as fileRows } from '../../db/index.js'
+import { ENTITY_TYPES, type EntityType } from '../../domain/index.js'
 import { LocalexError } from '../../errors/index.js'
 import { assertSafeId } from '../../storage/keys.js'
 import { JSON_OPTION, type Command } from '../command.js'

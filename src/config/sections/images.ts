@@ -1,7 +1,7 @@
 import { z } from 'zod'
+import { IMAGE_TYPES, ORIGINAL_VARIANT } from '../../domain/index.js'
 import { bool, byteSize, defineSection, int, list } from '../env.js'
 
-const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif'] as const
 
 export const images = defineSection({
   title: 'Images',
@@ -120,7 +120,7 @@ function parseVariants(spec: string, square: readonly string[], problem: (messag
   for (const pair of spec.split(',')) {
     const [name = '', size = ''] = pair.split(':')
     if (out.some((o) => o.name === name)) problem(`IMAGE_VARIANTS: variant "${name}" appears twice`)
-    if (name === 'original') problem('IMAGE_VARIANTS: "original" is reserved')
+    if (name === ORIGINAL_VARIANT) problem(`IMAGE_VARIANTS: "${ORIGINAL_VARIANT}" is reserved`)
     out.push({ name, size: Number(size), square: square.includes(name) })
   }
   for (const name of square) {

@@ -4,7 +4,8 @@ import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import { isUniqueViolation } from '../errors.js'
 import { decodeObjects, encodeObjects } from '../json.js'
-import type { EntityType, FileRow, FileStatus, FilesTable, StoredObject } from '../schema.js'
+import type { EntityType, FileStatus } from '../../domain/index.js'
+import type { FileRow, FilesTable, StoredObject } from '../schema.js'
 import { now } from '../time.js'
 
 /** A file row as callers see it: `objects` parsed. Timestamps stay ISO strings. */

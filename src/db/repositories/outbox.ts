@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import { decodeJson, encodeJson } from '../json.js'
-import type { OutboxRow, OutboxStatus } from '../schema.js'
+import type { OutboxStatus } from '../../domain/index.js'
+import type { OutboxRow } from '../schema.js'
 import { now, toTimestamp } from '../time.js'
 
 /** An outbox row with its payload parsed. */

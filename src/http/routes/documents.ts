@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { LocalexError } from '../../errors/index.js'
-import { DOCUMENT_TYPES, isDocumentType } from '../../storage/keys.js'
+import { DOCUMENT_TYPES, isDocumentType } from '../../domain/index.js'
 import { documentTypeSchema, idString, idempotencyHeaders, multipartFile, problemResponses, uploadQuerystring } from '../schemas.js'
 import { requireActor } from '../auth.js'
 import { actorOf, receiveUpload, requestContext, type ApiDeps } from './common.js'

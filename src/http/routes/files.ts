@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { requireActor } from '../auth.js'
-import { idString, noContent, problemResponses } from '../schemas.js'
+import { formatSchema, idString, noContent, problemResponses } from '../schemas.js'
 import { actorOf, requestContext, type ApiDeps } from './common.js'
 
 const fileParams = {
@@ -33,7 +33,7 @@ export const fileRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         type: 'object',
         properties: {
           variant: { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,31}$', description: '`original` (default) or a variant name such as `thumbnail`.' },
-          format: { type: 'string', enum: ['jpeg', 'png', 'webp', 'avif', 'gif', 'pdf'], description: 'Default: the stored format of that variant.' },
+          format: { ...formatSchema, description: 'Default: the stored format of that variant.' },
         },
         additionalProperties: false,
       },

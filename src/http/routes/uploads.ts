@@ -1,9 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { PURPOSES } from '../../db/schema.js'
 import { LocalexError } from '../../errors/index.js'
 import type { DirectUploadRequest } from '../../files/types.js'
 import { requireActor } from '../auth.js'
-import { documentTypeSchema, idString, idempotencyHeaders, problemResponses, uploadQuerystring } from '../schemas.js'
+import { documentTypeSchema, idString, idempotencyHeaders, problemResponses, purposeSchema, uploadQuerystring } from '../schemas.js'
 import { actorOf, requestContext, type ApiDeps } from './common.js'
 
 const security = [{ bearerAuth: [] }]
@@ -22,7 +21,7 @@ export const uploadRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       body: {
         type: 'object',
         properties: {
-          purpose: { type: 'string', enum: PURPOSES },
+          purpose: purposeSchema,
           itemId: idString('Item photos: the item.'),
           documentType: documentTypeSchema,
           fileName: { type: 'string', minLength: 1, maxLength: 1024, description: 'Display name.' },

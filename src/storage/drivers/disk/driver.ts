@@ -4,9 +4,9 @@ import { dirname, join, resolve, sep } from 'node:path'
 import { Readable, Transform, Writable, addAbortSignal } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { LocalexError, isLocalexError, type ErrorCode } from '../../../errors/index.js'
+import { abortedError, mapLimit, throwIfAborted } from '../../../lib/index.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
-import { abortedError, throwIfAborted } from '../../retry.js'
-import { ByteCounter, compareKeys, mapLimit } from '../../streams.js'
+import { ByteCounter, compareKeys } from '../../streams.js'
 import type {
   DeleteManyResult,
   GetOptions,

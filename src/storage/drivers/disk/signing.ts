@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { LocalexError } from '../../../errors/index.js'
+import { encodeKeyPath } from '../../../lib/index.js'
 import { unsafeKeyReason } from '../../keys.js'
 
 /**
@@ -160,11 +161,6 @@ export function verifySignedUrl(url: string | URL | { key: string; query: URLSea
   const at = parsed.pathname.indexOf(DELIVERY_PATH)
   if (at < 0) throw invalid('not a delivery URL')
   return signer.verifyGet(decodeKeyPath(parsed.pathname.slice(at + DELIVERY_PATH.length)), parsed.searchParams, now)
-}
-
-/** `a b/c%d` → `a%20b/c%25d`: each segment encoded, the slashes kept. */
-export function encodeKeyPath(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/')
 }
 
 /** The inverse of `encodeKeyPath`; SIGNATURE_INVALID for malformed escapes or unsafe keys. */

@@ -23,9 +23,10 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { LocalexError, isLocalexError } from '../../../errors/index.js'
 import type { RetryConfig, S3Config } from '../../../config/index.js'
+import { encodeKeyPath, mapLimit, throwIfAborted } from '../../../lib/index.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
-import { isTransientError, throwIfAborted, withRetry } from '../../retry.js'
-import { ByteCounter, compareKeys, linkedAbort, mapLimit } from '../../streams.js'
+import { isTransientError, withRetry } from '../../retry.js'
+import { ByteCounter, compareKeys, linkedAbort } from '../../streams.js'
 import type {
   DeleteManyResult,
   GetOptions,
@@ -239,7 +240,8 @@ export class S3ObjectStore implements ObjectStore {
         this.#client.send(new CopyObjectCommand({
           Bucket: this.bucket,
           Key: to,
-          CopySource: `${encodeURIComponent(this.bucket)}/${encodeKey(from)}`,
+          // CopySource is `bucket/key`, URL-encoded segment by segment (the `/` stay).
+          CopySource: `${encodeURIComponent(this.bucket)}/${encodeKeyPath(from)}`,
           MetadataDirective: 'COPY',
         }), { abortSignal }))
     } catch (error) {
@@ -491,11 +493,6 @@ export function parseContentRange(value: string | undefined): { start: number; e
   const m = value ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value.trim()) : null
   if (!m) return undefined
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) }
-}
-
-/** CopySource is `bucket/key`, URL-encoded segment by segment (the `/` stay). */
-function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/')
 }
 
 export function validateRange(range: { start: number; end?: number | undefined }): void {
