@@ -38,7 +38,7 @@ export interface HttpAppDeps {
 export const JSON_BODY_LIMIT = 256 * 1024
 
 /**
- * The timeouts given to Node's HTTP server. Node 20 checks headers/request timeouts only every
+ * The timeouts given to Node's HTTP server. Node (20 to 24) checks headers/request timeouts only every
  * `connectionsCheckingInterval` (30 s by default), so a slowloris client would get ~30 s whatever
  * the timeouts say: check four times per headers timeout (at least every 100 ms, at most every
  * second). Node refuses a headers timeout longer than the request timeout.

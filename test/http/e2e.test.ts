@@ -71,7 +71,16 @@ function send(base: string, method: string, path: string, options: { headers?: R
     const write = async () => {
       for (const chunk of chunks) {
         if (req.destroyed) return
-        if (!req.write(chunk)) await new Promise((r) => req.once('drain', r).once('close', r))
+        if (!req.write(chunk)) {
+          // Whichever comes first, and the other listener removed: a large body waits many times.
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              req.off('drain', done).off('close', done)
+              resolve()
+            }
+            req.once('drain', done).once('close', done)
+          })
+        }
       }
       if (options.end !== false) req.end()
     }

@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
 import sharp from 'sharp'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -16,13 +17,16 @@ import { fixture } from '../support/fixtures.js'
  * variants fetched from the URLs the service handed out, and a clean stop on SIGTERM.
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const TSX = join(ROOT, 'node_modules/.bin/tsx')
+// The same Node as the test runner, with tsx's loader: not node_modules/.bin/tsx, whose
+// `#!/usr/bin/env node` would start whichever Node comes first on PATH. The loader by absolute
+// URL, since `--import tsx` resolves from the child's cwd (an empty temporary folder here).
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
 const CLI = join(ROOT, 'src/cli/run.ts')
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
   // Only what a shell would pass on: no test-runner settings that could configure the service.
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, TMPDIR: cwd }
-  return spawn(TSX, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 function output(child: ChildProcess): { stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
