@@ -93,6 +93,7 @@ export async function createStorage(config: Config, options: StorageOptions = {}
       images,
       cdn,
       repo: createDbFileRepository(db),
+      logger,
       notify: () => relay?.notify(),
       // Warming needs an edge to warm: a CDN URL.
       ...(config.cdn.warm && config.cdn.url

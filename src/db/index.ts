@@ -1,7 +1,8 @@
 /**
  * The metadata layer: Kysely over PostgreSQL or SQLite, versioned migrations, and one repository
  * per table. Repositories are plain functions taking the Kysely instance or a transaction from
- * `withTransaction`, so callers compose them atomically:
+ * `withTransaction`, so callers compose them atomically. They take and return the domain's
+ * records (camelCase, JSON parsed); the snake_case rows of `schema.ts` stay inside this folder.
  *
  * ```ts
  * const previous = await withTransaction(db, async (trx) => {
@@ -18,10 +19,19 @@ export { migrateToLatest, migrationStatus, type AppliedMigration, type Migration
 export { withTransaction } from './transaction.js'
 export { now, toTimestamp } from './time.js'
 export { decodeJson, encodeJson } from './json.js'
-export { files, ACTIVE_STATUSES, type FileRecord, type NewFile, type FilePatch, type FileFilter, type FileStats } from './repositories/files.js'
+export {
+  files,
+  fileRecordOf,
+  ACTIVE_STATUSES,
+  type FileRecord,
+  type NewFile,
+  type FilePatch,
+  type FileFilter,
+  type FileStats,
+} from './repositories/files.js'
 export { itemOwners, type ItemOwnerRecord } from './repositories/item-owners.js'
 export { profilePhotos } from './repositories/profile-photos.js'
 export { auditLog, type AuditEntry, type AuditRecord, type AuditPage, type AuditPaging } from './repositories/audit-log.js'
-export { uploads, type NewUpload } from './repositories/uploads.js'
+export { uploads, uploadRecordOf, type NewUpload, type UploadRecord } from './repositories/uploads.js'
 export { outboxRows, type OutboxRecord, type NewOutboxRow } from './repositories/outbox.js'
 export * from './schema.js'

@@ -1,5 +1,5 @@
 import { LocalexError } from '../errors/index.js'
-import type { StoredObject } from './schema.js'
+import type { StoredObject } from '../domain/index.js'
 
 /**
  * JSON columns (`files.objects`, `audit_log.details`, `outbox.payload`) are text on both dialects.

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
-import type { AccessLevel, EntityType, FileStatus, OutboxStatus, Purpose, StoredFormat, UploadStatus } from '../domain/index.js'
+import type { AccessLevel, EntityType, FileStatus, OutboxStatus, Purpose, UploadStatus } from '../domain/index.js'
 
 /**
  * The metadata model, one interface per table, typed for Kysely. Both dialects store the same
@@ -8,16 +8,8 @@ import type { AccessLevel, EntityType, FileStatus, OutboxStatus, Purpose, Stored
  * `Date`/objects.
  */
 
-/** One stored object of a file: the original or a variant, in one format. */
-export interface StoredObject {
-  variant: string
-  format: StoredFormat
-  key: string
-  contentType: string
-  size: number
-  width?: number
-  height?: number
-}
+// The element type of the `objects` JSON column: the domain's, stored as it is.
+export type { StoredObject } from '../domain/index.js'
 
 export interface FilesTable {
   id: string

@@ -1,5 +1,5 @@
 import { LocalexError } from '../errors/index.js'
-import type { FileRow } from '../db/schema.js'
+import type { FileRecord } from '../domain/index.js'
 import type { Actor } from './types.js'
 
 /**
@@ -12,21 +12,21 @@ import type { Actor } from './types.js'
 
 export const isAdmin = (actor: Actor): boolean => actor?.role === 'admin'
 
-export function canRead(actor: Actor, file: Pick<FileRow, 'access_level' | 'owner_id'>): boolean {
-  switch (file.access_level) {
+export function canRead(actor: Actor, file: Pick<FileRecord, 'accessLevel' | 'ownerId'>): boolean {
+  switch (file.accessLevel) {
     case 'public':
       return true
     case 'authenticated':
       return actor !== null
     case 'private':
-      return actor !== null && (actor.id === file.owner_id || actor.role === 'admin')
+      return actor !== null && (actor.id === file.ownerId || actor.role === 'admin')
   }
 }
 
 /** Throws the error that does not leak existence: NOT_FOUND for private files, else 401/403. */
-export function assertCanRead(actor: Actor, file: Pick<FileRow, 'id' | 'access_level' | 'owner_id'>): void {
+export function assertCanRead(actor: Actor, file: Pick<FileRecord, 'id' | 'accessLevel' | 'ownerId'>): void {
   if (canRead(actor, file)) return
-  if (file.access_level === 'private') throw notFound(file.id)
+  if (file.accessLevel === 'private') throw notFound(file.id)
   throw new LocalexError('UNAUTHENTICATED', 'Sign in to see this file')
 }
 
@@ -35,7 +35,11 @@ export function assertCanRead(actor: Actor, file: Pick<FileRow, 'id' | 'access_l
  * read the file get NOT_FOUND (same answer as a missing file); readers who may not write get
  * FORBIDDEN, anonymous callers UNAUTHENTICATED.
  */
-export function assertCanModify(actor: Actor, file: Pick<FileRow, 'id' | 'access_level' | 'owner_id'>, entityOwner: string | null): asserts actor is NonNullable<Actor> {
+export function assertCanModify(
+  actor: Actor,
+  file: Pick<FileRecord, 'id' | 'accessLevel' | 'ownerId'>,
+  entityOwner: string | null,
+): asserts actor is NonNullable<Actor> {
   if (!canRead(actor, file)) assertCanRead(actor, file)
   if (actor === null) throw new LocalexError('UNAUTHENTICATED', 'Sign in to change files')
   if (actor.role === 'admin' || actor.id === entityOwner) return

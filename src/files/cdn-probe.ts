@@ -30,15 +30,7 @@ export type CdnProbeReport = HitRatioReport & {
 export async function probeCdnHitRatio(ctx: { config: Config; db: Db }, options: CdnProbeOptions = {}): Promise<CdnProbeReport> {
   const empty: CdnProbeReport = { cdnUrl: ctx.config.cdn.url ?? null, files: 0, urls: 0, requests: 0, hits: 0, misses: 0, passes: 0, unknown: 0, errors: 0, hitRatio: null }
   if (!ctx.config.cdn.url) return empty
-  const rows = await ctx.db
-    .selectFrom('files')
-    .select('id')
-    .where('status', '=', 'ready')
-    .where('access_level', '=', 'public')
-    .orderBy('ready_at', 'desc')
-    .limit(Math.max(1, options.files ?? 50))
-    .execute()
-  const records = await files.getMany(ctx.db, rows.map((r) => r.id))
+  const records = await files.listRecentlyReadyPublic(ctx.db, Math.max(1, options.files ?? 50))
   const cdn = options.cdn ?? createCdn(ctx.config)
   try {
     const urls = records.flatMap((r) => r.objects.map((o) => cdn.publicUrl(o.key)))

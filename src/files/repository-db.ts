@@ -19,9 +19,10 @@ import type { ItemOwnershipVerifier } from './types.js'
  * (`withTransaction`), outbox rows included, so the queue never sees work whose change rolled back.
  */
 export function createDbFileRepository(db: Db): FileRepository {
-  const queueDeletion = async (trx: Db, row: FileRecord, purgePaths: readonly string[]) => {
-    await outbox.add(trx, { kind: 'delete_objects', payload: { fileId: row.id, prefix: row.key_prefix }, fileId: row.id })
-    if (purgePaths.length) await outbox.add(trx, { kind: 'purge_cdn', payload: { paths: [...purgePaths] }, fileId: row.id })
+  const queueDeletion = async (trx: Db, file: FileRecord, purgePaths: readonly string[]) => {
+    const fileId = file.id
+    await outbox.add(trx, { kind: 'delete_objects', payload: { fileId, prefix: file.keyPrefix }, fileId })
+    if (purgePaths.length) await outbox.add(trx, { kind: 'purge_cdn', payload: { paths: [...purgePaths] }, fileId })
   }
 
   return {
@@ -43,8 +44,8 @@ export function createDbFileRepository(db: Db): FileRepository {
     async currentProfilePhoto(userId) {
       const id = await profilePhotos.getCurrent(db, userId)
       if (!id) return null
-      const row = await files.get(db, id)
-      return row && row.status !== 'deleted' ? row : null
+      const file = await files.get(db, id)
+      return file && file.status !== 'deleted' ? file : null
     },
 
     listDocuments: (userId) => files.listByEntity(db, 'verification', userId, { statuses: ['processing', 'ready'] }),
@@ -53,28 +54,28 @@ export function createDbFileRepository(db: Db): FileRepository {
 
     defaultOwnership(): ItemOwnershipVerifier {
       return {
-        ownerOf: async (itemId) => (await itemOwners.get(db, itemId))?.owner_id ?? null,
+        ownerOf: async (itemId) => (await itemOwners.get(db, itemId))?.ownerId ?? null,
         claim: async (itemId, actorId) => (await itemOwners.registerIfAbsent(db, itemId, actorId)).ownerId,
       }
     },
 
-    insertUploading: (row, itemLimit) =>
+    insertUploading: (file, itemLimit) =>
       withTransaction(db, async (trx) => {
         // Before the photo count: a retry of an upload that filled the item's last slot is a replay,
         // not TOO_MANY_PHOTOS (files.insert would also catch the key, but only after the count).
-        if (row.idempotency_key != null) {
-          const existing = await files.getByIdempotencyKey(trx, row.owner_id, row.idempotency_key)
+        if (file.idempotencyKey != null) {
+          const existing = await files.getByIdempotencyKey(trx, file.ownerId, file.idempotencyKey)
           if (existing) return { file: existing, created: false }
         }
         let position: number | null = null
         if (itemLimit !== undefined) {
           // Serialises "count, then insert" per item; an uploading row holds its slot.
-          await lockKey(trx, `item:${row.entity_id}`)
-          const count = await files.countActivePhotos(trx, row.entity_id)
+          await lockKey(trx, `item:${file.entityId}`)
+          const count = await files.countActivePhotos(trx, file.entityId)
           if (count >= itemLimit) throw new LocalexError('TOO_MANY_PHOTOS', `An item may have at most ${itemLimit} photos`, { details: { max: itemLimit } })
-          position = await files.nextPosition(trx, row.entity_id)
+          position = await files.nextPosition(trx, file.entityId)
         }
-        return files.insert(trx, { ...row, status: 'uploading', position })
+        return files.insert(trx, { ...file, status: 'uploading', position })
       }),
 
     markStored: (id, options) =>
@@ -94,24 +95,26 @@ export function createDbFileRepository(db: Db): FileRepository {
         return previous
       }),
 
-    markReady: (id, objects) => files.transition(db, id, { from: 'processing', to: 'ready', patch: { objects, error_reason: null } }),
+    markReady: (id, objects) =>
+      files.transition(db, id, { from: 'processing', to: 'ready', patch: { objects, errorReason: null } }),
 
-    markFailed: (id, reason, from) => files.transition(db, id, { from, to: 'failed', patch: { error_reason: reason } }),
+    markFailed: (id, reason, from) => files.transition(db, id, { from, to: 'failed', patch: { errorReason: reason } }),
 
     markDeleted: (id, purgePaths) =>
       withTransaction(db, async (trx) => {
-        const row = await files.get(trx, id, { forUpdate: true })
-        if (!row || row.status === 'deleted') return false
-        const moved = await files.transition(trx, id, { from: row.status, to: 'deleted' })
+        const file = await files.get(trx, id, { forUpdate: true })
+        if (!file || file.status === 'deleted') return false
+        const moved = await files.transition(trx, id, { from: file.status, to: 'deleted' })
         if (!moved) return false
-        if (row.entity_type === 'profile') await profilePhotos.clearIf(trx, row.entity_id, row.id)
-        await queueDeletion(trx, row, purgePaths)
+        if (file.entityType === 'profile') await profilePhotos.clearIf(trx, file.entityId, file.id)
+        await queueDeletion(trx, file, purgePaths)
         return true
       }),
 
     markReprocess: (id) =>
       withTransaction(db, async (trx) => {
-        const moved = await files.transition(trx, id, { from: ['ready', 'failed'], to: 'processing', patch: { error_reason: null } })
+        const patch = { errorReason: null }
+        const moved = await files.transition(trx, id, { from: ['ready', 'failed'], to: 'processing', patch })
         if (moved) await outbox.add(trx, { kind: 'variants', payload: { fileId: id, reprocess: true }, fileId: id })
         return moved
       }),
@@ -130,8 +133,8 @@ export function createDbFileRepository(db: Db): FileRepository {
       })
     },
 
-    async insertUpload(row) {
-      await uploads.create(db, row)
+    async insertUpload(upload) {
+      await uploads.create(db, upload)
     },
     getUpload: (id) => uploads.get(db, id),
     async completeUpload(id, fileId) {

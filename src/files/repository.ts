@@ -1,12 +1,16 @@
-import type { FileRecord, NewFile } from '../db/index.js'
-import type { StoredObject, UploadRow } from '../db/schema.js'
-import type { FileStatus } from '../domain/index.js'
+import type { FileRecord, FileStatus, StoredObject, UploadRecord } from '../domain/index.js'
 import type { Actor, ItemOwnershipVerifier, RequestContext } from './types.js'
 
-export type { FileRecord } from '../db/index.js'
+export type { FileRecord, StoredObject, UploadRecord } from '../domain/index.js'
 
-/** A new file row as the flows create it; status, timestamps and position are the repository's. */
-export type NewUploadingFile = Omit<NewFile, 'status' | 'ready_at' | 'deleted_at' | 'position' | 'error_reason'>
+/** A new file as the upload creates it; status, timestamps, position and byte sum are the repository's. */
+export type NewUploadingFile = Omit<
+  FileRecord,
+  'status' | 'storedBytes' | 'position' | 'errorReason' | 'createdAt' | 'updatedAt' | 'readyAt' | 'deletedAt'
+>
+
+/** A new direct upload; it starts `pending`, with no file. */
+export type NewDirectUpload = Omit<UploadRecord, 'status' | 'fileId' | 'createdAt'>
 
 export interface AuditEntry {
   actor: Actor
@@ -19,7 +23,7 @@ export interface AuditEntry {
 }
 
 /**
- * The part of the metadata store the file flows use (implemented over the db layer in
+ * The part of the metadata store the files layer uses (implemented over the db layer in
  * `repository-db.ts`). Every method that changes more than one row, or a row and the outbox, does
  * so in one transaction, so a crash leaves either all or none of it.
  */
@@ -44,14 +48,17 @@ export interface FileRepository {
    * Resolves the row and whether it was created: with an idempotency key already used by the
    * owner, nothing is inserted and the existing row comes back.
    */
-  insertUploading(row: NewUploadingFile, itemLimit?: number): Promise<{ file: FileRecord; created: boolean }>
+  insertUploading(file: NewUploadingFile, itemLimit?: number): Promise<{ file: FileRecord; created: boolean }>
   /**
    * `uploading` → `processing` with its variants job in the outbox (or straight to `ready` when no
    * variants are needed), in one transaction. With `makeCurrentProfileOf`, the file also becomes
    * the user's current profile photo and the one it replaces is soft-deleted with its object
    * removal (and CDN purge of `purgePathsOf(replaced)`) queued; that replaced row is returned.
    */
-  markStored(id: string, options: { needsVariants: boolean; makeCurrentProfileOf?: string; purgePathsOf?: (row: FileRecord) => string[] }): Promise<FileRecord | null>
+  markStored(
+    id: string,
+    options: { needsVariants: boolean; makeCurrentProfileOf?: string; purgePathsOf?: (file: FileRecord) => string[] },
+  ): Promise<FileRecord | null>
   /** `processing` → `ready` with the full object list; false when the row was no longer processing. */
   markReady(id: string, objects: StoredObject[]): Promise<boolean>
   /** → `failed` with a reason, only from the given statuses; false when nothing changed. */
@@ -66,8 +73,8 @@ export interface FileRepository {
 
   audit(entry: AuditEntry): Promise<void>
 
-  insertUpload(row: Omit<UploadRow, 'status' | 'file_id' | 'created_at'>): Promise<void>
-  getUpload(id: string): Promise<UploadRow | null>
+  insertUpload(upload: NewDirectUpload): Promise<void>
+  getUpload(id: string): Promise<UploadRecord | null>
   completeUpload(id: string, fileId: string): Promise<void>
   expireUpload(id: string): Promise<void>
 }

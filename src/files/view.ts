@@ -1,8 +1,6 @@
-import type { FileRecord } from '../db/index.js'
-import type { StoredObject } from '../db/schema.js'
 import type { Cdn } from '../cdn/index.js'
-import { ORIGINAL_VARIANT } from '../domain/index.js'
-import type { DocumentType, FileView } from './types.js'
+import { ORIGINAL_VARIANT, type FileRecord, type StoredObject } from '../domain/index.js'
+import type { FileView } from './types.js'
 
 /** The original in its main format: the first object listed for variant `original`. */
 export function originalObject(objects: readonly StoredObject[]): StoredObject | undefined {
@@ -14,32 +12,32 @@ export function originalObject(objects: readonly StoredObject[]): StoredObject |
  * `url` is whatever signed URL the caller was granted (or null) and variants carry none: each
  * signed URL is a grant, asked for with `getUrl` (and audited for private files).
  */
-export function toView(row: FileRecord, cdn: Cdn, signedOriginalUrl: string | null = null): FileView {
-  const objects = row.objects
-  const isPublic = row.access_level === 'public'
+export function toView(file: FileRecord, cdn: Cdn, signedOriginalUrl: string | null = null): FileView {
+  const objects = file.objects
+  const isPublic = file.accessLevel === 'public'
   const original = originalObject(objects)
   return {
-    id: row.id,
-    ownerId: row.owner_id,
-    entityType: row.entity_type,
-    entityId: row.entity_id,
-    purpose: row.purpose,
-    documentType: row.document_type as DocumentType | null,
-    accessLevel: row.access_level,
-    status: row.status,
-    originalName: row.original_name,
-    contentType: row.content_type,
-    bytes: row.bytes,
-    width: row.width,
-    height: row.height,
-    sha256: row.sha256,
-    placeholder: row.placeholder,
-    dominantColor: row.dominant_color,
-    position: row.position,
-    errorReason: row.error_reason,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    readyAt: row.ready_at,
+    id: file.id,
+    ownerId: file.ownerId,
+    entityType: file.entityType,
+    entityId: file.entityId,
+    purpose: file.purpose,
+    documentType: file.documentType,
+    accessLevel: file.accessLevel,
+    status: file.status,
+    originalName: file.originalName,
+    contentType: file.contentType,
+    bytes: file.bytes,
+    width: file.width,
+    height: file.height,
+    sha256: file.sha256,
+    placeholder: file.placeholder,
+    dominantColor: file.dominantColor,
+    position: file.position,
+    errorReason: file.errorReason,
+    createdAt: file.createdAt,
+    updatedAt: file.updatedAt,
+    readyAt: file.readyAt,
     url: isPublic && original ? cdn.publicUrl(original.key) : signedOriginalUrl,
     variants: objects.map((o) => ({
       variant: o.variant,

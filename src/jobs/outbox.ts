@@ -310,5 +310,5 @@ function handlerFor<K extends JobName>(
 ): ((job: Omit<OutboxJobContext<K>, 'id' | 'kind' | 'fileId'>) => Promise<void>) | undefined {
   const handler: OutboxHandler<K> | undefined = handlers[kind]
   if (!handler) return undefined
-  return (job) => handler(payloadOf(row, kind), { id: row.id, kind, fileId: row.file_id, ...job })
+  return (job) => handler(payloadOf(row, kind), { id: row.id, kind, fileId: row.fileId, ...job })
 }

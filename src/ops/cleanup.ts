@@ -185,13 +185,15 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
  * row changed meanwhile (left alone).
  */
 async function purgeFile(ctx: OpsContext, row: FileRecord, kind: CleanupItem['kind'], dryRun: boolean, signal?: AbortSignal): Promise<number | null> {
-  const owner = ownerOfKey(`${row.key_prefix}x`)
+  const owner = ownerOfKey(`${row.keyPrefix}x`)
   // A row whose folder is not its own (corrupt data) must never make us delete a wider prefix.
-  const prefix = owner.kind === 'file' && owner.fileId === row.id && owner.folder === row.key_prefix ? row.key_prefix : null
+  const own = owner.kind === 'file' && owner.fileId === row.id && owner.folder === row.keyPrefix
+  const prefix = own ? row.keyPrefix : null
   if (dryRun) return prefix ? countObjects(ctx.store, prefix, signal) : 0
   let status = row.status
   if (status === 'uploading') {
-    const claimed = await files.transition(ctx.db, row.id, { from: 'uploading', to: 'failed', patch: { error_reason: 'CLEANUP: upload abandoned (older than the grace period)' } })
+    const patch = { errorReason: 'CLEANUP: upload abandoned (older than the grace period)' }
+    const claimed = await files.transition(ctx.db, row.id, { from: 'uploading', to: 'failed', patch })
     if (!claimed) return null
     status = 'failed'
   }
@@ -201,9 +203,9 @@ async function purgeFile(ctx: OpsContext, row: FileRecord, kind: CleanupItem['ki
     action: 'purge',
     actorRole: 'system',
     fileId: row.id,
-    entityType: row.entity_type,
-    entityId: row.entity_id,
-    details: { reason: kind, objects, ...(prefix ? {} : { skippedPrefix: row.key_prefix }) },
+    entityType: row.entityType,
+    entityId: row.entityId,
+    details: { reason: kind, objects, ...(prefix ? {} : { skippedPrefix: row.keyPrefix }) },
   })
   return objects
 }

@@ -260,7 +260,9 @@ async function classify(db: Db, batch: ReadonlyArray<{ key: string; size: number
 /** Lists one row's folder; null when every object it should have is there. */
 async function checkRow(store: ObjectStore, row: FileRecord, prefix: string, signal?: AbortSignal): Promise<MissingObjects | null> {
   const present = new Set<string>()
-  for await (const entry of store.list(row.key_prefix, signal ? { signal } : {})) if (entry.type === 'object') present.add(entry.key)
+  for await (const entry of store.list(row.keyPrefix, signal ? { signal } : {})) {
+    if (entry.type === 'object') present.add(entry.key)
+  }
   const original = row.objects.find((o) => o.variant === 'original')
   const expected = row.status === 'ready' ? row.objects : original ? [original] : []
   const missing = expected.filter((o) => o.key.startsWith(prefix) && !present.has(o.key)).map((o) => o.key)
@@ -268,7 +270,7 @@ async function checkRow(store: ObjectStore, row: FileRecord, prefix: string, sig
   return {
     fileId: row.id,
     status: row.status,
-    keyPrefix: row.key_prefix,
+    keyPrefix: row.keyPrefix,
     missing,
     severity: !original || missing.includes(original.key) ? 'original' : 'derived',
     marked: false,
@@ -280,8 +282,17 @@ async function markMissing(db: Db, m: MissingObjects): Promise<boolean> {
   const names = m.missing.map((k) => k.slice(m.keyPrefix.length))
   const list = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ')
   const changed = m.severity === 'original'
-    ? await files.transition(db, m.fileId, { from: m.status, to: 'failed', patch: { error_reason: `OBJECTS_MISSING: ${list} not in the store` } })
-    : await files.update(db, m.fileId, { error_reason: `OBJECTS_MISSING: ${list} not in the store; reprocess to regenerate` }, { expect: 'ready' })
+    ? await files.transition(db, m.fileId, {
+        from: m.status,
+        to: 'failed',
+        patch: { errorReason: `OBJECTS_MISSING: ${list} not in the store` },
+      })
+    : await files.update(
+        db,
+        m.fileId,
+        { errorReason: `OBJECTS_MISSING: ${list} not in the store; reprocess to regenerate` },
+        { expect: 'ready' },
+      )
   if (changed) {
     await auditLog.append(db, { action: 'objects_missing', actorRole: 'system', fileId: m.fileId, details: { missing: m.missing.slice(0, 20), severity: m.severity, previousStatus: m.status } })
   }

@@ -1,7 +1,6 @@
 import { sql } from 'kysely'
-import { isPostgres, type Db, type FileRecord, type UploadRow } from '../db/index.js'
+import { fileRecordOf, isPostgres, type Db, type FileRecord, type UploadRow } from '../db/index.js'
 import type { FileStatus } from '../domain/index.js'
-import { decodeObjects } from '../db/json.js'
 
 /**
  * The read queries of the operations that the repositories do not have: keyset walks that a
@@ -23,7 +22,7 @@ export async function* staleFiles(db: Db, options: { statuses: readonly FileStat
       query = query.where((eb) => eb.or([eb('updated_at', '>', at), eb.and([eb('updated_at', '=', at), eb('id', '>', id)])]))
     }
     const rows = await query.orderBy('updated_at').orderBy('id').limit(batchSize).execute()
-    if (rows.length) yield rows.map((r) => ({ ...r, objects: decodeObjects(r.objects) }))
+    if (rows.length) yield rows.map(fileRecordOf)
     const last = rows.at(-1)
     if (!last || rows.length < batchSize) return
     after = { at: last.updated_at, id: last.id }
@@ -68,7 +67,7 @@ export async function* rowsWithObjects(db: Db, options: { before: string; prefix
     }
     if (after !== null) query = query.where('id', '>', after)
     const rows = await query.orderBy('id').limit(batchSize).execute()
-    if (rows.length) yield rows.map((r) => ({ ...r, objects: decodeObjects(r.objects) }))
+    if (rows.length) yield rows.map(fileRecordOf)
     const last = rows.at(-1)
     if (!last || rows.length < batchSize) return
     after = last.id

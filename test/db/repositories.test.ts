@@ -22,25 +22,25 @@ function newFile(overrides: Partial<NewFile> = {}): NewFile {
   const id = overrides.id ?? `f${String(seq).padStart(4, '0')}-${Math.random().toString(36).slice(2, 8)}`
   return {
     id,
-    owner_id: 'u1',
-    entity_type: 'item',
-    entity_id: 'item1',
+    ownerId: 'u1',
+    entityType: 'item',
+    entityId: 'item1',
     purpose: 'item_photo',
-    document_type: null,
-    access_level: 'public',
+    documentType: null,
+    accessLevel: 'public',
     status: 'uploading',
-    original_name: 'cat.jpg',
-    content_type: 'image/jpeg',
+    originalName: 'cat.jpg',
+    contentType: 'image/jpeg',
     bytes: 1000,
     width: 800,
     height: 600,
     sha256: 'ab'.repeat(32),
-    key_prefix: `items/item1/photos/${id}/`,
+    keyPrefix: `items/item1/photos/${id}/`,
     placeholder: null,
-    dominant_color: null,
+    dominantColor: null,
     position: null,
-    error_reason: null,
-    idempotency_key: null,
+    errorReason: null,
+    idempotencyKey: null,
     ...overrides,
   }
 }
@@ -63,13 +63,14 @@ for (const dialect of DIALECTS) {
     it('files: insert and read back, with objects parsed and stored bytes summed', async () => {
       const { file, created } = await files.insert(t.db, newFile({ id: 'a1' }))
       expect(created).toBe(true)
-      expect(file).toMatchObject({ id: 'a1', status: 'uploading', objects: [], stored_bytes: 0, bytes: 1000, width: 800 })
-      expect(file.created_at).toBe(file.updated_at)
+      expect(file).toMatchObject({ id: 'a1', status: 'uploading', objects: [], storedBytes: 0, bytes: 1000 })
+      expect(file.width).toBe(800)
+      expect(file.createdAt).toBe(file.updatedAt)
 
       expect(await files.update(t.db, 'a1', { objects, placeholder: 'ph' })).toBe(true)
       const read = await files.get(t.db, 'a1')
       expect(read?.objects).toEqual(objects)
-      expect(read?.stored_bytes).toBe(750)
+      expect(read?.storedBytes).toBe(750)
       expect(read?.placeholder).toBe('ph')
       expect(typeof read?.bytes).toBe('number')
       expect(await files.get(t.db, 'missing')).toBeNull()
@@ -80,23 +81,26 @@ for (const dialect of DIALECTS) {
     })
 
     it('files: an idempotency key already used by the owner returns the first row', async () => {
-      const first = await files.insert(t.db, newFile({ id: 'i1', idempotency_key: 'key-1' }))
-      const again = await files.insert(t.db, newFile({ id: 'i2', idempotency_key: 'key-1' }))
+      const first = await files.insert(t.db, newFile({ id: 'i1', idempotencyKey: 'key-1' }))
+      const again = await files.insert(t.db, newFile({ id: 'i2', idempotencyKey: 'key-1' }))
       expect(first.created).toBe(true)
       expect(again).toMatchObject({ created: false, file: { id: 'i1' } })
       // Another owner may use the same key.
-      expect((await files.insert(t.db, newFile({ id: 'i3', owner_id: 'u2', idempotency_key: 'key-1' }))).created).toBe(true)
+      const otherOwner = await files.insert(t.db, newFile({ id: 'i3', ownerId: 'u2', idempotencyKey: 'key-1' }))
+      expect(otherOwner.created).toBe(true)
       expect((await files.getByIdempotencyKey(t.db, 'u1', 'key-1'))?.id).toBe('i1')
       // Inside a transaction the conflict does not abort it.
       await withTransaction(t.db, async (trx) => {
-        expect((await files.insert(trx, newFile({ id: 'i4', idempotency_key: 'key-1' }))).created).toBe(false)
-        expect((await files.insert(trx, newFile({ id: 'i5', idempotency_key: 'key-2' }))).created).toBe(true)
+        expect((await files.insert(trx, newFile({ id: 'i4', idempotencyKey: 'key-1' }))).created).toBe(false)
+        expect((await files.insert(trx, newFile({ id: 'i5', idempotencyKey: 'key-2' }))).created).toBe(true)
       })
       expect(await files.get(t.db, 'i5')).not.toBeNull()
 
       // Concurrent retries of one upload: exactly one row, every caller gets it.
       const racers = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => withTransaction(t.db, (trx) => files.insert(trx, newFile({ id: `race${i}`, idempotency_key: 'key-race' })))),
+        Array.from({ length: 6 }, (_, i) =>
+          withTransaction(t.db, (trx) => files.insert(trx, newFile({ id: `race${i}`, idempotencyKey: 'key-race' }))),
+        ),
       )
       expect(racers.filter((r) => r.created)).toHaveLength(1)
       expect(new Set(racers.map((r) => r.file.id)).size).toBe(1)
@@ -116,12 +120,12 @@ for (const dialect of DIALECTS) {
       const results = await Promise.all([attempt(), attempt()])
       expect(results.sort()).toEqual([false, true])
       const row = await files.get(t.db, 'g1')
-      expect(row).toMatchObject({ status: 'ready', stored_bytes: 750 })
-      expect(row?.ready_at).toBeTruthy()
+      expect(row).toMatchObject({ status: 'ready', storedBytes: 750 })
+      expect(row?.readyAt).toBeTruthy()
 
-      expect(await files.update(t.db, 'g1', { error_reason: 'x' }, { expect: 'processing' })).toBe(false)
+      expect(await files.update(t.db, 'g1', { errorReason: 'x' }, { expect: 'processing' })).toBe(false)
       expect(await files.transition(t.db, 'g1', { from: ['processing', 'ready'], to: 'deleted' })).toBe(true)
-      expect((await files.get(t.db, 'g1'))?.deleted_at).toBeTruthy()
+      expect((await files.get(t.db, 'g1'))?.deletedAt).toBeTruthy()
       expect(await files.remove(t.db, 'g1', { expect: 'ready' })).toBe(false)
       expect(await files.remove(t.db, 'g1')).toBe(true)
     })
@@ -130,7 +134,7 @@ for (const dialect of DIALECTS) {
       for (const [id, position, status] of [['p1', 0, 'ready'], ['p2', 1, 'processing'], ['p3', 2, 'uploading'], ['p4', null, 'ready'], ['p5', 3, 'failed']] as const) {
         await files.insert(t.db, newFile({ id, position, status }))
       }
-      await files.insert(t.db, newFile({ id: 'other', entity_id: 'item2', position: 0, status: 'ready' }))
+      await files.insert(t.db, newFile({ id: 'other', entityId: 'item2', position: 0, status: 'ready' }))
       expect((await files.listByEntity(t.db, 'item', 'item1')).map((f) => f.id)).toEqual(['p1', 'p2', 'p3', 'p4'])
       expect((await files.listByEntity(t.db, 'item', 'item1', { statuses: ['ready'] })).map((f) => f.id)).toEqual(['p1', 'p4'])
       expect(await files.countActivePhotos(t.db, 'item1')).toBe(4)
@@ -150,7 +154,8 @@ for (const dialect of DIALECTS) {
           const count = await files.countActivePhotos(trx, 'busy-item')
           await sleep(5)
           if (count >= limit) return false
-          await files.insert(trx, newFile({ id: `busy${i}`, entity_id: 'busy-item', position: await files.nextPosition(trx, 'busy-item') }))
+          const position = await files.nextPosition(trx, 'busy-item')
+          await files.insert(trx, newFile({ id: `busy${i}`, entityId: 'busy-item', position }))
           return true
         })
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => tryUpload(i)))
@@ -165,7 +170,7 @@ for (const dialect of DIALECTS) {
           const count = await files.countActivePhotos(trx, 'keyed')
           await sleep(5)
           if (count >= limit) return false
-          await files.insert(trx, newFile({ id: `keyed${i}`, entity_id: 'keyed' }))
+          await files.insert(trx, newFile({ id: `keyed${i}`, entityId: 'keyed' }))
           return true
         })
       expect((await Promise.all(Array.from({ length: 8 }, (_, i) => tryKeyed(i)))).filter(Boolean)).toHaveLength(limit)
@@ -173,14 +178,17 @@ for (const dialect of DIALECTS) {
 
     it('files: stale rows for cleanup, batched iteration, counts and stats', async () => {
       const old = new Date(Date.now() - 3_600_000).toISOString()
-      await files.insert(t.db, newFile({ id: 's1', status: 'uploading', created_at: old }))
-      await files.insert(t.db, newFile({ id: 's2', status: 'failed', created_at: old }))
+      await files.insert(t.db, newFile({ id: 's1', status: 'uploading', createdAt: old }))
+      await files.insert(t.db, newFile({ id: 's2', status: 'failed', createdAt: old }))
       await files.insert(t.db, newFile({ id: 's3', status: 'uploading' }))
       const cutoff = new Date(Date.now() - 60_000).toISOString()
       expect((await files.listStale(t.db, { statuses: ['uploading'], before: cutoff })).map((f) => f.id)).toEqual(['s1'])
       expect((await files.listStale(t.db, { statuses: ['uploading', 'failed'], before: cutoff })).map((f) => f.id).sort()).toEqual(['s1', 's2'])
 
-      for (let i = 0; i < 7; i++) await files.insert(t.db, newFile({ id: `it${i}`, status: 'ready', entity_type: 'profile', entity_id: 'u9', purpose: 'profile_photo', objects, bytes: 100 }))
+      const profile = { entityType: 'profile', entityId: 'u9', purpose: 'profile_photo' } as const
+      for (let i = 0; i < 7; i++) {
+        await files.insert(t.db, newFile({ id: `it${i}`, status: 'ready', ...profile, objects, bytes: 100 }))
+      }
       const seen: string[] = []
       for await (const f of files.iterate(t.db, { batchSize: 3 })) seen.push(f.id)
       expect(seen).toHaveLength(10)
@@ -202,7 +210,7 @@ for (const dialect of DIALECTS) {
       expect(await itemOwners.registerIfAbsent(t.db, 'it', 'alice')).toEqual({ ownerId: 'alice', created: true })
       expect(await itemOwners.registerIfAbsent(t.db, 'it', 'bob')).toEqual({ ownerId: 'alice', created: false })
       expect(await itemOwners.transfer(t.db, 'it', 'bob')).toBe('alice')
-      expect((await itemOwners.get(t.db, 'it'))?.owner_id).toBe('bob')
+      expect((await itemOwners.get(t.db, 'it'))?.ownerId).toBe('bob')
       expect(await itemOwners.transfer(t.db, 'fresh', 'carol')).toBeNull()
 
       const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => withTransaction(t.db, (trx) => itemOwners.registerIfAbsent(trx, 'race', `user${i}`))))
@@ -212,7 +220,9 @@ for (const dialect of DIALECTS) {
 
     it('profile photos: 20 concurrent replacements end with one current, each loser returned once', async () => {
       const ids = Array.from({ length: 20 }, (_, i) => `pp${i}`)
-      for (const id of ids) await files.insert(t.db, newFile({ id, entity_type: 'profile', entity_id: 'u1', purpose: 'profile_photo' }))
+      for (const id of ids) {
+        await files.insert(t.db, newFile({ id, entityType: 'profile', entityId: 'u1', purpose: 'profile_photo' }))
+      }
       expect(await profilePhotos.getCurrent(t.db, 'u1')).toBeNull()
 
       const previous = await Promise.all(ids.map((id) => withTransaction(t.db, (trx) => profilePhotos.setCurrent(trx, 'u1', id))))
@@ -241,7 +251,13 @@ for (const dialect of DIALECTS) {
       await auditLog.append(t.db, { action: 'upload', actorId: 'u1', fileId: 'doc2', entityType: 'verification', entityId: 'u1' })
       const first = await auditLog.listByFile(t.db, 'doc1', { limit: 2 })
       expect(first.entries.map((e) => e.details)).toEqual([{ n: 4 }, { n: 3 }])
-      expect(first.entries[0]).toMatchObject({ action: 'read_private', actor_id: 'admin', actor_role: 'admin', ip: '10.0.0.1', user_agent: 'ua' })
+      expect(first.entries[0]).toMatchObject({
+        action: 'read_private',
+        actorId: 'admin',
+        actorRole: 'admin',
+        ip: '10.0.0.1',
+        userAgent: 'ua',
+      })
       expect(typeof first.entries[0]?.id).toBe('number')
       const second = await auditLog.listByFile(t.db, 'doc1', { limit: 2, before: first.next as number })
       const third = await auditLog.listByFile(t.db, 'doc1', { limit: 2, before: second.next as number })
@@ -249,17 +265,26 @@ for (const dialect of DIALECTS) {
       expect(third.next).toBeNull()
       const byActor = await auditLog.listByActor(t.db, 'u1')
       expect(byActor.entries).toHaveLength(1)
-      expect(byActor.entries[0]).toMatchObject({ action: 'upload', details: null, entity_type: 'verification' })
+      expect(byActor.entries[0]).toMatchObject({ action: 'upload', details: null, entityType: 'verification' })
       expect(await auditLog.purgeBefore(t.db, now(1000))).toBe(6)
     })
 
     it('uploads: create, complete once, expire, list and remove', async () => {
-      const base = { owner_id: 'u1', purpose: 'item_photo', entity_id: 'item1', document_type: null, key: 'temp/uploads/x/a.jpg', file_name: 'a.jpg', content_type: 'image/jpeg', max_bytes: 10 } as const
-      await uploads.create(t.db, { ...base, id: 'up1', expires_at: now(60_000) })
-      await uploads.create(t.db, { ...base, id: 'up2', expires_at: now(-1000) })
-      await uploads.create(t.db, { ...base, id: 'up3', expires_at: now(60_000) })
+      const base = {
+        ownerId: 'u1',
+        purpose: 'item_photo',
+        entityId: 'item1',
+        documentType: null,
+        key: 'temp/uploads/x/a.jpg',
+        fileName: 'a.jpg',
+        contentType: 'image/jpeg',
+        maxBytes: 10,
+      } as const
+      await uploads.create(t.db, { ...base, id: 'up1', expiresAt: now(60_000) })
+      await uploads.create(t.db, { ...base, id: 'up2', expiresAt: now(-1000) })
+      await uploads.create(t.db, { ...base, id: 'up3', expiresAt: now(60_000) })
       await files.insert(t.db, newFile({ id: 'fromUpload' }))
-      expect(await uploads.get(t.db, 'up1')).toMatchObject({ status: 'pending', file_id: null, max_bytes: 10 })
+      expect(await uploads.get(t.db, 'up1')).toMatchObject({ status: 'pending', fileId: null, maxBytes: 10 })
       expect(await uploads.complete(t.db, 'up1', 'fromUpload')).toBe(true)
       expect(await uploads.complete(t.db, 'up1', 'fromUpload')).toBe(false)
       expect(await uploads.complete(t.db, 'up2', 'fromUpload')).toBe(false) // expired
@@ -268,7 +293,7 @@ for (const dialect of DIALECTS) {
       expect((await uploads.listByStatus(t.db, 'expired')).map((u) => u.id).sort()).toEqual(['up2', 'up3'])
       expect(await uploads.remove(t.db, 'up2')).toBe(true)
       expect(await uploads.get(t.db, 'up2')).toBeNull()
-      expect((await uploads.get(t.db, 'up1'))?.file_id).toBe('fromUpload')
+      expect((await uploads.get(t.db, 'up1'))?.fileId).toBe('fromUpload')
     })
 
     it('outbox rows: rolled-back rows never exist; claims are exclusive and leased', async () => {
@@ -280,7 +305,8 @@ for (const dialect of DIALECTS) {
         throw new Error('roll back')
       }).catch(() => undefined)
       expect(await outboxRows.get(t.db, 'gone')).toBeNull()
-      expect(await outboxRows.get(t.db, 'kept')).toMatchObject({ status: 'pending', payload: { fileId: 'f1' }, file_id: 'f1', attempts: 0 })
+      const kept = await outboxRows.get(t.db, 'kept')
+      expect(kept).toMatchObject({ status: 'pending', payload: { fileId: 'f1' }, fileId: 'f1', attempts: 0 })
       await outboxRows.insert(t.db, { id: 'later', kind: 'purge_cdn', payload: null, runAfter: Date.now() + 60_000 })
       for (let i = 0; i < 20; i++) await outboxRows.insert(t.db, { id: `bulk${i}`, kind: 'variants', payload: i })
 
@@ -293,7 +319,7 @@ for (const dialect of DIALECTS) {
       expect(await outboxRows.claimDue(t.db, { limit: 50, leaseMs: 60_000 })).toEqual([])
 
       expect(await outboxRows.release(t.db, 'bulk0', { runAfter: now(), error: 'queue down' })).toBe(true)
-      expect(await outboxRows.get(t.db, 'bulk0')).toMatchObject({ status: 'pending', last_error: 'queue down' })
+      expect(await outboxRows.get(t.db, 'bulk0')).toMatchObject({ status: 'pending', lastError: 'queue down' })
       expect(await outboxRows.touch(t.db, 'bulk1', { runAfter: now(-1), countAttempt: true, error: 'boom' })).toBe(true)
       // bulk0 is due again, and bulk1's lease expired: both are claimed again.
       expect((await outboxRows.claimDue(t.db, { limit: 50, leaseMs: 60_000 })).map((r) => r.id).sort()).toEqual(['bulk0', 'bulk1'])
@@ -301,7 +327,7 @@ for (const dialect of DIALECTS) {
       expect(await outboxRows.markDone(t.db, 'bulk0')).toBe(false)
       expect(await outboxRows.markFailed(t.db, 'bulk0', 'late')).toBe(false)
       expect(await outboxRows.markFailed(t.db, 'bulk1', 'x'.repeat(5000))).toBe(true)
-      expect((await outboxRows.get(t.db, 'bulk1'))?.last_error?.length).toBeLessThanOrEqual(2000)
+      expect((await outboxRows.get(t.db, 'bulk1'))?.lastError?.length).toBeLessThanOrEqual(2000)
       expect(await outboxRows.counts(t.db)).toEqual({ pending: 1, dispatched: 19, done: 1, failed: 1 })
       expect(await outboxRows.reclaimDispatched(t.db)).toBe(19)
       expect((await outboxRows.list(t.db, { status: 'pending' })).length).toBe(20)

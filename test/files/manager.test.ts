@@ -201,7 +201,8 @@ for (const backend of BACKENDS) {
       expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename="Passport scan.pdf"/)
       await t.files.getUrl(admin, doc.id)
       const audit = await t.audit(doc.id)
-      expect(audit.map((a) => `${a.action}:${a.actor_id}`)).toEqual(['upload:alice', 'url_private:alice', 'url_private:root'])
+      const trail = audit.map((a) => `${a.action}:${a.actorId}`)
+      expect(trail).toEqual(['upload:alice', 'url_private:alice', 'url_private:root'])
 
       await expect(t.files.uploadVerificationDocument(alice, 'passport', { body: await readFile(fixture('docs/pdf-encrypted-password.pdf')) })).rejects.toMatchObject({ code: 'INVALID_PDF' })
       await expect(t.files.uploadVerificationDocument(alice, 'selfie' as 'passport', { body: pdf })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' })

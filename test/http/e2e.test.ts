@@ -347,7 +347,7 @@ for (const backend of BACKENDS) {
           expect(got.headers['cache-control']).toMatch(/private|no-store|max-age=604800/)
         }
       }
-      const audit = (await t.audit(id)).map((a) => `${a.action}:${a.actor_id}`)
+      const audit = (await t.audit(id)).map((a) => `${a.action}:${a.actorId}`)
       // The admin's GET of the metadata carried a signed URL too: every grant is audited.
       expect(audit).toEqual(['upload:alice', 'url_private:root', 'url_private:alice', 'url_private:root'])
 

@@ -78,7 +78,7 @@ for (const dialect of DIALECTS) {
         expect([...runs.values()].every((n) => n === 1)).toBe(true)
         expect(await outbox.counts(t.db)).toEqual({ pending: 0, dispatched: 0, done: 10, failed: 0 })
         const row = (await outbox.list(t.db, { fileId: 'file3' }))[0]
-        expect(row).toMatchObject({ status: 'done', attempts: 1, last_error: null })
+        expect(row).toMatchObject({ status: 'done', attempts: 1, lastError: null })
         expect(seen[0]).toMatchObject({ kind: 'variants', attempt: 1, maxAttempts: 3, final: false })
         expect(seen[0]?.fileId).toMatch(/^file/)
       })
@@ -109,8 +109,10 @@ for (const dialect of DIALECTS) {
         await outbox.add(t.db, { id: 'bad', kind: 'variants', payload: { fileId: 'bad-image' }, fileId: 'bad-image' })
         await waitFor(allFinished, 10_000, 'rows failed')
         expect(attempts).toEqual({ flaky: [1, 2, 3], 'bad-image': [1] })
-        expect(await outbox.get(t.db, 'flaky')).toMatchObject({ status: 'failed', attempts: 3, last_error: 'store hiccup on attempt 3 (final)' })
-        expect(await outbox.get(t.db, 'bad')).toMatchObject({ status: 'failed', attempts: 1, last_error: 'INVALID_IMAGE: cannot decode' })
+        const flaky = await outbox.get(t.db, 'flaky')
+        expect(flaky).toMatchObject({ status: 'failed', attempts: 3, lastError: 'store hiccup on attempt 3 (final)' })
+        const bad = await outbox.get(t.db, 'bad')
+        expect(bad).toMatchObject({ status: 'failed', attempts: 1, lastError: 'INVALID_IMAGE: cannot decode' })
       })
 
       it('a job delivered twice runs its handler once (the wrapper skips finished rows)', async () => {
@@ -172,7 +174,7 @@ for (const dialect of DIALECTS) {
       expect(Date.now() - started).toBeLessThan(1000)
       const pending = await outbox.get(t.db, row.id)
       expect(pending).toMatchObject({ status: 'pending', attempts: 0 })
-      expect(pending?.last_error).toMatch(/^QUEUE_UNAVAILABLE/)
+      expect(pending?.lastError).toMatch(/^QUEUE_UNAVAILABLE/)
 
       const ran: string[] = []
       const worker = queue.work('variants', runOutboxJob({ db: t.db, handlers: { variants: async (p) => void ran.push((p as { fileId: string }).fileId) }, logger: silentLogger }))

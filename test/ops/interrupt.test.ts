@@ -18,9 +18,10 @@ describe('interrupted operations on radosgw + PostgreSQL', () => {
       const id = newId()
       const prefix = `items/item-i/photos/${id}/`
       await fileRows.insert(t.db, {
-        id, owner_id: 'u', entity_type: 'item', entity_id: 'item-i', purpose: 'item_photo', document_type: null, access_level: 'public', status: 'failed',
-        original_name: 'x.jpg', content_type: 'image/jpeg', bytes: 1, width: 1, height: 1, sha256: 'x', key_prefix: prefix, objects: [], placeholder: null,
-        dominant_color: null, position: null, error_reason: 'test', idempotency_key: null, created_at: at, updated_at: at,
+        id, ownerId: 'u', entityType: 'item', entityId: 'item-i', purpose: 'item_photo', documentType: null,
+        accessLevel: 'public', status: 'failed', originalName: 'x.jpg', contentType: 'image/jpeg', bytes: 1, width: 1,
+        height: 1, sha256: 'x', keyPrefix: prefix, objects: [], placeholder: null, dominantColor: null, position: null,
+        errorReason: 'test', idempotencyKey: null, createdAt: at, updatedAt: at,
       })
       await t.store.put(`${prefix}original.jpg`, Buffer.from('x'))
       await t.store.put(`${prefix}thumbnail.webp`, Buffer.from('x'))

@@ -64,10 +64,12 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     const key = `${prefix}original.jpg`
     const at = ago(updatedAgoMs)
     await fileRows.insert(t.db, {
-      id, owner_id: 'mallory', entity_type: 'item', entity_id: itemId, purpose: 'item_photo', document_type: null, access_level: 'public',
-      status, original_name: 'x.jpg', content_type: 'image/jpeg', bytes: 4, width: 1, height: 1, sha256: 'x', key_prefix: prefix,
-      objects: [{ variant: 'original', format: 'jpeg', key, contentType: 'image/jpeg', size: 4 }], placeholder: null, dominant_color: null,
-      position: null, error_reason: null, idempotency_key: null, created_at: at, updated_at: at, deleted_at: status === 'deleted' ? at : null,
+      id, ownerId: 'mallory', entityType: 'item', entityId: itemId, purpose: 'item_photo', documentType: null,
+      accessLevel: 'public', status, originalName: 'x.jpg', contentType: 'image/jpeg', bytes: 4, width: 1, height: 1,
+      sha256: 'x', keyPrefix: prefix,
+      objects: [{ variant: 'original', format: 'jpeg', key, contentType: 'image/jpeg', size: 4 }],
+      placeholder: null, dominantColor: null, position: null, errorReason: null, idempotencyKey: null,
+      createdAt: at, updatedAt: at, deletedAt: status === 'deleted' ? at : null,
     })
     if (withObject) await t.store.put(key, Buffer.from('jpeg'), { contentType: 'image/jpeg' })
     return { id, key }
@@ -76,7 +78,19 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
   async function plantTempUpload(createdAgoMs: number, expiresAgoMs: number): Promise<{ id: string; key: string }> {
     const id = newId()
     const key = `temp/uploads/${id}/photo.jpg`
-    await uploads.create(t.db, { id, owner_id: 'alice', purpose: 'item_photo', entity_id: 'item-t', document_type: null, key, file_name: 'photo.jpg', content_type: 'image/jpeg', max_bytes: 1000, expires_at: ago(expiresAgoMs), created_at: ago(createdAgoMs) })
+    await uploads.create(t.db, {
+      id,
+      ownerId: 'alice',
+      purpose: 'item_photo',
+      entityId: 'item-t',
+      documentType: null,
+      key,
+      fileName: 'photo.jpg',
+      contentType: 'image/jpeg',
+      maxBytes: 1000,
+      expiresAt: ago(expiresAgoMs),
+      createdAt: ago(createdAgoMs),
+    })
     await t.store.put(key, Buffer.from('temp'), { contentType: 'image/jpeg' })
     return { id, key }
   }
@@ -218,7 +232,8 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     expect(await uploads.get(t.db, planted.tempUploadId)).toBeNull()
     expect((await uploads.get(t.db, planted.freshTempId))?.status).toBe('pending')
     const purge = (await auditLog.listByFile(t.db, planted.staleId)).entries
-    expect(purge).toMatchObject([{ action: 'purge', actor_role: 'system', details: { reason: 'stale_uploading', objects: 1 } }])
+    const details = { reason: 'stale_uploading', objects: 1 }
+    expect(purge).toMatchObject([{ action: 'purge', actorRole: 'system', details }])
 
     const again = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
     expect(again.counts).toEqual({ tempUploads: 0, staleUploading: 0, failed: 0, deleted: 0, multipartUploads: 0, objects: 0 })
@@ -233,9 +248,11 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     expect(keys).not.toContain(planted.orphanKey)
     expect(keys).toContain(planted.freshOrphanKey)
     const lost = await fileRows.get(t.db, planted.missingOriginal.id)
-    expect(lost).toMatchObject({ status: 'failed', error_reason: expect.stringMatching(/^OBJECTS_MISSING: original\.jpg/) })
+    const lostReason = expect.stringMatching(/^OBJECTS_MISSING: original\.jpg/)
+    expect(lost).toMatchObject({ status: 'failed', errorReason: lostReason })
     const gap = await fileRows.get(t.db, planted.missingDerived.id)
-    expect(gap).toMatchObject({ status: 'ready', error_reason: expect.stringMatching(/^OBJECTS_MISSING: thumbnail\.webp not in the store; reprocess/) })
+    const gapReason = expect.stringMatching(/^OBJECTS_MISSING: thumbnail\.webp not in the store; reprocess/)
+    expect(gap).toMatchObject({ status: 'ready', errorReason: gapReason })
     expect((await auditLog.listByFile(t.db, planted.missingOriginal.id)).entries[0]).toMatchObject({ action: 'objects_missing', details: { severity: 'original', previousStatus: 'ready' } })
 
     // Marking stamped the rows: the failed one is no longer expected to have objects, the marked

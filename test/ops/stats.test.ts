@@ -68,7 +68,7 @@ describe('stats on radosgw + PostgreSQL', () => {
     // Per variant and format, against the rows' own object lists.
     const expected = new Map<string, { objects: number; bytes: number }>()
     for (const r of rows) for (const o of r?.objects ?? []) {
-      const k = `${r?.entity_type}/${o.variant}/${o.format}`
+      const k = `${r?.entityType}/${o.variant}/${o.format}`
       const e = expected.get(k) ?? { objects: 0, bytes: 0 }
       expected.set(k, { objects: e.objects + 1, bytes: e.bytes + o.size })
     }
@@ -80,9 +80,10 @@ describe('stats on radosgw + PostgreSQL', () => {
       expect.objectContaining({ entityType: 'item', status: 'ready', files: 3 }),
       expect.objectContaining({ entityType: 'item', status: 'deleted', files: 1 }),
     ]))
-    const perUser = (id: string) => rows.filter((r) => r?.owner_id === id).reduce((n, r) => n + (r?.stored_bytes ?? 0), 0)
+    const perUser = (id: string) => rows.filter((r) => r?.ownerId === id).reduce((n, r) => n + (r?.storedBytes ?? 0), 0)
     const heaviest = perUser('alice') > perUser('bob') ? 'alice' : 'bob'
-    expect(s.topUsers).toEqual([{ ownerId: heaviest, files: rows.filter((r) => r?.owner_id === heaviest).length, bytes: perUser(heaviest) }])
+    const heaviestFiles = rows.filter((r) => r?.ownerId === heaviest).length
+    expect(s.topUsers).toEqual([{ ownerId: heaviest, files: heaviestFiles, bytes: perUser(heaviest) }])
     expect(s.cost).toEqual({ pricePerGbMonth: 0.023, gb: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 1e6) / 1e6, monthly: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 0.023 * 1e4) / 1e4, currency: 'USD' })
     expect(s.verify).toBeUndefined()
   })

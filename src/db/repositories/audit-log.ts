@@ -1,7 +1,10 @@
+import type { AuditRecord } from '../../domain/index.js'
 import type { Db } from '../connection.js'
 import { decodeDetails, encodeJson } from '../json.js'
 import type { AuditRow } from '../schema.js'
 import { now } from '../time.js'
+
+export type { AuditRecord } from '../../domain/index.js'
 
 export interface AuditEntry {
   action: string
@@ -16,8 +19,6 @@ export interface AuditEntry {
   /** Defaults to now. */
   at?: string
 }
-
-export type AuditRecord = Omit<AuditRow, 'details'> & { details: Record<string, unknown> | null }
 
 export interface AuditPage {
   entries: AuditRecord[]
@@ -74,6 +75,22 @@ async function page(db: Db, column: 'file_id' | 'actor_id', value: string, pagin
   let query = db.selectFrom('audit_log').selectAll().where(column, '=', value)
   if (paging.before !== undefined) query = query.where('id', '<', paging.before)
   const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute()
-  const entries = rows.slice(0, limit).map((r) => ({ ...r, id: Number(r.id), details: decodeDetails(r.details) }))
+  const entries = rows.slice(0, limit).map(auditRecordOf)
   return { entries, next: rows.length > limit ? (entries.at(-1)?.id ?? null) : null }
+}
+
+function auditRecordOf(row: AuditRow): AuditRecord {
+  return {
+    id: Number(row.id),
+    at: row.at,
+    action: row.action,
+    actorId: row.actor_id,
+    actorRole: row.actor_role,
+    fileId: row.file_id,
+    entityType: row.entity_type,
+    entityId: row.entity_id,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    details: decodeDetails(row.details),
+  }
 }

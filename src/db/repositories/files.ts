@@ -4,22 +4,26 @@ import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import { isUniqueViolation } from '../errors.js'
 import { decodeObjects, encodeObjects } from '../json.js'
-import type { EntityType, FileStatus } from '../../domain/index.js'
-import type { FileRow, FilesTable, StoredObject } from '../schema.js'
+import type { DocumentType, EntityType, FileRecord, FileStatus, StoredObject } from '../../domain/index.js'
+import type { FileRow, FilesTable } from '../schema.js'
 import { now } from '../time.js'
 
-/** A file row as callers see it: `objects` parsed. Timestamps stay ISO strings. */
-export type FileRecord = Omit<FileRow, 'objects'> & { objects: StoredObject[] }
+export type { FileRecord } from '../../domain/index.js'
 
-/** What `files.insert` takes; `objects` defaults to none, timestamps to now. */
-export type NewFile = Omit<Insertable<FilesTable>, 'objects' | 'stored_bytes' | 'created_at' | 'updated_at'> & {
-  objects?: readonly StoredObject[]
-  created_at?: string
-  updated_at?: string
-}
+/** The fields written as they are (`objects` is encoded with its byte sum, `storedBytes` derived). */
+type FileFields = Omit<FileRecord, 'objects' | 'storedBytes'>
+type NullableField = { [K in keyof FileFields]: null extends FileFields[K] ? K : never }[keyof FileFields]
 
-/** Columns `files.update` may change; status changes go through `transition`. */
-export type FilePatch = Omit<Updateable<FilesTable>, 'id' | 'status' | 'objects' | 'stored_bytes' | 'created_at' | 'updated_at'> & {
+/** What `files.insert` takes; nullable fields default to null, `objects` to none, timestamps to now. */
+export type NewFile = Omit<FileFields, NullableField | 'createdAt' | 'updatedAt'> &
+  Partial<Pick<FileFields, NullableField>> & {
+    objects?: readonly StoredObject[]
+    createdAt?: string
+    updatedAt?: string
+  }
+
+/** Fields `files.update` may change; status changes go through `transition`. */
+export type FilePatch = Partial<Omit<FileFields, 'id' | 'status' | 'createdAt' | 'updatedAt'>> & {
   objects?: readonly StoredObject[]
 }
 
@@ -45,13 +49,79 @@ export interface FileStats {
 
 const asArray = <T>(value: T | readonly T[]): readonly T[] => (Array.isArray(value) ? (value as readonly T[]) : [value as T])
 
-function toRecord(row: FileRow): FileRecord {
-  return { ...row, objects: decodeObjects(row.objects) }
+/** The column of each record field: the one place where the two spellings meet. */
+const COLUMNS = {
+  id: 'id',
+  ownerId: 'owner_id',
+  entityType: 'entity_type',
+  entityId: 'entity_id',
+  purpose: 'purpose',
+  documentType: 'document_type',
+  accessLevel: 'access_level',
+  status: 'status',
+  originalName: 'original_name',
+  contentType: 'content_type',
+  bytes: 'bytes',
+  width: 'width',
+  height: 'height',
+  sha256: 'sha256',
+  keyPrefix: 'key_prefix',
+  placeholder: 'placeholder',
+  dominantColor: 'dominant_color',
+  position: 'position',
+  errorReason: 'error_reason',
+  idempotencyKey: 'idempotency_key',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  readyAt: 'ready_at',
+  deletedAt: 'deleted_at',
+} as const satisfies { [K in keyof FileFields]: keyof FilesTable }
+
+/** A row as the layers above see it. Exported for the keyset walks of the operations. */
+export function fileRecordOf(row: FileRow): FileRecord {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    entityType: row.entity_type,
+    entityId: row.entity_id,
+    purpose: row.purpose,
+    // The column is plain text; only the files layer writes it, from the checked vocabulary.
+    documentType: row.document_type as DocumentType | null,
+    accessLevel: row.access_level,
+    status: row.status,
+    originalName: row.original_name,
+    contentType: row.content_type,
+    bytes: row.bytes,
+    width: row.width,
+    height: row.height,
+    sha256: row.sha256,
+    keyPrefix: row.key_prefix,
+    objects: decodeObjects(row.objects),
+    storedBytes: row.stored_bytes,
+    placeholder: row.placeholder,
+    dominantColor: row.dominant_color,
+    position: row.position,
+    errorReason: row.error_reason,
+    idempotencyKey: row.idempotency_key,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    readyAt: row.ready_at,
+    deletedAt: row.deleted_at,
+  }
 }
 
-function encodePatch(patch: FilePatch): Updateable<FilesTable> {
-  const { objects, ...rest } = patch
-  return objects === undefined ? rest : { ...rest, ...encodeObjects(objects) }
+/** Record fields → columns; `objects` becomes its JSON text and `stored_bytes`. Undefined fields are left out. */
+function columnsOf(fields: Partial<FileFields> & { objects?: readonly StoredObject[] }): Updateable<FilesTable> {
+  const { objects, ...rest } = fields
+  const out: Record<string, unknown> = objects === undefined ? {} : encodeObjects(objects)
+  for (const [field, value] of Object.entries(rest)) {
+    if (value === undefined) continue
+    const column = (COLUMNS as Record<string, string>)[field]
+    // Only reachable through a cast: a field with no column must not turn into a bad statement.
+    if (column === undefined) throw new LocalexError('INTERNAL', `files has no column for field "${field}"`)
+    out[column] = value
+  }
+  return out as Updateable<FilesTable>
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -66,30 +136,31 @@ function applyFilter<QB extends { where: (...args: any[]) => any }>(query: QB, f
 
 /**
  * The `files` table. Every function takes the Kysely instance or a transaction (`withTransaction`),
- * so the FileManager composes several calls into one atomic change.
+ * so the files layer composes several calls into one atomic change.
  */
 export const files = {
   /**
-   * Inserts a file row. With an `idempotency_key` already used by the same owner, nothing is
+   * Inserts a file row. With an `idempotencyKey` already used by the same owner, nothing is
    * inserted and the existing row is returned with `created: false` (no unique-violation error,
    * which on PostgreSQL would abort the caller's transaction). A duplicate id rejects with CONFLICT.
    */
   async insert(db: Db, file: NewFile): Promise<{ file: FileRecord; created: boolean }> {
     const at = now()
-    const { objects = [], created_at = at, updated_at = created_at, ...rest } = file
-    const values = { ...rest, ...encodeObjects(objects), created_at, updated_at }
+    const { objects = [], createdAt = at, updatedAt = createdAt, ...rest } = file
+    const columns = columnsOf({ ...rest, objects })
+    const values = { ...columns, created_at: createdAt, updated_at: updatedAt } as Insertable<FilesTable>
     try {
       let query = db.insertInto('files').values(values).returningAll()
-      if (file.idempotency_key != null) {
+      if (file.idempotencyKey != null) {
         query = query.onConflict((oc) => oc.columns(['owner_id', 'idempotency_key']).where('idempotency_key', 'is not', null).doNothing())
       }
       const row = await query.executeTakeFirst()
-      if (row) return { file: toRecord(row), created: true }
+      if (row) return { file: fileRecordOf(row), created: true }
     } catch (error) {
       if (isUniqueViolation(error)) throw new LocalexError('CONFLICT', `File "${file.id}" already exists`, { cause: error })
       throw error
     }
-    const existing = await files.getByIdempotencyKey(db, file.owner_id, file.idempotency_key as string)
+    const existing = await files.getByIdempotencyKey(db, file.ownerId, file.idempotencyKey as string)
     if (!existing) throw new LocalexError('INTERNAL', 'Idempotency key conflicted but no row holds it')
     return { file: existing, created: false }
   },
@@ -98,19 +169,32 @@ export const files = {
   async get(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<FileRecord | null> {
     const query = db.selectFrom('files').selectAll().where('id', '=', id)
     const row = await (options.forUpdate ? lockRows(db, query) : query).executeTakeFirst()
-    return row ? toRecord(row) : null
+    return row ? fileRecordOf(row) : null
   },
 
   /** Rows for the given ids, in no particular order; missing ids are simply absent. */
   async getMany(db: Db, ids: readonly string[]): Promise<FileRecord[]> {
     if (ids.length === 0) return []
     const rows = await db.selectFrom('files').selectAll().where('id', 'in', [...ids]).execute()
-    return rows.map(toRecord)
+    return rows.map(fileRecordOf)
+  },
+
+  /** The `limit` public files that became ready last, newest first (what a CDN probe requests). */
+  async listRecentlyReadyPublic(db: Db, limit: number): Promise<FileRecord[]> {
+    const rows = await db
+      .selectFrom('files')
+      .selectAll()
+      .where('status', '=', 'ready')
+      .where('access_level', '=', 'public')
+      .orderBy('ready_at', 'desc')
+      .limit(limit)
+      .execute()
+    return rows.map(fileRecordOf)
   },
 
   async getByIdempotencyKey(db: Db, ownerId: string, key: string): Promise<FileRecord | null> {
     const row = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('idempotency_key', '=', key).executeTakeFirst()
-    return row ? toRecord(row) : null
+    return row ? fileRecordOf(row) : null
   },
 
   /**
@@ -118,7 +202,7 @@ export const files = {
    * is in one of those statuses. Resolves whether a row changed.
    */
   async update(db: Db, id: string, patch: FilePatch, options: { expect?: FileStatus | readonly FileStatus[] } = {}): Promise<boolean> {
-    let query = db.updateTable('files').set({ ...encodePatch(patch), updated_at: now() }).where('id', '=', id)
+    let query = db.updateTable('files').set({ ...columnsOf(patch), updated_at: now() }).where('id', '=', id)
     if (options.expect !== undefined) query = query.where('status', 'in', [...asArray(options.expect)])
     const result = await query.executeTakeFirst()
     return Number(result.numUpdatedRows) > 0
@@ -128,7 +212,7 @@ export const files = {
    * The guarded status change (`UPDATE … WHERE id = ? AND status IN (from)`): of two concurrent
    * callers moving the same row out of the same status exactly one gets `true`. Stamps
    * `updated_at`, plus `ready_at` (→ ready) or `deleted_at` (→ deleted); `patch` is written in the
-   * same statement (objects and placeholder with `ready`, `error_reason` with `failed`).
+   * same statement (objects and placeholder with `ready`, `errorReason` with `failed`).
    */
   async transition(
     db: Db,
@@ -139,7 +223,7 @@ export const files = {
     const stamps = change.to === 'ready' ? { ready_at: at } : change.to === 'deleted' ? { deleted_at: at } : {}
     const result = await db
       .updateTable('files')
-      .set({ ...encodePatch(change.patch ?? {}), ...stamps, status: change.to, updated_at: at })
+      .set({ ...columnsOf(change.patch ?? {}), ...stamps, status: change.to, updated_at: at })
       .where('id', '=', id)
       .where('status', 'in', [...asArray(change.from)])
       .executeTakeFirst()
@@ -158,7 +242,7 @@ export const files = {
       .orderBy('created_at')
       .orderBy('id')
       .execute()
-    return rows.map(toRecord)
+    return rows.map(fileRecordOf)
   },
 
   /** Photos counting against the item's limit. Call inside the inserting transaction, after locking. */
@@ -218,7 +302,7 @@ export const files = {
       .orderBy('id')
       .limit(options.limit ?? 100)
       .execute()
-    return rows.map(toRecord)
+    return rows.map(fileRecordOf)
   },
 
   /**
@@ -234,7 +318,7 @@ export const files = {
       let query = applyFilter(db.selectFrom('files').selectAll(), filter)
       if (after !== null) query = query.where('id', '>', after)
       const rows = await query.orderBy('id').limit(batchSize).execute()
-      for (const row of rows) yield toRecord(row)
+      for (const row of rows) yield fileRecordOf(row)
       const last = rows.at(-1)
       if (!last || rows.length < batchSize) return
       after = last.id

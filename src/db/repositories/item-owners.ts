@@ -1,10 +1,15 @@
 import type { Selectable } from 'kysely'
+import type { ItemOwnerRecord } from '../../domain/index.js'
 import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import type { ItemOwnersTable } from '../schema.js'
 import { now } from '../time.js'
 
-export type ItemOwnerRecord = Selectable<ItemOwnersTable>
+export type { ItemOwnerRecord } from '../../domain/index.js'
+
+function itemOwnerRecordOf(row: Selectable<ItemOwnersTable>): ItemOwnerRecord {
+  return { itemId: row.item_id, ownerId: row.owner_id, createdAt: row.created_at, updatedAt: row.updated_at }
+}
 
 /**
  * The default ownership registry: who first attached photos to an item, or whom an admin
@@ -14,12 +19,15 @@ export type ItemOwnerRecord = Selectable<ItemOwnersTable>
  */
 export const itemOwners = {
   async get(db: Db, itemId: string): Promise<ItemOwnerRecord | null> {
-    return (await db.selectFrom('item_owners').selectAll().where('item_id', '=', itemId).executeTakeFirst()) ?? null
+    const row = await db.selectFrom('item_owners').selectAll().where('item_id', '=', itemId).executeTakeFirst()
+    return row ? itemOwnerRecordOf(row) : null
   },
 
   /** The row, locked until the transaction ends (PostgreSQL); null when the item is unknown. */
   async lock(db: Db, itemId: string): Promise<ItemOwnerRecord | null> {
-    return (await lockRows(db, db.selectFrom('item_owners').selectAll().where('item_id', '=', itemId)).executeTakeFirst()) ?? null
+    const query = db.selectFrom('item_owners').selectAll().where('item_id', '=', itemId)
+    const row = await lockRows(db, query).executeTakeFirst()
+    return row ? itemOwnerRecordOf(row) : null
   },
 
   /**
@@ -39,7 +47,7 @@ export const itemOwners = {
     const row = await itemOwners.lock(db, itemId)
     // Only a concurrent admin delete could empty it between the two statements; insert again.
     if (!row) return itemOwners.registerIfAbsent(db, itemId, ownerId)
-    return { ownerId: row.owner_id, created: false }
+    return { ownerId: row.ownerId, created: false }
   },
 
   /** Sets the owner (admin register or transfer); resolves the previous owner, or null. */
@@ -48,7 +56,7 @@ export const itemOwners = {
     const previous = await itemOwners.lock(db, itemId)
     if (previous) {
       await db.updateTable('item_owners').set({ owner_id: ownerId, updated_at: at }).where('item_id', '=', itemId).execute()
-      return previous.owner_id
+      return previous.ownerId
     }
     const inserted = await db
       .insertInto('item_owners')

@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto'
 import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import { decodeJson, encodeJson } from '../json.js'
-import type { OutboxStatus } from '../../domain/index.js'
+import type { OutboxRecord, OutboxStatus } from '../../domain/index.js'
 import type { OutboxRow } from '../schema.js'
 import { now, toTimestamp } from '../time.js'
 
-/** An outbox row with its payload parsed. */
-export type OutboxRecord = Omit<OutboxRow, 'payload'> & { payload: unknown }
+export type { OutboxRecord } from '../../domain/index.js'
 
 export interface NewOutboxRow {
   kind: string
@@ -22,7 +21,18 @@ export interface NewOutboxRow {
 const MAX_ERROR = 2000
 
 function toRecord(row: OutboxRow): OutboxRecord {
-  return { ...row, payload: decodeJson(row.payload, 'outbox.payload') }
+  return {
+    id: row.id,
+    kind: row.kind,
+    payload: decodeJson(row.payload, 'outbox.payload'),
+    fileId: row.file_id,
+    status: row.status,
+    attempts: row.attempts,
+    runAfter: row.run_after,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
 }
 
 function clip(error: string): string {
@@ -32,7 +42,8 @@ function clip(error: string): string {
 /**
  * Rows of the transactional outbox (`jobs/outbox.ts` builds the relay and the worker wrapper on
  * these). Lifecycle: `pending` → `dispatched` (handed to the queue; `run_after` is then the
- * deadline after which the dispatch is presumed lost) → `done` or `failed`.
+ * deadline after which the dispatch is presumed lost) → `done` or `failed`. Callers get
+ * `OutboxRecord`s (camelCase, payload parsed).
  */
 export const outboxRows = {
   /** Inserts a pending row; inside the caller's transaction it commits or vanishes with it. */
@@ -90,7 +101,7 @@ export const outboxRows = {
       .where('run_after', '<=', at)
       .returningAll()
       .execute()
-    return rows.map(toRecord).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0))
+    return rows.map(toRecord).sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
   },
 
   /** `dispatched` → `pending` (the queue refused it), due again at `runAfter`. */
