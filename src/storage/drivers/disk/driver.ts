@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises'
 import { LocalexError, isLocalexError, type ErrorCode } from '../../../errors/index.js'
 import { abortedError, mapLimit, throwIfAborted } from '../../../lib/index.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
+import { presignSeconds, validateLengthRange, validateRange } from '../../options.js'
 import { ByteCounter, compareKeys } from '../../streams.js'
 import type {
   DeleteManyResult,
@@ -24,7 +25,6 @@ import type {
   SignedUrlOptions,
   StoreCapabilities,
 } from '../../types.js'
-import { presignSeconds, validateLengthRange, validateRange } from '../s3/driver.js'
 import { encodeTrailer, readTrailer, type StoredMeta } from './format.js'
 import { DiskUrlSigner } from './signing.js'
 import type { DiskDriverOptions, DiskPutOptions } from './types.js'

@@ -25,6 +25,7 @@ import { LocalexError, isLocalexError } from '../../../errors/index.js'
 import type { RetryConfig, S3Config } from '../../../config/index.js'
 import { encodeKeyPath, mapLimit, throwIfAborted } from '../../../lib/index.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
+import { presignSeconds, validateLengthRange, validateRange } from '../../options.js'
 import { isTransientError, withRetry } from '../../retry.js'
 import { ByteCounter, compareKeys, linkedAbort } from '../../streams.js'
 import type {
@@ -54,8 +55,6 @@ export type { S3DriverOptions } from './types.js'
 const DELETE_BATCH = 1000
 /** DeleteObjects requests in flight for one deleteMany. */
 const DELETE_CONCURRENCY = 4
-/** SigV4 presigned URLs live at most 7 days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 /**
  * The `s3` driver: AWS S3 and compatible stores (R2, MinIO, Ceph RGW, LocalStack) through the
@@ -493,24 +492,4 @@ export function parseContentRange(value: string | undefined): { start: number; e
   const m = value ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value.trim()) : null
   if (!m) return undefined
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) }
-}
-
-export function validateRange(range: { start: number; end?: number | undefined }): void {
-  const ok = Number.isSafeInteger(range.start) && range.start >= 0 && (range.end === undefined || (Number.isSafeInteger(range.end) && range.end >= range.start))
-  if (!ok) throw new LocalexError('VALIDATION_FAILED', 'Byte range must have 0 <= start <= end', { details: { field: 'range' } })
-}
-
-export function presignSeconds(expiresIn: number): number {
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
-    throw new LocalexError('VALIDATION_FAILED', `expiresIn must be a whole number of seconds between 1 and ${MAX_PRESIGN_SECONDS}`, { details: { field: 'expiresIn' } })
-  }
-  return expiresIn
-}
-
-export function validateLengthRange(range: { min: number; max: number }): { min: number; max: number } {
-  const { min, max } = range
-  if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || min < 0 || max < min) {
-    throw new LocalexError('VALIDATION_FAILED', 'contentLengthRange must have 0 <= min <= max', { details: { field: 'contentLengthRange' } })
-  }
-  return { min, max }
 }
