@@ -149,8 +149,7 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
     await flushDeletes(false)
   }
   try {
-    for await (const entry of ctx.store.list(prefix, { pageSize: 1000, ...(signal ? { signal } : {}) })) {
-      if (entry.type !== 'object') continue
+    for await (const entry of ctx.store.admin.inventory(prefix, { pageSize: 1000, signal })) {
       summary.bucket.objects++
       summary.bucket.bytes += entry.size
       if (entry.lastModified.getTime() >= cutoffMs) summary.bucket.recent++

@@ -110,8 +110,7 @@ export async function storageStats(ctx: OpsContext, options: StatsOptions = {}):
     let walked = 0
     let interrupted = false
     try {
-      for await (const entry of ctx.store.list('', { pageSize: 1000, ...(signal ? { signal } : {}) })) {
-        if (entry.type !== 'object') continue
+      for await (const entry of ctx.store.admin.inventory('', { pageSize: 1000, signal })) {
         const kind = keyKind(entry.key)
         const b = (bucket[kind] ??= { objects: 0, bytes: 0 })
         b.objects++

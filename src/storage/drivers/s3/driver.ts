@@ -24,6 +24,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { LocalexError, isLocalexError } from '../../../errors/index.js'
 import type { RetryConfig, S3Config } from '../../../config/index.js'
 import { encodeKeyPath, mapLimit, throwIfAborted } from '../../../lib/index.js'
+import type { BucketAdmin } from '../../bucket-admin.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
 import { presignSeconds, validateLengthRange, validateRange } from '../../options.js'
 import { isTransientError, withRetry } from '../../retry.js'
@@ -46,6 +47,7 @@ import type {
   SignedUrlOptions,
   StoreCapabilities,
 } from '../../types.js'
+import { S3BucketAdmin } from './admin.js'
 import { mapS3Error, s3ErrorCode } from './errors.js'
 import type { S3DriverOptions } from './types.js'
 
@@ -68,6 +70,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly name = 's3' as const
   readonly capabilities: StoreCapabilities
   readonly bucket: string
+  readonly admin: BucketAdmin
 
   readonly #config: S3Config
   readonly #retry: RetryConfig
@@ -84,28 +87,29 @@ export class S3ObjectStore implements ObjectStore {
       this.#client = options.client
       this.#uploadClient = options.client
       this.#owned = { clients: [], agents: [] }
-      return
+    } else {
+      const maxSockets = options.maxSockets ?? 128
+      const httpAgent = new HttpAgent({ keepAlive: true, maxSockets })
+      const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets })
+      const base: S3ClientConfig = {
+        region: options.s3.region,
+        ...(options.s3.endpoint ? { endpoint: options.s3.endpoint } : {}),
+        forcePathStyle: options.s3.forcePathStyle,
+        ...(options.s3.credentials ? { credentials: { ...options.s3.credentials } } : {}),
+        requestChecksumCalculation: options.s3.requestChecksumCalculation,
+        responseChecksumValidation: options.s3.responseChecksumValidation,
+        requestHandler: { connectionTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, httpAgent, httpsAgent },
+      }
+      this.#client = new S3Client({ ...base, maxAttempts: 1 })
+      this.#uploadClient = new S3Client({ ...base, maxAttempts: options.retry.maxAttempts })
+      this.#owned = { clients: [this.#client, this.#uploadClient], agents: [httpAgent, httpsAgent] }
     }
-    const maxSockets = options.maxSockets ?? 128
-    const httpAgent = new HttpAgent({ keepAlive: true, maxSockets })
-    const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets })
-    const base: S3ClientConfig = {
-      region: options.s3.region,
-      ...(options.s3.endpoint ? { endpoint: options.s3.endpoint } : {}),
-      forcePathStyle: options.s3.forcePathStyle,
-      ...(options.s3.credentials ? { credentials: { ...options.s3.credentials } } : {}),
-      requestChecksumCalculation: options.s3.requestChecksumCalculation,
-      responseChecksumValidation: options.s3.responseChecksumValidation,
-      requestHandler: { connectionTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, httpAgent, httpsAgent },
-    }
-    this.#client = new S3Client({ ...base, maxAttempts: 1 })
-    this.#uploadClient = new S3Client({ ...base, maxAttempts: options.retry.maxAttempts })
-    this.#owned = { clients: [this.#client, this.#uploadClient], agents: [httpAgent, httpsAgent] }
-  }
-
-  /** The SDK client requests go through (for the bare-SDK comparison of the benchmark). */
-  get client(): S3Client {
-    return this.#client
+    this.admin = new S3BucketAdmin({
+      client: this.#client,
+      s3: options.s3,
+      retry: options.retry,
+      list: (prefix, listOptions) => this.list(prefix, listOptions),
+    })
   }
 
   async put(key: string, body: Buffer | Uint8Array | Readable, options: PutOptions = {}): Promise<PutResult> {
