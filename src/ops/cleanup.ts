@@ -1,9 +1,8 @@
 import { LocalexError } from '../errors/index.js'
-import { auditLog, files, uploads, type FileRecord } from '../db/index.js'
+import { auditLog, files, maintenance, uploads, type FileRecord } from '../db/index.js'
 import type { FileStatus } from '../domain/index.js'
 import type { ObjectStore } from '../storage/types.js'
 import { ownerOfKey } from './layout.js'
-import { expiredUploads, staleFiles } from './queries.js'
 import { errorOf, pushBounded, type OpsContext, type OpsError, type OpsRunOptions } from './types.js'
 
 export interface CleanupOptions extends OpsRunOptions {
@@ -86,7 +85,7 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
 
   // 1. Direct uploads past their expiry: the row and whatever was uploaded under its folder.
   let done = 0
-  for await (const batch of expiredUploads(ctx.db, { at: iso(now), createdBefore: cutoffs.tempCreated })) {
+  for await (const batch of maintenance.expiredUploads(ctx.db, { at: iso(now), createdBefore: cutoffs.tempCreated })) {
     if (stopped()) break
     for (const upload of batch) {
       if (stopped()) break
@@ -121,7 +120,7 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
   for (const phase of phases) {
     if (stopped()) break
     done = 0
-    for await (const batch of staleFiles(ctx.db, { statuses: [phase.status], before: phase.before })) {
+    for await (const batch of maintenance.staleFiles(ctx.db, { statuses: [phase.status], before: phase.before })) {
       if (stopped()) break
       for (const row of batch) {
         if (stopped()) break

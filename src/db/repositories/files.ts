@@ -3,6 +3,7 @@ import { LocalexError } from '../../errors/index.js'
 import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import { isUniqueViolation } from '../errors.js'
+import { keysetPages } from '../keyset.js'
 import { decodeObjects, encodeObjects } from '../json.js'
 import type { EntityType, FileStatus } from '../../domain/index.js'
 import type { FileRow, FilesTable, StoredObject } from '../schema.js'
@@ -45,7 +46,8 @@ export interface FileStats {
 
 const asArray = <T>(value: T | readonly T[]): readonly T[] => (Array.isArray(value) ? (value as readonly T[]) : [value as T])
 
-function toRecord(row: FileRow): FileRecord {
+/** A row as callers see it; the other repositories that read `files` rows use it too. */
+export function toRecord(row: FileRow): FileRecord {
   return { ...row, objects: decodeObjects(row.objects) }
 }
 
@@ -228,17 +230,8 @@ export const files = {
    * Rows inserted during the walk may or may not be seen.
    */
   async *iterate(db: Db, filter: FileFilter & { batchSize?: number } = {}): AsyncGenerator<FileRecord, void, undefined> {
-    const batchSize = filter.batchSize ?? 200
-    let after: string | null = null
-    for (;;) {
-      let query = applyFilter(db.selectFrom('files').selectAll(), filter)
-      if (after !== null) query = query.where('id', '>', after)
-      const rows = await query.orderBy('id').limit(batchSize).execute()
-      for (const row of rows) yield toRecord(row)
-      const last = rows.at(-1)
-      if (!last || rows.length < batchSize) return
-      after = last.id
-    }
+    const query = applyFilter(db.selectFrom('files').selectAll(), filter)
+    for await (const rows of keysetPages(query, { keys: ['id'], batchSize: filter.batchSize })) for (const row of rows) yield toRecord(row)
   },
 
   /** How many rows match (progress bars for `iterate`). */
