@@ -12,7 +12,6 @@ export { contentDisposition } from './content-disposition.js'
 export { LocalexError, isLocalexError, ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../errors/index.js'
 export { withRetry, isTransientError, type RetryOptions } from './retry.js'
 export { GuardedObjectStore, diskDriverOf } from './guarded.js'
-export { createDiskDeliveryHandler, createDiskUploadHandler, type NodeRequestHandler, type DiskHandlerOptions } from './drivers/disk/http.js'
 export { S3ObjectStore, type S3DriverOptions } from './drivers/s3/driver.js'
 export { DiskObjectStore, type DiskDriverOptions, type DiskPutOptions } from './drivers/disk/driver.js'
 export {

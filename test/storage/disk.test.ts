@@ -6,13 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
-import {
-  createDiskDeliveryHandler,
-  createDiskUploadHandler,
-  createObjectStore,
-  verifySignedUrl,
-  type GuardedObjectStore,
-} from '../../src/storage/index.js'
+import { createDiskDeliveryHandler, createDiskUploadHandler } from '../../src/http/index.js'
+import { createObjectStore, verifySignedUrl, type GuardedObjectStore } from '../../src/storage/index.js'
 import { DiskObjectStore } from '../../src/storage/drivers/disk/driver.js'
 import { collect, expectCode, objectStoreContract, type ContractSubject } from './contract.js'
 
