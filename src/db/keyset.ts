@@ -41,7 +41,11 @@ export async function* keysetPages<DB, TB extends keyof DB, Row extends Record<s
 }
 
 /** `(k1, k2, …) > (v1, v2, …)` spelled out, which both dialects index: k1 > v1 OR (k1 = v1 AND k2 > v2) … */
-function pastCursor<DB, TB extends keyof DB>(eb: ExpressionBuilder<DB, TB>, keys: readonly string[], values: readonly unknown[]): Expression<SqlBool> {
+function pastCursor<DB, TB extends keyof DB>(
+  eb: ExpressionBuilder<DB, TB>,
+  keys: readonly string[],
+  values: readonly unknown[],
+): Expression<SqlBool> {
   const ref = (i: number) => sql.ref(keys[i] as string)
   return eb.or(keys.map((_, i) => eb.and([
     ...keys.slice(0, i).map((__, j) => eb(ref(j), '=', values[j])),

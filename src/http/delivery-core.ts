@@ -1,7 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { LocalexError, isLocalexError } from '../errors/index.js'
-import { contentDisposition, decodeKeyPath, keyKind, type ObjectHead, type ObjectStore, type VerifiedGet } from '../storage/index.js'
+import {
+  contentDisposition,
+  decodeKeyPath,
+  keyKind,
+  type ObjectHead,
+  type ObjectStore,
+  type VerifiedGet,
+} from '../storage/index.js'
 
 /**
  * Delivery of stored objects over HTTP, without a framework: the Fastify route (delivery.ts) and
@@ -153,7 +160,7 @@ function noSuchObject(cause?: unknown): LocalexError {
 }
 
 /** Documents, temporary uploads and keys outside the layout are never rendered by the browser; images may be. */
-function dispositionFor(kind: KeyKind, key: string, head: ObjectHead, signed: VerifiedGet | undefined): string | undefined {
+function dispositionFor(kind: KeyKind, key: string, head: ObjectHead, signed?: VerifiedGet): string | undefined {
   const asked = signed?.responseContentDisposition ?? head.contentDisposition
   if (PUBLIC_CONTENT.includes(kind)) return asked
   if (asked && /^attachment\b/i.test(asked)) return asked

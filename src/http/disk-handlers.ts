@@ -61,7 +61,8 @@ export function createDiskDeliveryHandler(store: ObjectStore, options: DiskHandl
     const { signal, dispose } = abortOnClose(res)
     try {
       const keyPath = url.pathname.slice(prefix.length)
-      const answer = await deliver(store, policy, { method: req.method, keyPath, query: url.searchParams, headers: req.headers, signal })
+      const request = { method: req.method, keyPath, query: url.searchParams, headers: req.headers, signal }
+      const answer = await deliver(store, policy, request)
       if (answer.error) {
         writeProblem(req, res, answer.error, { headers: answer.headers })
         return true
@@ -153,7 +154,13 @@ async function acceptPut(
  * arrive: one byte over the maximum and the write stops, its temp file is removed, and the 413
  * goes out.
  */
-function acceptPost(disk: DiskObjectStore, req: IncomingMessage, now: number, signal: AbortSignal, abort: (reason: unknown) => void): Promise<PutResult> {
+function acceptPost(
+  disk: DiskObjectStore,
+  req: IncomingMessage,
+  now: number,
+  signal: AbortSignal,
+  abort: (reason: unknown) => void,
+): Promise<PutResult> {
   return receiveFormFile(req, {
     abort,
     store: (fields, file) => {
@@ -169,7 +176,8 @@ function acceptPost(disk: DiskObjectStore, req: IncomingMessage, now: number, si
 }
 
 function signatureMismatch(header: string, reason: string): LocalexError {
-  return new LocalexError('SIGNATURE_INVALID', `Signature is invalid: ${header} differs from the signed one`, { details: { reason } })
+  const message = `Signature is invalid: ${header} differs from the signed one`
+  return new LocalexError('SIGNATURE_INVALID', message, { details: { reason } })
 }
 
 function notAllowed(req: IncomingMessage): LocalexError {
@@ -180,11 +188,21 @@ function requestUrl(req: IncomingMessage): URL {
   return new URL(req.url ?? '/', 'http://localhost')
 }
 
-function abortOnClose(res: ServerResponse): { signal: AbortSignal; abort: (reason: unknown) => void; dispose: () => void } {
+interface RequestAbort {
+  signal: AbortSignal
+  abort: (reason: unknown) => void
+  dispose: () => void
+}
+
+function abortOnClose(res: ServerResponse): RequestAbort {
   const controller = new AbortController()
   const onClose = () => {
     if (!res.writableFinished) controller.abort(new Error('client closed the connection'))
   }
   res.on('close', onClose)
-  return { signal: controller.signal, abort: (reason) => controller.abort(reason), dispose: () => res.off('close', onClose) }
+  return {
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    dispose: () => res.off('close', onClose),
+  }
 }

@@ -160,7 +160,14 @@ function multipartError(error: unknown): LocalexError {
 }
 
 /** Limits of a presigned POST form: the policy's fields plus a few `x-ignore-*`, one file. */
-export const UPLOAD_FORM_LIMITS = { files: 1, fields: 20, parts: 21, fieldNameSize: 100, fieldSize: 16 * 1024, headerPairs: 50 } as const
+export const UPLOAD_FORM_LIMITS = {
+  files: 1,
+  fields: 20,
+  parts: 21,
+  fieldNameSize: 100,
+  fieldSize: 16 * 1024,
+  headerPairs: 50,
+} as const
 
 export interface ReceiveFormFileOptions<T> {
   /**

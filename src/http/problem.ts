@@ -134,9 +134,11 @@ export function problemResponse(error: LocalexError, options: ProblemOptions = {
 
 /** Writes the problem to a Fastify reply; headers a route set already (a 416's Content-Range, a challenge) win. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: LocalexError): FastifyReply {
-  const { status, headers, problem } = problemResponse(error, { requestId: request.id, bodyIncomplete: !request.raw.complete })
-  for (const [name, value] of Object.entries(headers)) if (name !== 'content-type' && !reply.hasHeader(name)) reply.header(name, value)
-  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(problem)
+  const answer = problemResponse(error, { requestId: request.id, bodyIncomplete: !request.raw.complete })
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (name !== 'content-type' && !reply.hasHeader(name)) reply.header(name, value)
+  }
+  return reply.code(answer.status).type(PROBLEM_CONTENT_TYPE).send(answer.problem)
 }
 
 export interface WriteProblemOptions {
@@ -153,13 +155,19 @@ export interface WriteProblemOptions {
  * gets to read the answer; past `drainTimeoutMs` the socket is cut. A response already under way
  * can only be cut.
  */
-export function writeProblem(req: IncomingMessage, res: ServerResponse, error: unknown, options: WriteProblemOptions = {}): void {
+export function writeProblem(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  options: WriteProblemOptions = {},
+): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
   const incomplete = !req.complete
-  const { status, headers, problem } = problemResponse(toLocalexError(error), { status: options.status, bodyIncomplete: incomplete })
+  const known = toLocalexError(error)
+  const { status, headers, problem } = problemResponse(known, { status: options.status, bodyIncomplete: incomplete })
   const body = JSON.stringify(problem)
   res.writeHead(status, { ...options.headers, ...headers, 'content-length': String(Buffer.byteLength(body)) })
   res.end(body)

@@ -175,7 +175,8 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
   if (!stopped()) {
     const total = await countRows(ctx, summary.cutoff, prefix)
     try {
-      for await (const batch of maintenance.filesWithObjects(ctx.db, { before: summary.cutoff, ...(prefix ? { prefix } : {}), batchSize: 200 })) {
+      const walk = maintenance.filesWithObjects(ctx.db, { before: summary.cutoff, prefix, batchSize: 200 })
+      for await (const batch of walk) {
         if (stopped()) break
         const found = await mapLimit(batch, options.concurrency ?? 16, (row) => checkRow(ctx.store, row, prefix, signal).catch((error: unknown) => {
           if (!stopped()) summary.errors.push(errorOf('rows', row.id, error))

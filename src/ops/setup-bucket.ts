@@ -49,7 +49,8 @@ export function lifecycleRules(config: Config): BucketLifecycleRule[] {
   const rules: BucketLifecycleRule[] = []
   if (l.tempDays > 0) rules.push({ id: 'expire-temp', prefix: 'temp/', enabled: true, expirationDays: l.tempDays })
   if (l.multipartDays > 0) {
-    rules.push({ id: 'abort-incomplete-multipart', prefix: '', enabled: true, abortIncompleteMultipartDays: l.multipartDays })
+    const days = l.multipartDays
+    rules.push({ id: 'abort-incomplete-multipart', prefix: '', enabled: true, abortIncompleteMultipartDays: days })
   }
   if (l.noncurrentDays > 0 && config.ops.bucket.versioning) {
     rules.push({ id: 'expire-noncurrent', prefix: '', enabled: true, noncurrentExpirationDays: l.noncurrentDays })
@@ -80,8 +81,16 @@ export function corsRules(config: Config): BucketCorsRule[] {
   }]
 }
 
+interface WantedSetting {
+  feature: BucketSettingName
+  /** The state to apply, or null to leave the setting alone … */
+  change: BucketSetting | null
+  /** … for this reason. */
+  skipped: string
+}
+
 /** Each setting `setup-bucket` manages besides the lifecycle: the state to apply, or why it is left alone. */
-function wantedSettings(config: Config, existed: boolean): Array<{ feature: BucketSettingName; change: BucketSetting | null; skipped: string }> {
+function wantedSettings(config: Config, existed: boolean): WantedSetting[] {
   const o = config.ops.bucket
   const all = { blockPublicAcls: true, ignorePublicAcls: true, blockPublicPolicy: true, restrictPublicBuckets: true }
   const cors = corsRules(config)
@@ -99,10 +108,16 @@ function wantedSettings(config: Config, existed: boolean): Array<{ feature: Buck
     // Versioning is only ever turned on here, or suspended when configured off on a bucket that has it.
     {
       feature: 'versioning',
-      change: o.versioning || existed ? { name: 'versioning', value: { status: o.versioning ? 'enabled' : 'suspended' } } : null,
+      change: o.versioning || existed
+        ? { name: 'versioning', value: { status: o.versioning ? 'enabled' : 'suspended' } }
+        : null,
       skipped: 'BUCKET_VERSIONING=false on a new bucket',
     },
-    { feature: 'cors', change: cors.length > 0 ? { name: 'cors', value: { rules: cors } } : null, skipped: 'BUCKET_CORS_ORIGINS is empty' },
+    {
+      feature: 'cors',
+      change: cors.length > 0 ? { name: 'cors', value: { rules: cors } } : null,
+      skipped: 'BUCKET_CORS_ORIGINS is empty',
+    },
   ]
 }
 
@@ -128,7 +143,14 @@ export async function setupBucket(ctx: OpsContext, options: SetupBucketOptions =
     return { driver: admin.driver, bucket: admin.location, dryRun, steps, refused: [], durationMs: elapsed() }
   }
   const steps: SetupStep[] = []
-  const summary: SetupBucketSummary = { driver: admin.driver, bucket: admin.location, dryRun, steps, refused: [], durationMs: 0 }
+  const summary: SetupBucketSummary = {
+    driver: admin.driver,
+    bucket: admin.location,
+    dryRun,
+    steps,
+    refused: [],
+    durationMs: 0,
+  }
   const total = 6
   const step = async (feature: SetupStep['feature'], change: BucketChange | null, why?: string) => {
     if (!change) steps.push({ feature, status: 'skipped', ...(why ? { detail: why } : {}) })

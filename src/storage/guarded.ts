@@ -228,6 +228,9 @@ export function diskDriverOf(store: ObjectStore): DiskObjectStore {
 
 function normalise(error: unknown, op: string, key: string | undefined): LocalexError {
   if (isLocalexError(error)) return error
-  if ((error as Error | undefined)?.name === 'AbortError') return new LocalexError('ABORTED', `Store ${op} aborted`, { cause: error })
-  return new LocalexError('STORE_ERROR', `Store ${op} failed unexpectedly`, { cause: error, details: { operation: op, ...(key === undefined ? {} : { key }) } })
+  if ((error as Error | undefined)?.name === 'AbortError') {
+    return new LocalexError('ABORTED', `Store ${op} aborted`, { cause: error })
+  }
+  const details = key === undefined ? { operation: op } : { operation: op, key }
+  return new LocalexError('STORE_ERROR', `Store ${op} failed unexpectedly`, { cause: error, details })
 }

@@ -11,7 +11,10 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 export function validateRange(range: { start: number; end?: number | undefined }): void {
   const ok = Number.isSafeInteger(range.start) && range.start >= 0 &&
     (range.end === undefined || (Number.isSafeInteger(range.end) && range.end >= range.start))
-  if (!ok) throw new LocalexError('VALIDATION_FAILED', 'Byte range must have 0 <= start <= end', { details: { field: 'range' } })
+  if (!ok) {
+    const message = 'Byte range must have 0 <= start <= end'
+    throw new LocalexError('VALIDATION_FAILED', message, { details: { field: 'range' } })
+  }
 }
 
 export function presignSeconds(expiresIn: number): number {

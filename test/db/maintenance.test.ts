@@ -4,16 +4,17 @@ import { DIALECTS, createTestDatabase, type TestDatabase } from '../support/db.j
 
 /** Rows go in through the table itself, so these tests do not depend on the files repository's record shape. */
 function fileRow(id: string, overrides: Partial<NewFileRow> = {}): NewFileRow {
+  const folder = `items/i1/photos/${id}/`
   const objects: StoredObject[] = [
-    { variant: 'original', format: 'jpeg', key: `items/i1/photos/${id}/original.jpg`, contentType: 'image/jpeg', size: 700 },
-    { variant: 'thumbnail', format: 'webp', key: `items/i1/photos/${id}/thumbnail.webp`, contentType: 'image/webp', size: 50 },
+    { variant: 'original', format: 'jpeg', key: `${folder}original.jpg`, contentType: 'image/jpeg', size: 700 },
+    { variant: 'thumbnail', format: 'webp', key: `${folder}thumbnail.webp`, contentType: 'image/webp', size: 50 },
   ]
   return {
-    id, owner_id: 'u1', entity_type: 'item', entity_id: 'i1', purpose: 'item_photo', document_type: null, access_level: 'public',
-    status: 'ready', original_name: 'x.jpg', content_type: 'image/jpeg', bytes: 1000, width: 1, height: 1, sha256: 'x',
-    key_prefix: `items/i1/photos/${id}/`, objects: JSON.stringify(objects), stored_bytes: 750, placeholder: null, dominant_color: null,
-    position: null, error_reason: null, idempotency_key: null, created_at: '2024-01-01T00:00:00.000Z',
-    updated_at: '2024-01-01T00:00:00.000Z', ...overrides,
+    id, owner_id: 'u1', entity_type: 'item', entity_id: 'i1', purpose: 'item_photo', document_type: null,
+    access_level: 'public', status: 'ready', original_name: 'x.jpg', content_type: 'image/jpeg', bytes: 1000,
+    width: 1, height: 1, sha256: 'x', key_prefix: folder, objects: JSON.stringify(objects), stored_bytes: 750,
+    placeholder: null, dominant_color: null, position: null, error_reason: null, idempotency_key: null,
+    created_at: '2024-01-01T00:00:00.000Z', updated_at: '2024-01-01T00:00:00.000Z', ...overrides,
   }
 }
 
@@ -32,16 +33,21 @@ for (const dialect of DIALECTS) {
     it('keysetPages reads every row once, in key order, across batches that split equal leading keys', async () => {
       // Five rows share one updated_at: batches of 2 cut through them, so the second key must carry the walk.
       const times = ['2024-01-01T00:00:03.000Z', '2024-01-01T00:00:01.000Z', '2024-01-01T00:00:02.000Z']
-      const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id, i) => fileRow(id, { updated_at: times[i % 3] ?? '', status: 'failed' }))
+      const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+        .map((id, i) => fileRow(id, { updated_at: times[i % 3], status: 'failed' }))
       await t.db.insertInto('files').values(rows).execute()
       const query = t.db.selectFrom('files').select(['id', 'updated_at'])
       const batches: string[][] = []
-      for await (const batch of keysetPages(query, { keys: ['updated_at', 'id'], batchSize: 2 })) batches.push(ids(batch))
+      for await (const batch of keysetPages(query, { keys: ['updated_at', 'id'], batchSize: 2 })) {
+        batches.push(ids(batch))
+      }
       expect(batches).toEqual([['b', 'e'], ['c', 'f'], ['a', 'd'], ['g']])
 
       // The consumer may write between batches: deleting what it has seen disturbs nothing.
       const seen: string[] = []
-      for await (const batch of maintenance.staleFiles(t.db, { statuses: ['failed'], before: '2025-01-01T00:00:00.000Z', batchSize: 3 })) {
+      const before = '2025-01-01T00:00:00.000Z'
+      const stale = maintenance.staleFiles(t.db, { statuses: ['failed'], before, batchSize: 3 })
+      for await (const batch of stale) {
         seen.push(...ids(batch))
         await t.db.deleteFrom('files').where('id', 'in', ids(batch)).execute()
       }
@@ -63,13 +69,15 @@ for (const dialect of DIALECTS) {
         for await (const page of pages) out.push(...page)
         return out
       }
-      expect(ids(await walk(maintenance.staleFiles(t.db, { statuses: ['uploading', 'deleted'], before })))).toEqual(['f1', 'f5'])
+      const stale = await walk(maintenance.staleFiles(t.db, { statuses: ['uploading', 'deleted'], before }))
+      expect(ids(stale)).toEqual(['f1', 'f5'])
       const withObjects = await walk(maintenance.filesWithObjects(t.db, { before, batchSize: 1 }))
       expect(ids(withObjects)).toEqual(['f2', 'f3'])
       expect(withObjects[0]?.objects.map((o) => o.variant)).toEqual(['original', 'thumbnail'])
       expect(ids(await walk(maintenance.filesWithObjects(t.db, { before, prefix: 'items/' })))).toEqual(['f2'])
       // A prefix inside a folder selects the row of that folder.
-      expect(ids(await walk(maintenance.filesWithObjects(t.db, { before, prefix: 'profiles/u1/photo/f3/large' })))).toEqual(['f3'])
+      const inFolder = await walk(maintenance.filesWithObjects(t.db, { before, prefix: 'profiles/u1/photo/f3/large' }))
+      expect(ids(inFolder)).toEqual(['f3'])
       expect(await maintenance.countFilesWithObjects(t.db, { before })).toBe(2)
 
       const folders = await maintenance.fileFolders(t.db, ['f2', 'f5', 'nope'])
@@ -81,7 +89,8 @@ for (const dialect of DIALECTS) {
 
     it('expiredUploads and uploadStatuses', async () => {
       const upload = (id: string, status: 'pending' | 'expired' | 'completed', expiresAt: string) => ({
-        id, owner_id: 'u1', purpose: 'item_photo' as const, entity_id: 'i1', document_type: null, key: `temp/uploads/${id}/x.jpg`,
+        id, owner_id: 'u1', purpose: 'item_photo' as const, entity_id: 'i1', document_type: null,
+        key: `temp/uploads/${id}/x.jpg`,
         file_name: 'x.jpg', content_type: 'image/jpeg', max_bytes: 10, status, file_id: null, expires_at: expiresAt,
         created_at: '2024-01-01T00:00:00.000Z',
       })
@@ -92,13 +101,16 @@ for (const dialect of DIALECTS) {
         upload('u4', 'completed', '2024-01-02T00:00:00.000Z'),
       ]).execute()
       const found: string[] = []
-      for await (const page of maintenance.expiredUploads(t.db, { at: '2025-01-01T00:00:00.000Z', createdBefore: '2025-01-01T00:00:00.000Z' })) found.push(...ids(page))
+      const at = '2025-01-01T00:00:00.000Z'
+      for await (const page of maintenance.expiredUploads(t.db, { at, createdBefore: at })) found.push(...ids(page))
       expect(found).toEqual(['u1', 'u3'])
-      expect(await maintenance.uploadStatuses(t.db, ['u2', 'u4', 'nope'])).toEqual(new Map([['u2', 'pending'], ['u4', 'completed']]))
+      const statuses = await maintenance.uploadStatuses(t.db, ['u2', 'u4', 'nope'])
+      expect(statuses).toEqual(new Map([['u2', 'pending'], ['u4', 'completed']]))
     })
 
     it('usage: the per-dialect JSON statistics agree', async () => {
-      await t.db.insertInto('files').values([fileRow('f1'), fileRow('f2', { owner_id: 'u2' }), fileRow('f3', { status: 'failed' })]).execute()
+      const rows = [fileRow('f1'), fileRow('f2', { owner_id: 'u2' }), fileRow('f3', { status: 'failed' })]
+      await t.db.insertInto('files').values(rows).execute()
       expect(await usage.objectGroups(t.db)).toEqual([
         { entityType: 'item', variant: 'original', format: 'jpeg', objects: 2, bytes: 1400 },
         { entityType: 'item', variant: 'thumbnail', format: 'webp', objects: 2, bytes: 100 },

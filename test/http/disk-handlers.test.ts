@@ -115,7 +115,11 @@ describe('library handlers: createDiskDeliveryHandler', () => {
     expect(bad.status).toBe(403)
     expect(bad.headers.get('content-type')).toBe('application/problem+json')
     expect(bad.headers.get('cache-control')).toBe('no-store')
-    expect(await bad.json()).toMatchObject({ type: 'urn:localex-storage:error:SIGNATURE_INVALID', status: 403, code: 'SIGNATURE_INVALID' })
+    expect(await bad.json()).toMatchObject({
+      type: 'urn:localex-storage:error:SIGNATURE_INVALID',
+      status: 403,
+      code: 'SIGNATURE_INVALID',
+    })
     const post = await fetch(await signed(photoKey), { method: 'POST' })
     expect(post.status).toBe(405)
     expect(post.headers.get('allow')).toBe('GET, HEAD')

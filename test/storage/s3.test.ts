@@ -222,7 +222,8 @@ describe('s3 driver: BucketAdmin on radosgw', () => {
     try {
       expect(await absent.admin.exists()).toBe(false)
       // An endpoint (an S3-compatible store) takes no LocationConstraint.
-      expect(absent.admin.describe({ name: 'bucket' })).toEqual({ operation: 'CreateBucket', input: { Bucket: config.storage.s3.bucket } })
+      const create = { operation: 'CreateBucket', input: { Bucket: config.storage.s3.bucket } }
+      expect(absent.admin.describe({ name: 'bucket' })).toEqual(create)
       expect(await absent.admin.exists()).toBe(false)
     } finally {
       await absent.close()
@@ -235,10 +236,29 @@ describe('s3 driver: BucketAdmin on radosgw', () => {
     expect(await admin.read('lifecycle')).toEqual({ rules: [] })
     expect(await admin.read('versioning')).toEqual({ status: 'unversioned' })
 
-    const cors = { id: 'pages', allowedOrigins: ['https://a.example'], allowedMethods: ['GET', 'PUT'], allowedHeaders: ['*'], exposeHeaders: ['ETag'], maxAgeSeconds: 60 }
+    const cors = {
+      id: 'pages',
+      allowedOrigins: ['https://a.example'],
+      allowedMethods: ['GET', 'PUT'],
+      allowedHeaders: ['*'],
+      exposeHeaders: ['ETag'],
+      maxAgeSeconds: 60,
+    }
     expect(admin.describe({ name: 'cors', value: { rules: [cors] } })).toEqual({
       operation: 'PutBucketCors',
-      input: { Bucket: bucket.bucket, CORSConfiguration: { CORSRules: [{ ID: 'pages', AllowedOrigins: ['https://a.example'], AllowedMethods: ['GET', 'PUT'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag'], MaxAgeSeconds: 60 }] } },
+      input: {
+        Bucket: bucket.bucket,
+        CORSConfiguration: {
+          CORSRules: [{
+            ID: 'pages',
+            AllowedOrigins: ['https://a.example'],
+            AllowedMethods: ['GET', 'PUT'],
+            AllowedHeaders: ['*'],
+            ExposeHeaders: ['ETag'],
+            MaxAgeSeconds: 60,
+          }],
+        },
+      },
     })
     expect(await admin.apply({ name: 'cors', value: { rules: [cors] } })).toEqual({ status: 'applied' })
     expect(await admin.read('cors')).toEqual({ rules: [cors] })
@@ -249,10 +269,12 @@ describe('s3 driver: BucketAdmin on radosgw', () => {
 
     expect(await admin.apply({ name: 'versioning', value: { status: 'enabled' } })).toEqual({ status: 'applied' })
     expect(await admin.read('versioning')).toEqual({ status: 'enabled' })
-    expect(() => admin.describe({ name: 'versioning', value: { status: 'unversioned' } })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }))
+    const invalid = expect.objectContaining({ code: 'VALIDATION_FAILED' })
+    expect(() => admin.describe({ name: 'versioning', value: { status: 'unversioned' } })).toThrow(invalid)
 
     // "None" is a removal: S3 refuses an empty rule set.
-    expect(admin.describe({ name: 'cors', value: { rules: [] } })).toEqual({ operation: 'DeleteBucketCors', input: { Bucket: bucket.bucket } })
+    const deletion = { operation: 'DeleteBucketCors', input: { Bucket: bucket.bucket } }
+    expect(admin.describe({ name: 'cors', value: { rules: [] } })).toEqual(deletion)
     expect(await admin.apply({ name: 'cors', value: { rules: [] } })).toEqual({ status: 'applied' })
     expect(await admin.read('cors')).toEqual({ rules: [] })
     expect(await admin.apply({ name: 'lifecycle', value: { rules: [] } })).toEqual({ status: 'applied' })
@@ -263,7 +285,8 @@ describe('s3 driver: BucketAdmin on radosgw', () => {
     // radosgw 16 has no SSE-S3: PutBucketEncryption is answered 400 InvalidArgument.
     const outcome = await store.admin.apply({ name: 'encryption', value: { algorithm: 'AES256' } })
     expect(outcome).toMatchObject({ status: 'refused', code: 'InvalidArgument' })
-    const { config, dir } = await s3Config(bucket.bucket, { AWS_SECRET_ACCESS_KEY: 'wrong-secret-key-0123456789abcdef' })
+    const wrongSecret = 'wrong-secret-key-0123456789abcdef'
+    const { config, dir } = await s3Config(bucket.bucket, { AWS_SECRET_ACCESS_KEY: wrongSecret })
     dirs.push(dir)
     const denied = createObjectStore(config)
     try {
@@ -299,7 +322,8 @@ describe('s3 driver: BucketAdmin on radosgw', () => {
 
   it('sends its requests under the driver’s retry policy', async () => {
     const proxy = await flakyProxy(2)
-    const { config, dir } = await s3Config(bucket.bucket, { S3_ENDPOINT: proxy.endpoint, STORAGE_MAX_ATTEMPTS: '4', STORAGE_RETRY_BASE_MS: '5' })
+    const env = { S3_ENDPOINT: proxy.endpoint, STORAGE_MAX_ATTEMPTS: '4', STORAGE_RETRY_BASE_MS: '5' }
+    const { config, dir } = await s3Config(bucket.bucket, env)
     dirs.push(dir)
     const flaky = createObjectStore(config)
     try {

@@ -231,7 +231,9 @@ export const files = {
    */
   async *iterate(db: Db, filter: FileFilter & { batchSize?: number } = {}): AsyncGenerator<FileRecord, void, undefined> {
     const query = applyFilter(db.selectFrom('files').selectAll(), filter)
-    for await (const rows of keysetPages(query, { keys: ['id'], batchSize: filter.batchSize })) for (const row of rows) yield toRecord(row)
+    for await (const rows of keysetPages(query, { keys: ['id'], batchSize: filter.batchSize })) {
+      for (const row of rows) yield toRecord(row)
+    }
   },
 
   /** How many rows match (progress bars for `iterate`). */

@@ -26,17 +26,32 @@ export const maintenance = {
    * Rows in `statuses` last updated before `before`, oldest first, in batches keyed on
    * (updated_at, id): rows the caller leaves in place are not read again.
    */
-  async *staleFiles(db: Db, options: { statuses: readonly FileStatus[]; before: string; batchSize?: number }): AsyncGenerator<FileRecord[]> {
-    const query = db.selectFrom('files').selectAll().where('status', 'in', [...options.statuses]).where('updated_at', '<', options.before)
-    for await (const rows of keysetPages(query, { keys: ['updated_at', 'id'], batchSize: options.batchSize })) yield rows.map(toRecord)
+  async *staleFiles(
+    db: Db,
+    options: { statuses: readonly FileStatus[]; before: string; batchSize?: number },
+  ): AsyncGenerator<FileRecord[]> {
+    const query = db
+      .selectFrom('files')
+      .selectAll()
+      .where('status', 'in', [...options.statuses])
+      .where('updated_at', '<', options.before)
+    for await (const rows of keysetPages(query, { keys: ['updated_at', 'id'], batchSize: options.batchSize })) {
+      yield rows.map(toRecord)
+    }
   },
 
   /** Direct uploads past their expiry (pending or already marked expired) created before `createdBefore`. */
-  async *expiredUploads(db: Db, options: { at: string; createdBefore: string; batchSize?: number }): AsyncGenerator<UploadRow[]> {
+  async *expiredUploads(
+    db: Db,
+    options: { at: string; createdBefore: string; batchSize?: number },
+  ): AsyncGenerator<UploadRow[]> {
     const query = db
       .selectFrom('uploads')
       .selectAll()
-      .where((eb) => eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', options.at)])]))
+      .where((eb) => eb.or([
+        eb('status', '=', 'expired'),
+        eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', options.at)]),
+      ]))
       .where('created_at', '<', options.createdBefore)
     yield* keysetPages(query, { keys: ['id'], batchSize: options.batchSize })
   },
@@ -45,8 +60,15 @@ export const maintenance = {
    * Rows that should have objects in the store (`ready`, `processing`), updated before `before`,
    * by id; with `prefix`, only rows whose folder is under it (or contains it).
    */
-  async *filesWithObjects(db: Db, options: { before: string; prefix?: string; batchSize?: number }): AsyncGenerator<FileRecord[]> {
-    let query = db.selectFrom('files').selectAll().where('status', 'in', [...WITH_OBJECTS]).where('updated_at', '<', options.before)
+  async *filesWithObjects(
+    db: Db,
+    options: { before: string; prefix?: string; batchSize?: number },
+  ): AsyncGenerator<FileRecord[]> {
+    let query = db
+      .selectFrom('files')
+      .selectAll()
+      .where('status', 'in', [...WITH_OBJECTS])
+      .where('updated_at', '<', options.before)
     const prefix = options.prefix
     if (prefix) {
       // substr rather than LIKE: ids are full of `_`, LIKE's wildcard.
@@ -55,7 +77,9 @@ export const maintenance = {
         eb(sql`substr(${prefix}, 1, length(key_prefix))`, '=', sql.ref('key_prefix')),
       ]))
     }
-    for await (const rows of keysetPages(query, { keys: ['id'], batchSize: options.batchSize })) yield rows.map(toRecord)
+    for await (const rows of keysetPages(query, { keys: ['id'], batchSize: options.batchSize })) {
+      yield rows.map(toRecord)
+    }
   },
 
   /** How many rows `filesWithObjects` walks without a prefix (its progress total). */
@@ -73,8 +97,14 @@ export const maintenance = {
   async fileFolders(db: Db, ids: readonly string[]): Promise<Map<string, FileFolder>> {
     const found = new Map<string, FileFolder>()
     if (ids.length === 0) return found
-    const rows = await db.selectFrom('files').select(['id', 'status', 'key_prefix', 'objects']).where('id', 'in', [...ids]).execute()
-    for (const r of rows) found.set(r.id, { status: r.status, keyPrefix: r.key_prefix, objects: decodeObjects(r.objects) })
+    const rows = await db
+      .selectFrom('files')
+      .select(['id', 'status', 'key_prefix', 'objects'])
+      .where('id', 'in', [...ids])
+      .execute()
+    for (const r of rows) {
+      found.set(r.id, { status: r.status, keyPrefix: r.key_prefix, objects: decodeObjects(r.objects) })
+    }
     return found
   },
 
@@ -82,7 +112,8 @@ export const maintenance = {
   async uploadStatuses(db: Db, ids: readonly string[]): Promise<Map<string, UploadStatus>> {
     const found = new Map<string, UploadStatus>()
     if (ids.length === 0) return found
-    for (const r of await db.selectFrom('uploads').select(['id', 'status']).where('id', 'in', [...ids]).execute()) found.set(r.id, r.status)
+    const rows = await db.selectFrom('uploads').select(['id', 'status']).where('id', 'in', [...ids]).execute()
+    for (const r of rows) found.set(r.id, r.status)
     return found
   },
 }

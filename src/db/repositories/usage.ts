@@ -83,7 +83,11 @@ export const usage = {
     if (limit <= 0) return []
     const rows = await db
       .selectFrom('files')
-      .select((eb) => ['owner_id', eb.fn.countAll<number>().as('files'), eb.fn.coalesce(eb.fn.sum<number>('stored_bytes'), sql<number>`0`).as('bytes')])
+      .select((eb) => [
+        'owner_id',
+        eb.fn.countAll<number>().as('files'),
+        eb.fn.coalesce(eb.fn.sum<number>('stored_bytes'), sql<number>`0`).as('bytes'),
+      ])
       .where('status', 'in', [...STORED_STATUSES])
       .groupBy('owner_id')
       .orderBy('bytes', 'desc')

@@ -76,7 +76,8 @@ export class DiskBucketAdmin implements BucketAdmin {
   }
 
   async abortMultipartUpload(upload: MultipartUpload): Promise<void> {
-    throw new LocalexError('OBJECT_NOT_FOUND', `The disk store has no multipart upload of "${upload.key}"`, { details: { key: upload.key } })
+    const message = `The disk store has no multipart upload of "${upload.key}"`
+    throw new LocalexError('OBJECT_NOT_FOUND', message, { details: { key: upload.key } })
   }
 
   inventory(prefix: string, options: InventoryOptions = {}): AsyncIterable<InventoryEntry> {
@@ -85,5 +86,6 @@ export class DiskBucketAdmin implements BucketAdmin {
 }
 
 function unsupported(name: string): LocalexError {
-  return new LocalexError('VALIDATION_FAILED', `The disk store has no bucket setting "${name}"`, { details: { setting: name } })
+  const message = `The disk store has no bucket setting "${name}"`
+  return new LocalexError('VALIDATION_FAILED', message, { details: { setting: name } })
 }

@@ -22,6 +22,7 @@ import {
   type BucketLocationConstraint,
   type S3Client,
   type ServerSideEncryption,
+  type Transition,
   type TransitionStorageClass,
 } from '@aws-sdk/client-s3'
 import type { RetryConfig, S3Config } from '../../../config/index.js'
@@ -143,7 +144,7 @@ export class S3BucketAdmin implements BucketAdmin {
       }
       for (const upload of page.Uploads ?? []) {
         if (!upload.Key || !upload.UploadId) continue
-        yield { key: upload.Key, uploadId: upload.UploadId, ...(upload.Initiated ? { initiated: upload.Initiated } : {}) }
+        yield { key: upload.Key, uploadId: upload.UploadId, initiated: upload.Initiated }
       }
       if (!page.IsTruncated) return
       keyMarker = page.NextKeyMarker
@@ -195,7 +196,8 @@ export class S3BucketAdmin implements BucketAdmin {
       }
       case 'versioning': {
         const out = await client.send(new GetBucketVersioningCommand({ Bucket }), { abortSignal })
-        return { status: out.Status === 'Enabled' ? 'enabled' : out.Status === 'Suspended' ? 'suspended' : 'unversioned' }
+        const status = out.Status === 'Enabled' ? 'enabled' : out.Status === 'Suspended' ? 'suspended' : 'unversioned'
+        return { status }
       }
       case 'cors': {
         const out = await client.send(new GetBucketCorsCommand({ Bucket }), { abortSignal })
@@ -264,7 +266,8 @@ export class S3BucketAdmin implements BucketAdmin {
           const message = 'A versioned bucket cannot become unversioned again; suspend versioning instead'
           throw new LocalexError('VALIDATION_FAILED', message, { details: { field: 'versioning' } })
         }
-        const input = { Bucket, VersioningConfiguration: { Status: status === 'enabled' ? ('Enabled' as const) : ('Suspended' as const) } }
+        const Status = status === 'enabled' ? ('Enabled' as const) : ('Suspended' as const)
+        const input = { Bucket, VersioningConfiguration: { Status } }
         return {
           request: { operation: 'PutBucketVersioning', input },
           send: (abortSignal) => client.send(new PutBucketVersioningCommand(input), { abortSignal }),
@@ -303,7 +306,12 @@ export class S3BucketAdmin implements BucketAdmin {
 
 /** The "none" state of each setting, for when S3 says it was never set. */
 const NONE: { [K in BucketSettingName]: BucketSettings[K] } = {
-  public_access_block: { blockPublicAcls: false, ignorePublicAcls: false, blockPublicPolicy: false, restrictPublicBuckets: false },
+  public_access_block: {
+    blockPublicAcls: false,
+    ignorePublicAcls: false,
+    blockPublicPolicy: false,
+    restrictPublicBuckets: false,
+  },
   encryption: { algorithm: 'none' },
   versioning: { status: 'unversioned' },
   cors: { rules: [] },
@@ -346,8 +354,12 @@ function toLifecycleRule(rule: BucketLifecycleRule): LifecycleRule {
       : { NoncurrentVersionExpiration: { NoncurrentDays: rule.noncurrentExpirationDays } }),
     ...(rule.transitions === undefined
       ? {}
-      : { Transitions: rule.transitions.map((t) => ({ Days: t.days, StorageClass: t.storageClass as TransitionStorageClass })) }),
+      : { Transitions: rule.transitions.map(toTransition) }),
   }
+}
+
+function toTransition(t: { days: number; storageClass: string }): Transition {
+  return { Days: t.days, StorageClass: t.storageClass as TransitionStorageClass }
 }
 
 function fromLifecycleRule(rule: LifecycleRule): BucketLifecycleRule {
@@ -366,7 +378,7 @@ function fromLifecycleRule(rule: LifecycleRule): BucketLifecycleRule {
       : { noncurrentExpirationDays: rule.NoncurrentVersionExpiration.NoncurrentDays }),
     ...(rule.Transitions === undefined
       ? {}
-      : { transitions: rule.Transitions.map((t) => ({ days: t.Days ?? 0, storageClass: String(t.StorageClass ?? '') })) }),
+      : { transitions: rule.Transitions.map((t) => ({ days: t.Days ?? 0, storageClass: t.StorageClass ?? '' })) }),
   }
 }
 
@@ -380,7 +392,13 @@ function codeOf(error: unknown): string | undefined {
  * InvalidStorageClass, MalformedXML, InvalidRequest, and 501. Auth failures, a missing bucket,
  * throttling (retried) and other 5xx are not refusals: they stop the caller.
  */
-const NOT_REFUSALS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket', 'SlowDown'])
+const NOT_REFUSALS = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'NoSuchBucket',
+  'SlowDown',
+])
 
 function refusalOf(error: unknown): { code: string; message: string } | null {
   const e = error as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } }

@@ -98,7 +98,12 @@ export class S3ObjectStore implements ObjectStore {
         ...(options.s3.credentials ? { credentials: { ...options.s3.credentials } } : {}),
         requestChecksumCalculation: options.s3.requestChecksumCalculation,
         responseChecksumValidation: options.s3.responseChecksumValidation,
-        requestHandler: { connectionTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, httpAgent, httpsAgent },
+        requestHandler: {
+          connectionTimeout: options.timeoutMs,
+          socketTimeout: options.timeoutMs,
+          httpAgent,
+          httpsAgent,
+        },
       }
       this.#client = new S3Client({ ...base, maxAttempts: 1 })
       this.#uploadClient = new S3Client({ ...base, maxAttempts: options.retry.maxAttempts })
