@@ -212,7 +212,12 @@ export class S3BucketAdmin implements BucketAdmin {
 
   #plan(change: BucketChange): Planned {
     const Bucket = this.location
-    const client = this.#client
+    // The request as described is exactly the command's input: what a dry run prints is what is sent.
+    const plan = (operation: string, command: { input: object }): Planned => ({
+      request: { operation, input: { ...command.input } },
+      // Every command here is one of the S3 client's; its generic types do not unify across commands.
+      send: (abortSignal) => this.#client.send(command as never, { abortSignal }),
+    })
     switch (change.name) {
       case 'bucket': {
         // Outside us-east-1 AWS wants the region named; S3-compatible stores (an endpoint) do not.
@@ -220,14 +225,11 @@ export class S3BucketAdmin implements BucketAdmin {
         const input: CreateBucketCommandInput = region !== 'us-east-1' && !endpoint
           ? { Bucket, CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }
           : { Bucket }
-        return {
-          request: { operation: 'CreateBucket', input: { ...input } },
-          send: (abortSignal) => client.send(new CreateBucketCommand(input), { abortSignal }),
-        }
+        return plan('CreateBucket', new CreateBucketCommand(input))
       }
       case 'public_access_block': {
         const v = change.value
-        const input = {
+        return plan('PutPublicAccessBlock', new PutPublicAccessBlockCommand({
           Bucket,
           PublicAccessBlockConfiguration: {
             BlockPublicAcls: v.blockPublicAcls,
@@ -235,30 +237,15 @@ export class S3BucketAdmin implements BucketAdmin {
             BlockPublicPolicy: v.blockPublicPolicy,
             RestrictPublicBuckets: v.restrictPublicBuckets,
           },
-        }
-        return {
-          request: { operation: 'PutPublicAccessBlock', input },
-          send: (abortSignal) => client.send(new PutPublicAccessBlockCommand(input), { abortSignal }),
-        }
+        }))
       }
       case 'encryption': {
         const { algorithm } = change.value
-        if (algorithm === 'none') {
-          return {
-            request: { operation: 'DeleteBucketEncryption', input: { Bucket } },
-            send: (abortSignal) => client.send(new DeleteBucketEncryptionCommand({ Bucket }), { abortSignal }),
-          }
-        }
-        const input = {
-          Bucket,
-          ServerSideEncryptionConfiguration: {
-            Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: algorithm as ServerSideEncryption } }],
-          },
-        }
-        return {
-          request: { operation: 'PutBucketEncryption', input },
-          send: (abortSignal) => client.send(new PutBucketEncryptionCommand(input), { abortSignal }),
-        }
+        if (algorithm === 'none') return plan('DeleteBucketEncryption', new DeleteBucketEncryptionCommand({ Bucket }))
+        const SSEAlgorithm = algorithm as ServerSideEncryption
+        const configuration = { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm } }] }
+        const command = new PutBucketEncryptionCommand({ Bucket, ServerSideEncryptionConfiguration: configuration })
+        return plan('PutBucketEncryption', command)
       }
       case 'versioning': {
         const { status } = change.value
@@ -267,38 +254,22 @@ export class S3BucketAdmin implements BucketAdmin {
           throw new LocalexError('VALIDATION_FAILED', message, { details: { field: 'versioning' } })
         }
         const Status = status === 'enabled' ? ('Enabled' as const) : ('Suspended' as const)
-        const input = { Bucket, VersioningConfiguration: { Status } }
-        return {
-          request: { operation: 'PutBucketVersioning', input },
-          send: (abortSignal) => client.send(new PutBucketVersioningCommand(input), { abortSignal }),
-        }
+        const command = new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status } })
+        return plan('PutBucketVersioning', command)
       }
       case 'cors': {
-        // S3 refuses an empty rule set: "no CORS" is a deletion.
-        if (change.value.rules.length === 0) {
-          return {
-            request: { operation: 'DeleteBucketCors', input: { Bucket } },
-            send: (abortSignal) => client.send(new DeleteBucketCorsCommand({ Bucket }), { abortSignal }),
-          }
-        }
-        const input = { Bucket, CORSConfiguration: { CORSRules: change.value.rules.map(toCorsRule) } }
-        return {
-          request: { operation: 'PutBucketCors', input },
-          send: (abortSignal) => client.send(new PutBucketCorsCommand(input), { abortSignal }),
-        }
+        // S3 refuses an empty rule set: "no CORS" is a deletion; so is "no lifecycle".
+        const { rules } = change.value
+        if (rules.length === 0) return plan('DeleteBucketCors', new DeleteBucketCorsCommand({ Bucket }))
+        const command = new PutBucketCorsCommand({ Bucket, CORSConfiguration: { CORSRules: rules.map(toCorsRule) } })
+        return plan('PutBucketCors', command)
       }
       case 'lifecycle': {
-        if (change.value.rules.length === 0) {
-          return {
-            request: { operation: 'DeleteBucketLifecycle', input: { Bucket } },
-            send: (abortSignal) => client.send(new DeleteBucketLifecycleCommand({ Bucket }), { abortSignal }),
-          }
-        }
-        const input = { Bucket, LifecycleConfiguration: { Rules: change.value.rules.map(toLifecycleRule) } }
-        return {
-          request: { operation: 'PutBucketLifecycleConfiguration', input },
-          send: (abortSignal) => client.send(new PutBucketLifecycleConfigurationCommand(input), { abortSignal }),
-        }
+        const { rules } = change.value
+        if (rules.length === 0) return plan('DeleteBucketLifecycle', new DeleteBucketLifecycleCommand({ Bucket }))
+        const configuration = { Rules: rules.map(toLifecycleRule) }
+        const command = new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: configuration })
+        return plan('PutBucketLifecycleConfiguration', command)
       }
     }
   }
