@@ -24,12 +24,12 @@ import { loadConfig, type Config } from '../src/config/index.js'
 import { createDatabase, migrateToLatest, type Db, type FilesTable } from '../src/db/index.js'
 import { encodeObjects } from '../src/db/json.js'
 import { findOrphans } from '../src/ops/orphans.js'
-import { s3Of } from '../src/ops/layout.js'
 import { createObjectStore } from '../src/storage/index.js'
 import { newId } from '../src/storage/keys.js'
 import { mapLimit } from '../src/lib/index.js'
 import { PG_ADMIN_URL, pgAdmin } from '../test/support/db.js'
 import { leaseS3Server } from '../test/support/s3-server.js'
+import { bareClient } from './sdk-client.js'
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000)
 const CONCURRENCY = Number(process.env.BENCH_PUT_CONCURRENCY ?? 64)
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   await pgAdmin((c) => c.query(`CREATE DATABASE "${database}"`))
   const config = loadConfig(env)
   const store = createObjectStore(config)
-  const { client } = s3Of(store) as NonNullable<ReturnType<typeof s3Of>>
+  const client = bareClient(config)
   const db = await createDatabase(config)
   const keys: string[] = []
   try {
@@ -119,6 +119,7 @@ async function main(): Promise<void> {
     await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch((error: unknown) => console.error(`bucket ${bucket} not deleted: ${String(error)}`))
     await db.destroy()
     await store.close()
+    client.destroy()
     await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
     rmSync(dataDir, { recursive: true, force: true })
     await server.release()
@@ -131,8 +132,8 @@ async function main(): Promise<void> {
  * PutObjects, CONCURRENCY at once.
  */
 async function plant(config: Config, db: Db, keys: string[], count: number): Promise<void> {
-  const store = createObjectStore(config)
-  const { client, bucket } = s3Of(store) as NonNullable<ReturnType<typeof s3Of>>
+  const client = bareClient(config)
+  const bucket = config.storage.s3.bucket
   const batch: string[] = []
   const rows: Insertable<FilesTable>[] = []
   const at = new Date(Date.now() - 86_400_000).toISOString()
@@ -170,7 +171,7 @@ async function plant(config: Config, db: Db, keys: string[], count: number): Pro
   }
   await flush()
   process.stderr.write('\n')
-  await store.close()
+  client.destroy()
 }
 
 function sweepInChild(env: Record<string, string>): Promise<SweepResult> {

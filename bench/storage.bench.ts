@@ -12,8 +12,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { Agent as HttpAgent } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -21,11 +19,11 @@ import {
   DeleteBucketCommand,
   GetObjectCommand,
   PutObjectCommand,
-  S3Client,
 } from '@aws-sdk/client-s3'
-import { loadConfig, type Config } from '../src/config/index.js'
+import { loadConfig } from '../src/config/index.js'
 import { createObjectStore, type ObjectStore } from '../src/storage/index.js'
 import { leaseS3Server } from '../test/support/s3-server.js'
+import { bareClient } from './sdk-client.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
@@ -135,25 +133,6 @@ async function all(n: number, fn: (i: number) => Promise<unknown>): Promise<void
 }
 
 /** The bare SDK as the driver configures it: same pool size, timeouts, checksum settings. */
-function bareClient(config: Config): S3Client {
-  const { s3 } = config.storage
-  return new S3Client({
-    region: s3.region,
-    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-    forcePathStyle: s3.forcePathStyle,
-    ...(s3.credentials ? { credentials: { ...s3.credentials } } : {}),
-    requestChecksumCalculation: s3.requestChecksumCalculation,
-    responseChecksumValidation: s3.responseChecksumValidation,
-    maxAttempts: config.storage.retry.maxAttempts,
-    requestHandler: {
-      connectionTimeout: config.storage.timeoutMs,
-      socketTimeout: config.storage.timeoutMs,
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
-    },
-  })
-}
-
 function print(rows: Row[]): void {
   const fmt = (ms: number) => `${ms.toFixed(1)} ms`
   const table = [

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config/index.js'
-import { createDiskUploadHandler, type DiskHandlerOptions } from '../storage/drivers/disk/http.js'
-import { UPLOAD_PATH } from '../storage/drivers/disk/signing.js'
-import type { ObjectStore } from '../storage/types.js'
+import { LocalexError } from '../errors/index.js'
+import { UPLOAD_PATH, type ObjectStore } from '../storage/index.js'
+import { createDiskUploadHandler, type DiskHandlerOptions } from './disk-handlers.js'
+import { writeProblem } from './problem.js'
 
 export interface DiskUploadOptions {
   config: Config
@@ -38,7 +39,7 @@ export const diskUploadRoutes: FastifyPluginAsync<DiskUploadOptions> = async (ap
       handler: async (request, reply) => {
         reply.hijack()
         const handled = await handler(request.raw, reply.raw)
-        if (!handled && !reply.raw.headersSent) reply.raw.writeHead(404, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: 'urn:localex-storage:error:NOT_FOUND', title: 'Not found', status: 404, code: 'NOT_FOUND' }))
+        if (!handled) writeProblem(request.raw, reply.raw, new LocalexError('NOT_FOUND', 'No such upload address'))
       },
     })
   }

@@ -1,12 +1,18 @@
+import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
+import busboy from 'busboy'
 import type { FastifyRequest } from 'fastify'
 import type { MultipartFile } from '@fastify/multipart'
 import { LocalexError, isLocalexError } from '../errors/index.js'
 import { toLocalexError } from './problem.js'
 
 /**
- * One streamed file out of a multipart/form-data body, with busboy's limits set (its defaults are
- * unlimited). The file's bytes are handed on as they arrive, never buffered. Everything that can
+ * Multipart parsing, both kinds the service reads: an upload to the API (`readSingleFile`, through
+ * @fastify/multipart) and a presigned POST to the disk store's receiver (`receiveFormFile`,
+ * busboy on the bare request, since that receiver runs without Fastify too).
+ *
+ * readSingleFile: one streamed file out of a multipart/form-data body, with busboy's limits set
+ * (its defaults are unlimited). The file's bytes are handed on as they arrive, never buffered. Everything that can
  * go wrong while the body is read becomes an error ON THE FILE STREAM the consumer is reading, so
  * the consumer (the files layer) stops and writes nothing:
  *
@@ -151,4 +157,87 @@ function multipartError(error: unknown): LocalexError {
   const e = error as { code?: unknown; statusCode?: unknown }
   if (typeof e?.code === 'string' && e.code.startsWith('FST_')) return toLocalexError(error)
   return new LocalexError('VALIDATION_FAILED', 'The multipart body is malformed or ended early', { cause: error })
+}
+
+/** Limits of a presigned POST form: the policy's fields plus a few `x-ignore-*`, one file. */
+export const UPLOAD_FORM_LIMITS = {
+  files: 1,
+  fields: 20,
+  parts: 21,
+  fieldNameSize: 100,
+  fieldSize: 16 * 1024,
+  headerPairs: 50,
+} as const
+
+export interface ReceiveFormFileOptions<T> {
+  /**
+   * Called when the `file` part begins, with the fields sent before it and the file's bytes as
+   * they arrive. Throw (synchronously) to refuse the form; the promise it returns settles the
+   * whole receipt.
+   */
+  store: (fields: Readonly<Record<string, string>>, file: Readable) => Promise<T>
+  /** Stops a write in progress: called with the reason on any failure. */
+  abort: (reason: unknown) => void
+}
+
+/**
+ * A multipart/form-data body as S3 takes a presigned POST: fields, then one part named `file`
+ * (fields after it are ignored), read with busboy's limits set. On any failure (a malformed or
+ * truncated body, a limit passed, a refused form, a failed write) `abort` is called, and the
+ * promise rejects only once the write has settled, so that whatever it was writing is cleaned up
+ * before the answer goes out.
+ */
+export function receiveFormFile<T>(req: IncomingMessage, options: ReceiveFormFileOptions<T>): Promise<T> {
+  if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
+    return Promise.reject(invalidForm('expected a multipart/form-data body'))
+  }
+  let parser: busboy.Busboy
+  try {
+    parser = busboy({ headers: req.headers, limits: UPLOAD_FORM_LIMITS })
+  } catch (error) {
+    return Promise.reject(invalidForm('the multipart body is malformed', error))
+  }
+  return new Promise<T>((resolve, reject) => {
+    const fields: Record<string, string> = {}
+    let stored: Promise<T> | undefined
+    let failed = false
+    const fail = (error: unknown) => {
+      if (failed) return
+      failed = true
+      options.abort(error)
+      void (stored ?? Promise.resolve()).then(() => undefined, () => undefined).then(() => reject(error))
+    }
+    parser.on('field', (name, value, info) => {
+      if (info.nameTruncated || info.valueTruncated) fail(invalidForm(`the field "${name.slice(0, 100)}" is too long`))
+      // Fields after the file are ignored, as S3 does.
+      else if (!stored) fields[name] = value
+    })
+    parser.on('file', (name, file) => {
+      if (stored || failed || name !== 'file') {
+        file.resume()
+        if (!stored) fail(invalidForm(`unexpected file field "${name}"`))
+        return
+      }
+      try {
+        stored = options.store(fields, file)
+      } catch (error) {
+        file.resume()
+        fail(error)
+        return
+      }
+      stored.then(resolve, fail)
+    })
+    parser.on('filesLimit', () => fail(invalidForm('only one file is allowed')))
+    parser.on('fieldsLimit', () => fail(invalidForm('too many fields')))
+    parser.on('partsLimit', () => fail(invalidForm('too many parts')))
+    parser.on('error', (error) => fail(invalidForm('the multipart body is malformed', error)))
+    parser.on('close', () => {
+      if (!stored) fail(invalidForm('the form has no file field'))
+    })
+    req.pipe(parser)
+  })
+}
+
+function invalidForm(reason: string, cause?: unknown): LocalexError {
+  return new LocalexError('VALIDATION_FAILED', `Upload form refused: ${reason}`, { cause, details: { reason } })
 }

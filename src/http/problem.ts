@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERROR_CATALOGUE, LocalexError, isLocalexError, type ErrorCode } from '../errors/index.js'
@@ -10,9 +10,14 @@ import { bearerChallenge } from './auth.js'
  * code and message; Fastify's own 4xx errors (validation, parsing, multipart limits) are given the
  * catalogue code that matches; anything else is a 500 INTERNAL with no detail. 5xx bodies never
  * carry the message either (it may name hosts, buckets or paths): the log has it.
+ *
+ * `problemResponse` builds the answer (status, headers, body) once; three writers send it: to a
+ * Fastify reply, to a bare Node response (the library's handlers, the hijacked upload receiver),
+ * and to a socket Node could not even parse a request from.
  */
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+/** JSON is UTF-8 by definition (RFC 8259), so no charset parameter; Fastify's serializer adds one anyway. */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 
 /** Seconds a client should wait before retrying a 503. */
 export const RETRY_AFTER_SECONDS = 5
@@ -95,20 +100,89 @@ export function toProblem(error: LocalexError, requestId?: string): Problem {
   }
 }
 
-/** Writes the problem, with the headers its status calls for. */
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: LocalexError): FastifyReply {
-  const problem = toProblem(error, request.id)
-  if (error.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', bearerChallenge(error))
-  if ((error.status === 503 || error.status === 429) && !reply.hasHeader('retry-after')) {
-    const hinted = Number(error.details?.retryAfterSeconds)
-    reply.header('retry-after', String(Number.isFinite(hinted) && hinted > 0 ? Math.ceil(hinted) : RETRY_AFTER_SECONDS))
-  }
+export interface ProblemResponse {
+  status: number
+  /** Lower-case names. */
+  headers: Record<string, string>
+  problem: Problem
+}
+
+export interface ProblemOptions {
+  requestId?: string | undefined
+  /** Answer with this status instead of the code's (405 for a wrong method, 408 and 431 from Node). */
+  status?: number | undefined
+  /** The request body was not read to the end. */
+  bodyIncomplete?: boolean | undefined
+}
+
+/** The answer to `error`: its status, the headers that status calls for, and the problem body. */
+export function problemResponse(error: LocalexError, options: ProblemOptions = {}): ProblemResponse {
+  const status = options.status ?? error.status
+  const problem = { ...toProblem(error, options.requestId), status }
   // Never cache a refusal (a CDN in front of /files would otherwise keep serving it).
-  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' }
+  if (status === 401) headers['www-authenticate'] = bearerChallenge(error)
+  if (status === 503 || status === 429) {
+    const hinted = Number(error.details?.retryAfterSeconds)
+    headers['retry-after'] = String(Number.isFinite(hinted) && hinted > 0 ? Math.ceil(hinted) : RETRY_AFTER_SECONDS)
+  }
   // A request whose body was not read to the end (an upload refused early) must not keep the
   // connection: reading the rest to reuse it would be reading what we refused.
-  if (!request.raw.complete) reply.header('connection', 'close')
-  return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(problem)
+  if (options.bodyIncomplete) headers.connection = 'close'
+  return { status, headers, problem }
+}
+
+/** Writes the problem to a Fastify reply; headers a route set already (a 416's Content-Range, a challenge) win. */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: LocalexError): FastifyReply {
+  const answer = problemResponse(error, { requestId: request.id, bodyIncomplete: !request.raw.complete })
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (name !== 'content-type' && !reply.hasHeader(name)) reply.header(name, value)
+  }
+  return reply.code(answer.status).type(PROBLEM_CONTENT_TYPE).send(answer.problem)
+}
+
+export interface WriteProblemOptions {
+  /** Sent along (Allow, Content-Range). */
+  headers?: Record<string, string>
+  status?: number
+  /** How long a refused upload may go on sending before its connection is cut (default 5 s). */
+  drainTimeoutMs?: number
+}
+
+/**
+ * Writes the problem to a bare Node response, for handlers that run without Fastify. When the
+ * request body is still arriving (a refused upload), the rest is read and dropped so the client
+ * can finish sending and read the answer; past `drainTimeoutMs` the socket is cut. A response
+ * already under way can only be cut.
+ */
+export function writeProblem(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  options: WriteProblemOptions = {},
+): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const incomplete = !req.complete
+  const known = toLocalexError(error)
+  // No `Connection: close` here even when the body is unread: Node's server destroys the socket as
+  // soon as such a response is written, and the client, still sending, gets EPIPE or ECONNRESET
+  // instead of the answer (every time with Node 24's fetch). The drain below reads and drops the
+  // rest instead, and cuts the socket only past `drainTimeoutMs`.
+  const { status, headers, problem } = problemResponse(known, { status: options.status })
+  const body = JSON.stringify(problem)
+  res.writeHead(status, { ...options.headers, ...headers, 'content-length': String(Buffer.byteLength(body)) })
+  res.end(body)
+  if (incomplete) {
+    req.unpipe()
+    req.resume()
+    const timer = setTimeout(() => req.socket.destroy(), options.drainTimeoutMs ?? 5000)
+    timer.unref()
+    req.once('end', () => clearTimeout(timer))
+    req.once('close', () => clearTimeout(timer))
+  }
 }
 
 /** Installs the error and not-found handlers on `app` (call on the root instance). */
@@ -132,9 +206,12 @@ export function clientErrorProblem(error: Error & { code?: string }, socket: Soc
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
   const detail = status === 408 ? 'The request was not received in time' : status === 431 ? 'The request headers are too large' : 'The request is malformed'
-  const body = JSON.stringify({ type: problemType('VALIDATION_FAILED'), title: ERROR_CATALOGUE.VALIDATION_FAILED.title, status, code: 'VALIDATION_FAILED', detail })
+  const answer = problemResponse(new LocalexError('VALIDATION_FAILED', detail), { status, bodyIncomplete: true })
+  const body = JSON.stringify(answer.problem)
+  const headers = { ...answer.headers, 'content-length': String(Buffer.byteLength(body)) }
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${lines}\r\n${body}`)
   }
   socket.destroy(error)
 }

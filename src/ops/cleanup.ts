@@ -1,10 +1,8 @@
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
 import { LocalexError } from '../errors/index.js'
-import { auditLog, files, uploads, type FileRecord } from '../db/index.js'
+import { auditLog, files, maintenance, uploads, type FileRecord } from '../db/index.js'
 import type { FileStatus } from '../domain/index.js'
 import type { ObjectStore } from '../storage/types.js'
-import { ownerOfKey, s3Of } from './layout.js'
-import { expiredUploads, staleFiles } from './queries.js'
+import { ownerOfKey } from './layout.js'
 import { errorOf, pushBounded, type OpsContext, type OpsError, type OpsRunOptions } from './types.js'
 
 export interface CleanupOptions extends OpsRunOptions {
@@ -87,7 +85,7 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
 
   // 1. Direct uploads past their expiry: the row and whatever was uploaded under its folder.
   let done = 0
-  for await (const batch of expiredUploads(ctx.db, { at: iso(now), createdBefore: cutoffs.tempCreated })) {
+  for await (const batch of maintenance.expiredUploads(ctx.db, { at: iso(now), createdBefore: cutoffs.tempCreated })) {
     if (stopped()) break
     for (const upload of batch) {
       if (stopped()) break
@@ -122,7 +120,7 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
   for (const phase of phases) {
     if (stopped()) break
     done = 0
-    for await (const batch of staleFiles(ctx.db, { statuses: [phase.status], before: phase.before })) {
+    for await (const batch of maintenance.staleFiles(ctx.db, { statuses: [phase.status], before: phase.before })) {
       if (stopped()) break
       for (const row of batch) {
         if (stopped()) break
@@ -140,36 +138,27 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
     }
   }
 
-  // 5. Incomplete multipart uploads (S3 only; the disk driver writes through temp files it removes itself).
-  const s3 = s3Of(ctx.store)
-  if (s3 && !stopped()) {
+  // 5. Incomplete multipart uploads (S3 only: the disk store writes through temp files it removes itself).
+  if (!stopped()) {
     done = 0
+    const admin = ctx.store.admin
     try {
-      let keyMarker: string | undefined
-      let uploadIdMarker: string | undefined
-      for (;;) {
+      for await (const upload of admin.multipartUploads({ signal })) {
         if (stopped()) break
-        const page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), signal ? { abortSignal: signal } : {})
-        for (const upload of page.Uploads ?? []) {
-          if (!upload.Key || !upload.UploadId) continue
-          // No date: treat as fresh (never touch what we cannot age).
-          if (!upload.Initiated || upload.Initiated.getTime() >= now - grace) continue
-          try {
-            if (!dryRun) await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: upload.Key, UploadId: upload.UploadId }), signal ? { abortSignal: signal } : {})
-            summary.counts.multipartUploads++
-            pushBounded(summary.items, { kind: 'multipart', id: upload.Key, objects: 0 })
-          } catch (error) {
-            if (stopped()) break
-            summary.errors.push(errorOf('multipart', upload.Key, error))
-          }
-          onProgress?.({ phase: 'multipart uploads', done: ++done })
+        // No date: treat as fresh (never touch what we cannot age).
+        if (!upload.initiated || upload.initiated.getTime() >= now - grace) continue
+        try {
+          if (!dryRun) await admin.abortMultipartUpload(upload, { signal })
+          summary.counts.multipartUploads++
+          pushBounded(summary.items, { kind: 'multipart', id: upload.key, objects: 0 })
+        } catch (error) {
+          if (stopped()) break
+          summary.errors.push(errorOf('multipart', upload.key, error))
         }
-        if (!page.IsTruncated) break
-        keyMarker = page.NextKeyMarker
-        uploadIdMarker = page.NextUploadIdMarker
+        onProgress?.({ phase: 'multipart uploads', done: ++done })
       }
     } catch (error) {
-      if (!stopped()) summary.errors.push(errorOf('multipart', s3.bucket, error))
+      if (!stopped()) summary.errors.push(errorOf('multipart', admin.location, error))
     }
   }
 

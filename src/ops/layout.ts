@@ -1,9 +1,5 @@
-import type { ObjectStore } from '../storage/types.js'
-import { GuardedObjectStore, S3ObjectStore } from '../storage/index.js'
-import type { S3Client } from '@aws-sdk/client-s3'
-
 /**
- * Which database row an object key belongs to, read from the key layout of DESIGN.md:
+ * Which database row an object key belongs to, read from the key layout (storage/keys.ts):
  * `items/{itemId}/photos/{fileId}/…`, `profiles/{userId}/photo/{fileId}/…`,
  * `verification/{userId}/{type}/{fileId}/…` (a `files` row) and `temp/uploads/{uploadId}/…`
  * (an `uploads` row). Anything else is `foreign`: the sweep reports it and never deletes it.
@@ -27,10 +23,4 @@ export function ownerOfKey(key: string): KeyOwner {
     return { kind: 'upload', uploadId: parts[2], folder: `temp/uploads/${parts[2]}/` }
   }
   return { kind: 'foreign' }
-}
-
-/** The S3 client behind the store, or null for the disk driver (bucket-level features are S3's). */
-export function s3Of(store: ObjectStore): { client: S3Client; bucket: string } | null {
-  const driver = store instanceof GuardedObjectStore ? store.driver : store
-  return driver instanceof S3ObjectStore ? { client: driver.client, bucket: driver.bucket } : null
 }

@@ -1,10 +1,9 @@
-import { auditLog, files, type Db, type FileRecord } from '../db/index.js'
+import { auditLog, files, maintenance, type Db, type FileRecord } from '../db/index.js'
 import type { FileStatus } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
 import { mapLimit } from '../lib/index.js'
 import type { ObjectStore } from '../storage/types.js'
 import { ownerOfKey } from './layout.js'
-import { rowsWithObjects } from './queries.js'
 import { errorOf, pushBounded, type OpsContext, type OpsError, type OpsRunOptions } from './types.js'
 
 export interface OrphanOptions extends OpsRunOptions {
@@ -149,8 +148,7 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
     await flushDeletes(false)
   }
   try {
-    for await (const entry of ctx.store.list(prefix, { pageSize: 1000, ...(signal ? { signal } : {}) })) {
-      if (entry.type !== 'object') continue
+    for await (const entry of ctx.store.admin.inventory(prefix, { pageSize: 1000, signal })) {
       summary.bucket.objects++
       summary.bucket.bytes += entry.size
       if (entry.lastModified.getTime() >= cutoffMs) summary.bucket.recent++
@@ -177,7 +175,8 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
   if (!stopped()) {
     const total = await countRows(ctx, summary.cutoff, prefix)
     try {
-      for await (const batch of rowsWithObjects(ctx.db, { before: summary.cutoff, ...(prefix ? { prefix } : {}), batchSize: 200 })) {
+      const walk = maintenance.filesWithObjects(ctx.db, { before: summary.cutoff, prefix, batchSize: 200 })
+      for await (const batch of walk) {
         if (stopped()) break
         const found = await mapLimit(batch, options.concurrency ?? 16, (row) => checkRow(ctx.store, row, prefix, signal).catch((error: unknown) => {
           if (!stopped()) summary.errors.push(errorOf('rows', row.id, error))
@@ -220,14 +219,8 @@ async function classify(db: Db, batch: ReadonlyArray<{ key: string; size: number
     else if (owner.kind === 'upload') uploadIds.add(owner.uploadId)
     return owner
   })
-  const rows = new Map<string, { status: FileStatus; key_prefix: string; objects: string }>()
-  if (fileIds.size) {
-    for (const r of await db.selectFrom('files').select(['id', 'status', 'key_prefix', 'objects']).where('id', 'in', [...fileIds]).execute()) rows.set(r.id, r)
-  }
-  const ups = new Map<string, string>()
-  if (uploadIds.size) {
-    for (const r of await db.selectFrom('uploads').select(['id', 'status']).where('id', 'in', [...uploadIds]).execute()) ups.set(r.id, r.status)
-  }
+  const rows = await maintenance.fileFolders(db, [...fileIds])
+  const ups = await maintenance.uploadStatuses(db, [...uploadIds])
   const listed = new Map<string, Set<string>>()
   const out: OrphanObject[] = []
   batch.forEach((entry, i) => {
@@ -236,12 +229,12 @@ async function classify(db: Db, batch: ReadonlyArray<{ key: string; size: number
     if (owner?.kind === 'file') {
       const row = rows.get(owner.fileId)
       if (!row) reason = 'no_row'
-      else if (row.key_prefix !== owner.folder) reason = 'wrong_folder'
+      else if (row.keyPrefix !== owner.folder) reason = 'wrong_folder'
       else if (row.status === 'deleted') reason = 'file_deleted'
       else if (row.status === 'ready') {
         let keys = listed.get(owner.fileId)
         if (!keys) {
-          keys = new Set((JSON.parse(row.objects) as Array<{ key: string }>).map((o) => o.key))
+          keys = new Set(row.objects.map((o) => o.key))
           listed.set(owner.fileId, keys)
         }
         if (!keys.has(entry.key)) reason = 'not_listed'
@@ -300,14 +293,7 @@ async function markMissing(db: Db, m: MissingObjects): Promise<boolean> {
 }
 
 async function countRows(ctx: OpsContext, before: string, prefix: string): Promise<number | undefined> {
-  if (prefix) return undefined
-  const row = await ctx.db
-    .selectFrom('files')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('status', 'in', ['ready', 'processing'])
-    .where('updated_at', '<', before)
-    .executeTakeFirstOrThrow()
-  return Number(row.n)
+  return prefix ? undefined : maintenance.countFilesWithObjects(ctx.db, { before })
 }
 
 function isAbort(error: unknown): boolean {

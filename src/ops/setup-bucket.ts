@@ -1,18 +1,12 @@
-import {
-  CreateBucketCommand,
-  HeadBucketCommand,
-  PutBucketCorsCommand,
-  PutBucketEncryptionCommand,
-  PutBucketLifecycleConfigurationCommand,
-  PutBucketVersioningCommand,
-  PutPublicAccessBlockCommand,
-  type CORSRule,
-  type LifecycleRule,
-  type S3Client,
-} from '@aws-sdk/client-s3'
-import { mkdir } from 'node:fs/promises'
 import type { Config } from '../config/index.js'
-import { s3Of } from './layout.js'
+import type {
+  BucketAdmin,
+  BucketChange,
+  BucketCorsRule,
+  BucketLifecycleRule,
+  BucketSetting,
+  BucketSettingName,
+} from '../storage/index.js'
 import type { OpsContext, OpsRunOptions } from './types.js'
 
 export interface SetupBucketOptions extends OpsRunOptions {
@@ -50,31 +44,81 @@ export interface SetupBucketSummary {
 export const STORED_PREFIXES = ['items/', 'profiles/', 'verification/'] as const
 
 /** The lifecycle rules of the config, one per concern so a store can refuse one and keep the rest. */
-export function lifecycleRules(config: Config): LifecycleRule[] {
+export function lifecycleRules(config: Config): BucketLifecycleRule[] {
   const l = config.ops.lifecycle
-  const rules: LifecycleRule[] = []
-  if (l.tempDays > 0) rules.push({ ID: 'expire-temp', Status: 'Enabled', Filter: { Prefix: 'temp/' }, Expiration: { Days: l.tempDays } })
-  if (l.multipartDays > 0) rules.push({ ID: 'abort-incomplete-multipart', Status: 'Enabled', Filter: { Prefix: '' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: l.multipartDays } })
+  const rules: BucketLifecycleRule[] = []
+  if (l.tempDays > 0) rules.push({ id: 'expire-temp', prefix: 'temp/', enabled: true, expirationDays: l.tempDays })
+  if (l.multipartDays > 0) {
+    const days = l.multipartDays
+    rules.push({ id: 'abort-incomplete-multipart', prefix: '', enabled: true, abortIncompleteMultipartDays: days })
+  }
   if (l.noncurrentDays > 0 && config.ops.bucket.versioning) {
-    rules.push({ ID: 'expire-noncurrent', Status: 'Enabled', Filter: { Prefix: '' }, NoncurrentVersionExpiration: { NoncurrentDays: l.noncurrentDays } })
+    rules.push({ id: 'expire-noncurrent', prefix: '', enabled: true, noncurrentExpirationDays: l.noncurrentDays })
   }
   if (l.transitionDays > 0 || l.archiveDays > 0) {
+    const transitions = [
+      ...(l.transitionDays > 0 ? [{ days: l.transitionDays, storageClass: l.transitionClass }] : []),
+      ...(l.archiveDays > 0 ? [{ days: l.archiveDays, storageClass: l.archiveClass }] : []),
+    ]
     for (const prefix of STORED_PREFIXES) {
-      const transitions = [
-        ...(l.transitionDays > 0 ? [{ Days: l.transitionDays, StorageClass: l.transitionClass }] : []),
-        ...(l.archiveDays > 0 ? [{ Days: l.archiveDays, StorageClass: l.archiveClass }] : []),
-      ]
-      rules.push({ ID: `tier-${prefix.slice(0, -1)}`, Status: 'Enabled', Filter: { Prefix: prefix }, Transitions: transitions })
+      rules.push({ id: `tier-${prefix.slice(0, -1)}`, prefix, enabled: true, transitions: [...transitions] })
     }
   }
   return rules
 }
 
-export function corsRules(config: Config): CORSRule[] {
+export function corsRules(config: Config): BucketCorsRule[] {
   const origins = config.ops.bucket.corsOrigins
   if (origins.length === 0) return []
   // Direct uploads are presigned POSTs (and PUTs); GET/HEAD for signed-URL reads from a page.
-  return [{ ID: 'direct-uploads', AllowedOrigins: [...origins], AllowedMethods: ['GET', 'HEAD', 'PUT', 'POST'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag'], MaxAgeSeconds: 3000 }]
+  return [{
+    id: 'direct-uploads',
+    allowedOrigins: [...origins],
+    allowedMethods: ['GET', 'HEAD', 'PUT', 'POST'],
+    allowedHeaders: ['*'],
+    exposeHeaders: ['ETag'],
+    maxAgeSeconds: 3000,
+  }]
+}
+
+interface WantedSetting {
+  feature: BucketSettingName
+  /** The state to apply, or null to leave the setting alone … */
+  change: BucketSetting | null
+  /** … for this reason. */
+  skipped: string
+}
+
+/** Each setting `setup-bucket` manages besides the lifecycle: the state to apply, or why it is left alone. */
+function wantedSettings(config: Config, existed: boolean): WantedSetting[] {
+  const o = config.ops.bucket
+  const all = { blockPublicAcls: true, ignorePublicAcls: true, blockPublicPolicy: true, restrictPublicBuckets: true }
+  const cors = corsRules(config)
+  return [
+    {
+      feature: 'public_access_block',
+      change: o.blockPublicAccess ? { name: 'public_access_block', value: all } : null,
+      skipped: 'BUCKET_BLOCK_PUBLIC_ACCESS=false',
+    },
+    {
+      feature: 'encryption',
+      change: o.encryption !== 'none' ? { name: 'encryption', value: { algorithm: o.encryption } } : null,
+      skipped: 'BUCKET_ENCRYPTION=none',
+    },
+    // Versioning is only ever turned on here, or suspended when configured off on a bucket that has it.
+    {
+      feature: 'versioning',
+      change: o.versioning || existed
+        ? { name: 'versioning', value: { status: o.versioning ? 'enabled' : 'suspended' } }
+        : null,
+      skipped: 'BUCKET_VERSIONING=false on a new bucket',
+    },
+    {
+      feature: 'cors',
+      change: cors.length > 0 ? { name: 'cors', value: { rules: cors } } : null,
+      skipped: 'BUCKET_CORS_ORIGINS is empty',
+    },
+  ]
 }
 
 /**
@@ -89,138 +133,91 @@ export async function setupBucket(ctx: OpsContext, options: SetupBucketOptions =
   const started = performance.now()
   const dryRun = options.dryRun ?? false
   const { signal, onProgress } = options
-  const s3 = s3Of(ctx.store)
-  if (!s3) {
-    const root = ctx.config.storage.disk.root
-    if (!dryRun) await mkdir(root, { recursive: true })
-    return {
-      driver: 'disk',
-      bucket: root,
-      dryRun,
-      steps: [{ feature: 'bucket', status: dryRun ? 'planned' : 'applied', detail: `disk root ${root}; bucket features (encryption, versioning, CORS, lifecycle) are S3's` }],
-      refused: [],
-      durationMs: Math.round(performance.now() - started),
-    }
+  const admin = ctx.store.admin
+  const elapsed = () => Math.round(performance.now() - started)
+  if (admin.settings.length === 0) {
+    // A folder has no bucket settings: its root is all there is to make.
+    if (!dryRun) await admin.apply({ name: 'bucket' }, { signal })
+    const detail = `disk root ${admin.location}; bucket features (encryption, versioning, CORS, lifecycle) are S3's`
+    const steps: SetupStep[] = [{ feature: 'bucket', status: dryRun ? 'planned' : 'applied', detail }]
+    return { driver: admin.driver, bucket: admin.location, dryRun, steps, refused: [], durationMs: elapsed() }
   }
-  const { client, bucket } = s3
-  const o = ctx.config.ops.bucket
-  const opts = signal ? { abortSignal: signal } : {}
   const steps: SetupStep[] = []
-  const summary: SetupBucketSummary = { driver: 's3', bucket, dryRun, steps, refused: [], durationMs: 0 }
+  const summary: SetupBucketSummary = {
+    driver: admin.driver,
+    bucket: admin.location,
+    dryRun,
+    steps,
+    refused: [],
+    durationMs: 0,
+  }
   const total = 6
-  const step = async (feature: SetupStep['feature'], request: unknown, apply: () => Promise<unknown>, enabled = true, why?: string) => {
-    if (!enabled) steps.push({ feature, status: 'skipped', ...(why ? { detail: why } : {}) })
-    else if (dryRun) steps.push({ feature, status: 'planned', request })
+  const step = async (feature: SetupStep['feature'], change: BucketChange | null, why?: string) => {
+    if (!change) steps.push({ feature, status: 'skipped', ...(why ? { detail: why } : {}) })
+    else if (dryRun) steps.push({ feature, status: 'planned', request: admin.describe(change).input })
     else {
-      try {
-        await apply()
-        steps.push({ feature, status: 'applied', request })
-      } catch (error) {
-        if (signal?.aborted) throw error
-        const refusal = refusalOf(error)
-        if (!refusal) throw error
-        steps.push({ feature, status: 'refused', request, code: refusal.code, detail: refusal.message })
+      const request = admin.describe(change).input
+      const outcome = await admin.apply(change, { signal })
+      if (outcome.status === 'applied') steps.push({ feature, status: 'applied', request })
+      else {
+        steps.push({ feature, status: 'refused', request, code: outcome.code, detail: outcome.message })
         summary.refused.push(feature)
       }
     }
     onProgress?.({ phase: 'setup', done: steps.length, total, detail: feature })
   }
 
-  // The bucket itself: created only when HeadBucket says it does not exist.
-  const exists = await client.send(new HeadBucketCommand({ Bucket: bucket }), opts).then(() => true, (error: unknown) => {
-    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } }
-    if (e.name === 'NotFound' || e.name === 'NoSuchBucket' || e.$metadata?.httpStatusCode === 404) return false
-    throw error
-  })
-  const region = ctx.config.storage.s3.region
-  const create = { Bucket: bucket, ...(region !== 'us-east-1' && !ctx.config.storage.s3.endpoint ? { CreateBucketConfiguration: { LocationConstraint: region } } : {}) }
-  await step('bucket', create, () => client.send(new CreateBucketCommand(create as ConstructorParameters<typeof CreateBucketCommand>[0]), opts), !exists, 'exists')
-
-  const block = { Bucket: bucket, PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true } }
-  await step('public_access_block', block, () => client.send(new PutPublicAccessBlockCommand(block), opts), o.blockPublicAccess, 'BUCKET_BLOCK_PUBLIC_ACCESS=false')
-
-  const encryption = { Bucket: bucket, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' as const } }] } }
-  await step('encryption', encryption, () => client.send(new PutBucketEncryptionCommand(encryption), opts), o.encryption !== 'none', 'BUCKET_ENCRYPTION=none')
-
-  // Versioning is only ever turned on here, or suspended when configured off on a bucket that has it.
-  const versioning = { Bucket: bucket, VersioningConfiguration: { Status: o.versioning ? ('Enabled' as const) : ('Suspended' as const) } }
-  await step('versioning', versioning, () => client.send(new PutBucketVersioningCommand(versioning), opts), o.versioning || exists, 'BUCKET_VERSIONING=false on a new bucket')
-
-  const cors = { Bucket: bucket, CORSConfiguration: { CORSRules: corsRules(ctx.config) } }
-  await step('cors', cors, () => client.send(new PutBucketCorsCommand(cors), opts), cors.CORSConfiguration.CORSRules.length > 0, 'BUCKET_CORS_ORIGINS is empty')
+  // The bucket itself: created only when it does not exist.
+  const exists = await admin.exists({ signal })
+  await step('bucket', exists ? null : { name: 'bucket' }, 'exists')
+  for (const { feature, change, skipped } of wantedSettings(ctx.config, exists)) await step(feature, change, skipped)
 
   const rules = lifecycleRules(ctx.config)
-  const lifecycle = { Bucket: bucket, LifecycleConfiguration: { Rules: rules } }
+  const lifecycle: BucketChange = { name: 'lifecycle', value: { rules } }
   if (rules.length === 0 || dryRun) {
-    await step('lifecycle', lifecycle, () => Promise.resolve(), rules.length > 0, 'every LIFECYCLE_*_DAYS is 0')
+    await step('lifecycle', rules.length > 0 ? lifecycle : null, 'every LIFECYCLE_*_DAYS is 0')
   } else {
-    const result = await applyLifecycle(client, bucket, rules, signal)
-    summary.lifecycle = { accepted: result.accepted.map((r) => r.ID as string), refused: result.refused }
-    const request = { Bucket: bucket, LifecycleConfiguration: { Rules: result.accepted } }
+    const result = await applyLifecycle(admin, rules, signal)
+    summary.lifecycle = { accepted: result.accepted.map((r) => r.id), refused: result.refused }
+    const request = admin.describe({ name: 'lifecycle', value: { rules: result.accepted } }).input
     if (result.refused.length === 0) steps.push({ feature: 'lifecycle', status: 'applied', request })
     else {
+      const refusedList = result.refused.map((r) => `${r.id} (${r.code})`).join(', ')
+      const appliedList = result.accepted.length ? `; applied: ${result.accepted.map((r) => r.id).join(', ')}` : ''
       steps.push({
         feature: 'lifecycle',
         status: result.accepted.length ? 'applied' : 'refused',
         request,
         code: result.refused[0]?.code as string,
-        detail: `refused by the store: ${result.refused.map((r) => `${r.id} (${r.code})`).join(', ')}${result.accepted.length ? `; applied: ${result.accepted.map((r) => r.ID).join(', ')}` : ''}`,
+        detail: `refused by the store: ${refusedList}${appliedList}`,
       })
       summary.refused.push(...result.refused.map((r) => `lifecycle:${r.id}`))
     }
     onProgress?.({ phase: 'setup', done: steps.length, total, detail: 'lifecycle' })
   }
-  summary.durationMs = Math.round(performance.now() - started)
+  summary.durationMs = elapsed()
   return summary
 }
 
 /**
- * PUTs every rule at once; if the store refuses the set, finds which rules it refuses by adding
+ * Applies every rule at once; if the store refuses the set, finds which rules it refuses by adding
  * them one at a time to the accepted ones, and leaves the bucket with the accepted set.
  */
 async function applyLifecycle(
-  client: S3Client,
-  bucket: string,
-  rules: LifecycleRule[],
+  admin: BucketAdmin,
+  rules: BucketLifecycleRule[],
   signal?: AbortSignal,
-): Promise<{ accepted: LifecycleRule[]; refused: Array<{ id: string; code: string; message: string }> }> {
-  const put = (set: LifecycleRule[]) => client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: set } }), signal ? { abortSignal: signal } : {})
-  try {
-    await put(rules)
-    return { accepted: rules, refused: [] }
-  } catch (error) {
-    if (signal?.aborted || !refusalOf(error)) throw error
-  }
-  const accepted: LifecycleRule[] = []
+): Promise<{ accepted: BucketLifecycleRule[]; refused: Array<{ id: string; code: string; message: string }> }> {
+  const put = (set: BucketLifecycleRule[]) => admin.apply({ name: 'lifecycle', value: { rules: set } }, { signal })
+  if ((await put(rules)).status === 'applied') return { accepted: rules, refused: [] }
+  const accepted: BucketLifecycleRule[] = []
   const refused: Array<{ id: string; code: string; message: string }> = []
   for (const rule of rules) {
-    try {
-      await put([...accepted, rule])
-      accepted.push(rule)
-    } catch (error) {
-      if (signal?.aborted) throw error
-      const refusal = refusalOf(error)
-      if (!refusal) throw error
-      refused.push({ id: rule.ID as string, ...refusal })
-    }
+    const outcome = await put([...accepted, rule])
+    if (outcome.status === 'applied') accepted.push(rule)
+    else refused.push({ id: rule.id, code: outcome.code, message: outcome.message })
   }
-  // The last PUT may have been a refused one; the bucket keeps the previous accepted set, which
-  // is `accepted` already (each successful PUT was exactly it).
+  // The last request may have been a refused one; the bucket keeps the previous accepted set, which
+  // is `accepted` already (each successful request was exactly it).
   return { accepted, refused }
-}
-
-/**
- * A store's "no" to a feature: 4xx answers such as NotImplemented, InvalidArgument,
- * InvalidStorageClass, MalformedXML, InvalidRequest. Auth failures and 5xx are not refusals
- * and stop the command.
- */
-function refusalOf(error: unknown): { code: string; message: string } | null {
-  const e = error as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } }
-  const status = e.$metadata?.httpStatusCode ?? 0
-  const code = e.Code ?? e.name ?? 'Error'
-  if (code === 'AccessDenied' || code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'NoSuchBucket') return null
-  if ((status >= 400 && status < 500) || status === 501 || code === 'NotImplemented') {
-    return { code, message: (e.message && e.message !== 'UnknownError' ? e.message : `HTTP ${status}`).slice(0, 300) }
-  }
-  return null
 }

@@ -1,7 +1,6 @@
-import { files } from '../db/index.js'
+import { files, usage, type ObjectGroup, type UserUsage } from '../db/index.js'
 import { ENTITY_TYPES, FILE_STATUSES } from '../domain/index.js'
 import { keyKind } from '../storage/keys.js'
-import { objectGroups, originalBytes, topUsers, type ObjectGroup, type UserUsage } from './queries.js'
 import { errorOf, type OpsContext, type OpsError, type OpsRunOptions } from './types.js'
 
 /** Billing unit of S3 storage prices: GB-month with GB = 2^30 bytes. */
@@ -67,9 +66,9 @@ export async function storageStats(ctx: OpsContext, options: StatsOptions = {}):
   onProgress?.({ phase: 'database', done: 0 })
   const [statusRows, groups, originals, users] = await Promise.all([
     files.stats(ctx.db),
-    objectGroups(ctx.db),
-    originalBytes(ctx.db),
-    topUsers(ctx.db, options.byUser ?? 10),
+    usage.objectGroups(ctx.db),
+    usage.originalBytes(ctx.db),
+    usage.topUsers(ctx.db, options.byUser ?? 10),
   ])
   const stored = new Set<string>(['uploading', 'processing', 'ready'])
   const byEntity: EntityStats[] = ENTITY_TYPES.map((entityType) => {
@@ -110,8 +109,7 @@ export async function storageStats(ctx: OpsContext, options: StatsOptions = {}):
     let walked = 0
     let interrupted = false
     try {
-      for await (const entry of ctx.store.list('', { pageSize: 1000, ...(signal ? { signal } : {}) })) {
-        if (entry.type !== 'object') continue
+      for await (const entry of ctx.store.admin.inventory('', { pageSize: 1000, signal })) {
         const kind = keyKind(entry.key)
         const b = (bucket[kind] ??= { objects: 0, bytes: 0 })
         b.objects++

@@ -1,4 +1,7 @@
 import type { Readable } from 'node:stream'
+import type { BucketAdmin } from './bucket-admin.js'
+
+export type * from './bucket-admin.js'
 
 /** Every I/O method takes one; aborting rejects with ABORTED and leaves nothing half-written. */
 export interface IoOptions {
@@ -125,6 +128,8 @@ export interface StoreCapabilities {
 export interface ObjectStore {
   readonly name: 'disk' | 's3'
   readonly capabilities: StoreCapabilities
+  /** The bucket itself (setup, multipart uploads, inventory): what the operator tasks use. */
+  readonly admin: BucketAdmin
 
   /** Writes a whole object; a failed or aborted write leaves no object and no open upload. */
   put(key: string, body: Buffer | Uint8Array | Readable, options?: PutOptions): Promise<PutResult>

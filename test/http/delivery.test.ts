@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DiskUrlSigner } from '../../src/storage/drivers/disk/signing.js'
+import { DiskUrlSigner } from '../../src/storage/index.js'
 import { SIGNING_SECRET, expectProblemShape, jpeg, makeTestApp, multipart, type TestApp } from './support/app.js'
 
 /** The embedded delivery route over a real disk store (createObjectStore on a temp DATA_DIR). */

@@ -6,11 +6,10 @@ import { runCli } from '../../src/cli/main.js'
 import { auditLog, files as fileRows, uploads, type FileRecord } from '../../src/db/index.js'
 import type { Actor, FileView } from '../../src/files/types.js'
 import { cleanup } from '../../src/ops/cleanup.js'
-import { s3Of } from '../../src/ops/layout.js'
 import { findOrphans } from '../../src/ops/orphans.js'
 import { newId } from '../../src/storage/keys.js'
 import { fixture } from '../support/fixtures.js'
-import { s3ConfigEnv } from '../support/s3.js'
+import { s3ConfigEnv, s3TestClient } from '../support/s3.js'
 import { objectKeys, openTestStorage, type TestStorage } from '../support/storage.js'
 import { capture } from './helpers.js'
 
@@ -113,7 +112,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
   beforeAll(async () => {
     t = await openTestStorage('production')
-    s3 = s3Of(t.store) as { client: S3Client; bucket: string }
+    s3 = { client: s3TestClient(), bucket: t.config.storage.s3.bucket }
     env = { ...s3ConfigEnv(t.config.storage.s3.bucket), DATABASE_URL: t.testDb.url as string, DATA_DIR: t.testDb.dir, LOG_LEVEL: 'silent' }
     const photo = await readFile(fixture('images/jpeg-exif-orientation-1-landscape.jpg'))
     const png = await readFile(fixture('images/png-rgba-alpha.png'))
@@ -178,6 +177,7 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
       const page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: key }))
       for (const u of page.Uploads ?? []) await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: u.Key, UploadId: u.UploadId }))
     }
+    s3?.client.destroy()
     await t?.close()
   })
 

@@ -6,13 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
-import {
-  createDiskDeliveryHandler,
-  createDiskUploadHandler,
-  createObjectStore,
-  verifySignedUrl,
-  type GuardedObjectStore,
-} from '../../src/storage/index.js'
+import { createDiskDeliveryHandler, createDiskUploadHandler } from '../../src/http/index.js'
+import { createObjectStore, verifySignedUrl, type GuardedObjectStore } from '../../src/storage/index.js'
 import { DiskObjectStore } from '../../src/storage/drivers/disk/driver.js'
 import { collect, expectCode, objectStoreContract, type ContractSubject } from './contract.js'
 
@@ -202,5 +197,38 @@ describe('disk driver specifics', () => {
     await store.ping()
     expect((await readdir(join(dir, 'nested/root'))).sort()).toEqual(['.tmp', 'objects'])
     await rm(dir, { recursive: true, force: true })
+  })
+})
+
+describe('disk driver: BucketAdmin', () => {
+  it('has only its root folder: creates it, lists no multipart uploads, refuses bucket settings', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'localex-disk-admin-'))
+    const root = join(dir, 'nested/root')
+    const secrets = { URL_SIGNING_SECRET: SECRET, JWT_SECRET: SECRET }
+    const config = loadConfig({ DATA_DIR: dir, STORAGE_DRIVER: 'disk', STORAGE_DISK_ROOT: root, ...secrets })
+    const store = createObjectStore(config)
+    try {
+      const admin = store.admin
+      expect(admin).toMatchObject({ driver: 'disk', location: root, settings: [] })
+      expect(await admin.exists()).toBe(false)
+      expect(admin.describe({ name: 'bucket' })).toEqual({ operation: 'mkdir', input: { path: root, recursive: true } })
+      expect(await admin.apply({ name: 'bucket' })).toEqual({ status: 'applied' })
+      expect(await admin.exists()).toBe(true)
+      const invalid = expect.objectContaining({ code: 'VALIDATION_FAILED' })
+      expect(() => admin.describe({ name: 'cors', value: { rules: [] } })).toThrow(invalid)
+      await expectCode(admin.read('versioning'), 'VALIDATION_FAILED')
+      const uploads = []
+      for await (const upload of admin.multipartUploads()) uploads.push(upload)
+      expect(uploads).toEqual([])
+      await store.put('inv/b', Buffer.from('bb'))
+      await store.put('inv/a/1', Buffer.from('a'))
+      expect(await collect(admin.inventory('inv/'))).toEqual([
+        { key: 'inv/a/1', size: 1, lastModified: expect.any(Date) },
+        { key: 'inv/b', size: 2, lastModified: expect.any(Date) },
+      ])
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

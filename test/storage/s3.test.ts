@@ -3,7 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
+import { CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig, type Config } from '../../src/config/index.js'
 import { createObjectStore, isLocalexError, type GuardedObjectStore } from '../../src/storage/index.js'
@@ -192,6 +192,146 @@ describe('s3 driver specifics', () => {
       expect((await store.getBuffer('multipart/buffer.bin', { range: { start: 11 * 1024 * 1024 - 3 } })).equals(Buffer.alloc(3, 7))).toBe(true)
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('s3 driver: BucketAdmin on radosgw', () => {
+  let bucket: TestBucket
+  let store: GuardedObjectStore
+  const dirs: string[] = []
+  beforeAll(async () => {
+    bucket = await createTestBucket('s3-admin')
+    const { config, dir } = await s3Config(bucket.bucket)
+    dirs.push(dir)
+    store = createObjectStore(config)
+  })
+  afterAll(async () => {
+    await store?.close()
+    await bucket?.cleanup()
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('tells whether the bucket exists, and describes its creation without sending it', async () => {
+    expect(store.admin).toMatchObject({ driver: 's3', location: bucket.bucket })
+    expect(store.admin.settings).toEqual(['public_access_block', 'encryption', 'versioning', 'cors', 'lifecycle'])
+    expect(await store.admin.exists()).toBe(true)
+    const { config, dir } = await s3Config(`${bucket.bucket.slice(0, 40)}-absent`)
+    dirs.push(dir)
+    const absent = createObjectStore(config)
+    try {
+      expect(await absent.admin.exists()).toBe(false)
+      // An endpoint (an S3-compatible store) takes no LocationConstraint.
+      const create = { operation: 'CreateBucket', input: { Bucket: config.storage.s3.bucket } }
+      expect(absent.admin.describe({ name: 'bucket' })).toEqual(create)
+      expect(await absent.admin.exists()).toBe(false)
+    } finally {
+      await absent.close()
+    }
+  })
+
+  it('reads a setting never set as its "none", applies a wanted state, reads it back, and removes it', async () => {
+    const admin = store.admin
+    expect(await admin.read('cors')).toEqual({ rules: [] })
+    expect(await admin.read('lifecycle')).toEqual({ rules: [] })
+    expect(await admin.read('versioning')).toEqual({ status: 'unversioned' })
+
+    const cors = {
+      id: 'pages',
+      allowedOrigins: ['https://a.example'],
+      allowedMethods: ['GET', 'PUT'],
+      allowedHeaders: ['*'],
+      exposeHeaders: ['ETag'],
+      maxAgeSeconds: 60,
+    }
+    expect(admin.describe({ name: 'cors', value: { rules: [cors] } })).toEqual({
+      operation: 'PutBucketCors',
+      input: {
+        Bucket: bucket.bucket,
+        CORSConfiguration: {
+          CORSRules: [{
+            ID: 'pages',
+            AllowedOrigins: ['https://a.example'],
+            AllowedMethods: ['GET', 'PUT'],
+            AllowedHeaders: ['*'],
+            ExposeHeaders: ['ETag'],
+            MaxAgeSeconds: 60,
+          }],
+        },
+      },
+    })
+    expect(await admin.apply({ name: 'cors', value: { rules: [cors] } })).toEqual({ status: 'applied' })
+    expect(await admin.read('cors')).toEqual({ rules: [cors] })
+
+    const rule = { id: 'expire-temp', prefix: 'temp/', enabled: true, expirationDays: 2 }
+    expect(await admin.apply({ name: 'lifecycle', value: { rules: [rule] } })).toEqual({ status: 'applied' })
+    expect(await admin.read('lifecycle')).toEqual({ rules: [rule] })
+
+    expect(await admin.apply({ name: 'versioning', value: { status: 'enabled' } })).toEqual({ status: 'applied' })
+    expect(await admin.read('versioning')).toEqual({ status: 'enabled' })
+    const invalid = expect.objectContaining({ code: 'VALIDATION_FAILED' })
+    expect(() => admin.describe({ name: 'versioning', value: { status: 'unversioned' } })).toThrow(invalid)
+
+    // "None" is a removal: S3 refuses an empty rule set.
+    const deletion = { operation: 'DeleteBucketCors', input: { Bucket: bucket.bucket } }
+    expect(admin.describe({ name: 'cors', value: { rules: [] } })).toEqual(deletion)
+    expect(await admin.apply({ name: 'cors', value: { rules: [] } })).toEqual({ status: 'applied' })
+    expect(await admin.read('cors')).toEqual({ rules: [] })
+    expect(await admin.apply({ name: 'lifecycle', value: { rules: [] } })).toEqual({ status: 'applied' })
+    expect(await admin.read('lifecycle')).toEqual({ rules: [] })
+  })
+
+  it('reports what the store refuses as an outcome with its code, and an auth failure as an error', async () => {
+    // radosgw 16 has no SSE-S3: PutBucketEncryption is answered 400 InvalidArgument.
+    const outcome = await store.admin.apply({ name: 'encryption', value: { algorithm: 'AES256' } })
+    expect(outcome).toMatchObject({ status: 'refused', code: 'InvalidArgument' })
+    const wrongSecret = 'wrong-secret-key-0123456789abcdef'
+    const { config, dir } = await s3Config(bucket.bucket, { AWS_SECRET_ACCESS_KEY: wrongSecret })
+    dirs.push(dir)
+    const denied = createObjectStore(config)
+    try {
+      await expectCode(denied.admin.apply({ name: 'cors', value: { rules: [] } }), 'STORE_ACCESS_DENIED')
+      await expectCode(denied.admin.exists(), 'STORE_ACCESS_DENIED')
+    } finally {
+      await denied.close()
+    }
+  })
+
+  it('lists open multipart uploads with their start, and aborts one', async () => {
+    const key = 'admin/multipart.bin'
+    const started = await bucket.client.send(new CreateMultipartUploadCommand({ Bucket: bucket.bucket, Key: key }))
+    const open = []
+    for await (const upload of store.admin.multipartUploads()) open.push(upload)
+    expect(open).toEqual([{ key, uploadId: started.UploadId, initiated: expect.any(Date) }])
+    await store.admin.abortMultipartUpload(open[0] as (typeof open)[number])
+    const after = []
+    for await (const upload of store.admin.multipartUploads()) after.push(upload)
+    expect(after).toEqual([])
+  })
+
+  it('takes its inventory from the listing: objects only, in key order', async () => {
+    await store.put('inventory/b/1', Buffer.from('bb'))
+    await store.put('inventory/a', Buffer.from('a'))
+    const seen = []
+    for await (const entry of store.admin.inventory('inventory/', { pageSize: 1 })) seen.push(entry)
+    expect(seen).toEqual([
+      { key: 'inventory/a', size: 1, lastModified: expect.any(Date) },
+      { key: 'inventory/b/1', size: 2, lastModified: expect.any(Date) },
+    ])
+  })
+
+  it('sends its requests under the driver’s retry policy', async () => {
+    const proxy = await flakyProxy(2)
+    const env = { S3_ENDPOINT: proxy.endpoint, STORAGE_MAX_ATTEMPTS: '4', STORAGE_RETRY_BASE_MS: '5' }
+    const { config, dir } = await s3Config(bucket.bucket, env)
+    dirs.push(dir)
+    const flaky = createObjectStore(config)
+    try {
+      expect(await flaky.admin.exists()).toBe(true)
+      expect(proxy.connections()).toBeGreaterThanOrEqual(3)
+    } finally {
+      await flaky.close()
+      await proxy.close()
     }
   })
 })

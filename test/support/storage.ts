@@ -5,7 +5,7 @@ import { createStorage, type Storage, type StorageOptions } from '../../src/app.
 import { auditLog, files as fileRows, outboxRows, type AuditRecord } from '../../src/db/index.js'
 import type { FileView } from '../../src/files/types.js'
 import { silentLogger } from '../../src/jobs/index.js'
-import { createDiskDeliveryHandler, createDiskUploadHandler } from '../../src/storage/index.js'
+import { createDiskDeliveryHandler, createDiskUploadHandler } from '../../src/http/index.js'
 import { createTestBucket, s3ConfigEnv } from './s3.js'
 import { createTestDatabase, testConfig, type TestDatabase } from './db.js'
 import { TcpProxy } from './tcp-proxy.js'

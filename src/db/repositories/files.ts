@@ -3,6 +3,7 @@ import { LocalexError } from '../../errors/index.js'
 import type { Db } from '../connection.js'
 import { lockRows } from '../dialect.js'
 import { isUniqueViolation } from '../errors.js'
+import { keysetPages } from '../keyset.js'
 import { decodeObjects, encodeObjects } from '../json.js'
 import type { DocumentType, EntityType, FileRecord, FileStatus, StoredObject } from '../../domain/index.js'
 import type { FileRow, FilesTable } from '../schema.js'
@@ -312,16 +313,9 @@ export const files = {
    * Rows inserted during the walk may or may not be seen.
    */
   async *iterate(db: Db, filter: FileFilter & { batchSize?: number } = {}): AsyncGenerator<FileRecord, void, undefined> {
-    const batchSize = filter.batchSize ?? 200
-    let after: string | null = null
-    for (;;) {
-      let query = applyFilter(db.selectFrom('files').selectAll(), filter)
-      if (after !== null) query = query.where('id', '>', after)
-      const rows = await query.orderBy('id').limit(batchSize).execute()
+    const query = applyFilter(db.selectFrom('files').selectAll(), filter)
+    for await (const rows of keysetPages(query, { keys: ['id'], batchSize: filter.batchSize })) {
       for (const row of rows) yield fileRecordOf(row)
-      const last = rows.at(-1)
-      if (!last || rows.length < batchSize) return
-      after = last.id
     }
   },
 

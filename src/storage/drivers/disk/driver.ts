@@ -5,7 +5,9 @@ import { Readable, Transform, Writable, addAbortSignal } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { LocalexError, isLocalexError, type ErrorCode } from '../../../errors/index.js'
 import { abortedError, mapLimit, throwIfAborted } from '../../../lib/index.js'
+import type { BucketAdmin } from '../../bucket-admin.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
+import { presignSeconds, validateLengthRange, validateRange } from '../../options.js'
 import { ByteCounter, compareKeys } from '../../streams.js'
 import type {
   DeleteManyResult,
@@ -24,7 +26,7 @@ import type {
   SignedUrlOptions,
   StoreCapabilities,
 } from '../../types.js'
-import { presignSeconds, validateLengthRange, validateRange } from '../s3/driver.js'
+import { DiskBucketAdmin } from './admin.js'
 import { encodeTrailer, readTrailer, type StoredMeta } from './format.js'
 import { DiskUrlSigner } from './signing.js'
 import type { DiskDriverOptions, DiskPutOptions } from './types.js'
@@ -55,6 +57,7 @@ export class DiskObjectStore implements ObjectStore {
   readonly capabilities: StoreCapabilities = { conditionalPut: true, directUpload: false }
   readonly root: string
   readonly signer: DiskUrlSigner
+  readonly admin: BucketAdmin
 
   readonly #objects: string
   readonly #tmp: string
@@ -67,6 +70,11 @@ export class DiskObjectStore implements ObjectStore {
     this.#tmp = join(this.root, '.tmp')
     this.#durable = options.durable ?? true
     this.signer = new DiskUrlSigner(options.signingSecret, options.publicBaseUrl)
+    this.admin = new DiskBucketAdmin({
+      root: this.root,
+      list: (prefix, listOptions) => this.list(prefix, listOptions),
+      mapError: (error, op, signal) => this.#map(error, op, undefined, signal),
+    })
   }
 
   async put(key: string, body: Buffer | Uint8Array | Readable, options: DiskPutOptions = {}): Promise<PutResult> {

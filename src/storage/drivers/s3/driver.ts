@@ -24,7 +24,9 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { LocalexError, isLocalexError } from '../../../errors/index.js'
 import type { RetryConfig, S3Config } from '../../../config/index.js'
 import { encodeKeyPath, mapLimit, throwIfAborted } from '../../../lib/index.js'
+import type { BucketAdmin } from '../../bucket-admin.js'
 import { assertSafeKey, assertSafePrefix } from '../../keys.js'
+import { presignSeconds, validateLengthRange, validateRange } from '../../options.js'
 import { isTransientError, withRetry } from '../../retry.js'
 import { ByteCounter, compareKeys, linkedAbort } from '../../streams.js'
 import type {
@@ -45,6 +47,7 @@ import type {
   SignedUrlOptions,
   StoreCapabilities,
 } from '../../types.js'
+import { S3BucketAdmin } from './admin.js'
 import { mapS3Error, s3ErrorCode } from './errors.js'
 import type { S3DriverOptions } from './types.js'
 
@@ -54,8 +57,6 @@ export type { S3DriverOptions } from './types.js'
 const DELETE_BATCH = 1000
 /** DeleteObjects requests in flight for one deleteMany. */
 const DELETE_CONCURRENCY = 4
-/** SigV4 presigned URLs live at most 7 days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 /**
  * The `s3` driver: AWS S3 and compatible stores (R2, MinIO, Ceph RGW, LocalStack) through the
@@ -69,6 +70,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly name = 's3' as const
   readonly capabilities: StoreCapabilities
   readonly bucket: string
+  readonly admin: BucketAdmin
 
   readonly #config: S3Config
   readonly #retry: RetryConfig
@@ -85,28 +87,34 @@ export class S3ObjectStore implements ObjectStore {
       this.#client = options.client
       this.#uploadClient = options.client
       this.#owned = { clients: [], agents: [] }
-      return
+    } else {
+      const maxSockets = options.maxSockets ?? 128
+      const httpAgent = new HttpAgent({ keepAlive: true, maxSockets })
+      const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets })
+      const base: S3ClientConfig = {
+        region: options.s3.region,
+        ...(options.s3.endpoint ? { endpoint: options.s3.endpoint } : {}),
+        forcePathStyle: options.s3.forcePathStyle,
+        ...(options.s3.credentials ? { credentials: { ...options.s3.credentials } } : {}),
+        requestChecksumCalculation: options.s3.requestChecksumCalculation,
+        responseChecksumValidation: options.s3.responseChecksumValidation,
+        requestHandler: {
+          connectionTimeout: options.timeoutMs,
+          socketTimeout: options.timeoutMs,
+          httpAgent,
+          httpsAgent,
+        },
+      }
+      this.#client = new S3Client({ ...base, maxAttempts: 1 })
+      this.#uploadClient = new S3Client({ ...base, maxAttempts: options.retry.maxAttempts })
+      this.#owned = { clients: [this.#client, this.#uploadClient], agents: [httpAgent, httpsAgent] }
     }
-    const maxSockets = options.maxSockets ?? 128
-    const httpAgent = new HttpAgent({ keepAlive: true, maxSockets })
-    const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets })
-    const base: S3ClientConfig = {
-      region: options.s3.region,
-      ...(options.s3.endpoint ? { endpoint: options.s3.endpoint } : {}),
-      forcePathStyle: options.s3.forcePathStyle,
-      ...(options.s3.credentials ? { credentials: { ...options.s3.credentials } } : {}),
-      requestChecksumCalculation: options.s3.requestChecksumCalculation,
-      responseChecksumValidation: options.s3.responseChecksumValidation,
-      requestHandler: { connectionTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, httpAgent, httpsAgent },
-    }
-    this.#client = new S3Client({ ...base, maxAttempts: 1 })
-    this.#uploadClient = new S3Client({ ...base, maxAttempts: options.retry.maxAttempts })
-    this.#owned = { clients: [this.#client, this.#uploadClient], agents: [httpAgent, httpsAgent] }
-  }
-
-  /** The SDK client requests go through (for the bare-SDK comparison of the benchmark). */
-  get client(): S3Client {
-    return this.#client
+    this.admin = new S3BucketAdmin({
+      client: this.#client,
+      s3: options.s3,
+      retry: options.retry,
+      list: (prefix, listOptions) => this.list(prefix, listOptions),
+    })
   }
 
   async put(key: string, body: Buffer | Uint8Array | Readable, options: PutOptions = {}): Promise<PutResult> {
@@ -493,24 +501,4 @@ export function parseContentRange(value: string | undefined): { start: number; e
   const m = value ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value.trim()) : null
   if (!m) return undefined
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) }
-}
-
-export function validateRange(range: { start: number; end?: number | undefined }): void {
-  const ok = Number.isSafeInteger(range.start) && range.start >= 0 && (range.end === undefined || (Number.isSafeInteger(range.end) && range.end >= range.start))
-  if (!ok) throw new LocalexError('VALIDATION_FAILED', 'Byte range must have 0 <= start <= end', { details: { field: 'range' } })
-}
-
-export function presignSeconds(expiresIn: number): number {
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
-    throw new LocalexError('VALIDATION_FAILED', `expiresIn must be a whole number of seconds between 1 and ${MAX_PRESIGN_SECONDS}`, { details: { field: 'expiresIn' } })
-  }
-  return expiresIn
-}
-
-export function validateLengthRange(range: { min: number; max: number }): { min: number; max: number } {
-  const { min, max } = range
-  if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || min < 0 || max < min) {
-    throw new LocalexError('VALIDATION_FAILED', 'contentLengthRange must have 0 <= min <= max', { details: { field: 'contentLengthRange' } })
-  }
-  return { min, max }
 }
