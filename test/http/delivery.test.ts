@@ -166,7 +166,10 @@ describe('GET /files/* (signed keys)', () => {
 
   it('end to end: upload a document, ask for its URL, download it', async () => {
     const alice = await t.bearer('alice')
-    const form = multipart([{ name: 'type', data: 'id_card' }, { name: 'file', filename: 'id card.pdf', contentType: 'application/pdf', data: PDF }])
+    const form = multipart([
+      { name: 'type', data: 'id_card' },
+      { name: 'file', filename: 'id card.pdf', contentType: 'application/pdf', data: PDF },
+    ])
     const up = await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...form.headers }, payload: form.payload })
     expect(up.statusCode, up.body).toBe(201)
     const link = await t.app.inject({ method: 'GET', url: `/v1/files/${up.json().id}/url`, headers: alice })
@@ -178,6 +181,7 @@ describe('GET /files/* (signed keys)', () => {
     // What is stored, and delivered, is the checked document written out again.
     expect(download.rawPayload.equals((await validatePdf(PDF)).data)).toBe(true)
     // The signed URL names the download as it was uploaded (the key holds a file-system-safe name).
-    expect(download.headers['content-disposition']).toBe(`attachment; filename="id card.pdf"; filename*=UTF-8''id%20card.pdf`)
+    const disposition = `attachment; filename="id card.pdf"; filename*=UTF-8''id%20card.pdf`
+    expect(download.headers['content-disposition']).toBe(disposition)
   })
 })

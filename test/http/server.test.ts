@@ -24,8 +24,13 @@ describe('startHttpServer', () => {
       const half = Math.floor(body.length / 2)
       const req = httpRequest(`${server.url}/v1/items/item-1/photos`, {
         method: 'POST',
-        // Not kept alive afterwards: an idle kept-alive connection would hold the close until it times out.
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=b', 'content-length': String(body.length), connection: 'close' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'multipart/form-data; boundary=b',
+          'content-length': String(body.length),
+          // Not kept alive afterwards: an idle kept-alive connection would hold the close until it times out.
+          connection: 'close',
+        },
       })
       const inFlight = new Promise<number>((resolve, reject) => {
         req.on('response', (res) => {
@@ -35,7 +40,8 @@ describe('startHttpServer', () => {
         req.on('error', reject)
       })
       req.write(body.subarray(0, half))
-      await until(() => t.files.calls.find((c) => c.method === 'uploadItemPhoto'), 'the upload to reach the files layer')
+      const uploading = () => t.files.calls.find((c) => c.method === 'uploadItemPhoto')
+      await until(uploading, 'the upload to reach the files layer')
       const closed = server.close()
       // Closing has begun once a new request is refused (or answered 503 on a kept-alive connection).
       await until(async () => {

@@ -153,7 +153,8 @@ describe('over real sockets', () => {
       `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n${'x'.repeat(100)}`,
     )
     // The upload is in the files layer, which is waiting for the rest of the body.
-    const call = await until(() => t.files.calls.slice(before).find((c) => c.method === 'uploadItemPhoto'), 'the upload to reach the files layer')
+    const uploading = () => t.files.calls.slice(before).find((c) => c.method === 'uploadItemPhoto')
+    const call = await until(uploading, 'the upload to reach the files layer')
     const seen = call.ctx?.signal
     expect(seen?.aborted).toBe(false)
     const aborted = new Promise<void>((done) => seen?.addEventListener('abort', () => done(), { once: true }))

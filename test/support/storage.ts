@@ -83,7 +83,8 @@ export async function openTestStorage(backend: Backend, extraEnv: Record<string,
         cleanups.push(() => proxy.stop())
         s3Env.S3_ENDPOINT = proxy.wrap(s3Env.S3_ENDPOINT).replace(/\/$/, '')
       }
-      baseEnv = { ...s3Env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}` }
+      const queuePrefix = `localex-test-${randomBytes(5).toString('hex')}`
+      baseEnv = { ...s3Env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: queuePrefix }
     } else {
       server = createServer()
       await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))

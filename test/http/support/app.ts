@@ -5,7 +5,14 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createStorage, type Storage, type StorageOptions } from '../../../src/app.js'
 import { ensureGeneratedSecrets, loadConfig, type Config, type Env } from '../../../src/config/index.js'
-import { buildHttpApp, createMetrics, signToken, type HealthProbes, type HttpAppDeps, type Metrics } from '../../../src/http/index.js'
+import {
+  buildHttpApp,
+  createMetrics,
+  signToken,
+  type HealthProbes,
+  type HttpAppDeps,
+  type Metrics,
+} from '../../../src/http/index.js'
 import type { ObjectStore } from '../../../src/index.js'
 import { fixture } from '../../support/fixtures.js'
 import { recordingFiles, type RecordingFiles } from './recording-files.js'
@@ -46,11 +53,24 @@ export interface TestAppOptions {
 // The jobs' warnings (a job retried, a close that failed) are not what these tests look at.
 const quiet: StorageOptions['logger'] = { warn: () => undefined, error: () => undefined }
 
+export interface EmbeddedStorage {
+  storage: Storage
+  config: Config
+  dir: string
+  close(): Promise<void>
+}
+
 /**
- * The HTTP app over the real files layer on the embedded stores: a disk store and SQLite in a
- * temp folder, the in-process queue and outbox relay, all built by `createStorage` as `serve` does.
+ * The real storage on the embedded stores, as `serve` builds it with no configuration: a disk store
+ * and SQLite in a temp folder, the in-process queue and the outbox relay, from `createStorage`.
  */
-export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+export interface EmbeddedOptions {
+  env?: Env
+  workers?: boolean
+  metrics?: Metrics
+}
+
+export async function openEmbeddedStorage(options: EmbeddedOptions = {}): Promise<EmbeddedStorage> {
   const dir = await mkdtemp(join(tmpdir(), 'localex-http-'))
   const env: Env = {
     DATA_DIR: dir,
@@ -61,24 +81,38 @@ export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp
     MAX_FILE_SIZE: '1MiB',
     ...options.env,
   }
-  // Tests that unset a secret run on the embedded default, whose secrets the CLI generates.
-  ensureGeneratedSecrets(env)
-  const config = loadConfig(env)
-  const metrics = createMetrics()
-  let storage: Storage
   try {
-    storage = await createStorage(config, {
+    // Tests that unset a secret run on the embedded default, whose secrets the CLI generates.
+    ensureGeneratedSecrets(env)
+    const config = loadConfig(env)
+    const storage = await createStorage(config, {
       workers: options.workers ?? false,
       migrate: true,
-      metrics,
       logger: quiet,
       store: { durable: false },
       relayOptions: { intervalMs: 50, retryDelayMs: 200 },
+      metrics: options.metrics,
     })
+    return {
+      storage,
+      config,
+      dir,
+      async close() {
+        await storage.close()
+        await rm(dir, { recursive: true, force: true })
+      },
+    }
   } catch (error) {
     await rm(dir, { recursive: true, force: true })
     throw error
   }
+}
+
+/** The HTTP app over the real files layer on the embedded stores (see `openEmbeddedStorage`). */
+export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const metrics = createMetrics()
+  const embedded = await openEmbeddedStorage({ env: options.env, workers: options.workers, metrics })
+  const { storage, config, dir } = embedded
   const files = recordingFiles(storage.files)
   const app = buildHttpApp({
     config,
@@ -101,15 +135,15 @@ export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp
     token,
     bearer: async (sub, o) => ({ authorization: `Bearer ${await token(sub, o)}` }),
     async stored() {
-      const { n } = await storage.db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+      const count = storage.db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n'))
+      const { n } = await count.executeTakeFirstOrThrow()
       const objects: string[] = []
       for await (const entry of storage.store.list('')) if (entry.type === 'object') objects.push(entry.key)
       return { rows: Number(n), objects: objects.sort() }
     },
     async close() {
       await app.close()
-      await storage.close()
-      await rm(dir, { recursive: true, force: true })
+      await embedded.close()
     },
   }
 }
@@ -188,7 +222,7 @@ export function expectProblemShape(body: Record<string, unknown>): void {
  * Resolves with the first value `probe` gives that is not undefined, asking every 10 ms; rejects
  * naming `what` after `timeoutMs` (a bound on the wait, not a measure of speed).
  */
-export async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+export async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()

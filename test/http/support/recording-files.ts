@@ -26,7 +26,7 @@ export interface RecordingFiles extends FileManager {
 export function recordingFiles(inner: FileManager): RecordingFiles {
   const calls: FileCall[] = []
   const received: number[] = []
-  const record = (method: keyof FileManager, actor: Actor | undefined, args: unknown[], ctx: RequestContext | undefined) =>
+  const record = (method: keyof FileManager, actor: Actor | undefined, args: unknown[], ctx?: RequestContext) =>
     void calls.push({ method, actor, args, ctx })
   const counted = (input: UploadInput): UploadInput => {
     if (Buffer.isBuffer(input.body)) {
