@@ -12,7 +12,12 @@ import { testConfig } from '../support/db.js'
  * (fake timers), and BullMQ, whose schedule lives in Redis, is asked for the delay it recorded on
  * a job while the job sits in `delayed` (BullMQ resets it to 0 when it promotes the job).
  */
-function bullmqJobs(prefix: string, name: JobName): { delayOf(id: string): Promise<number | undefined>; close(): Promise<void> } {
+interface BullmqJobs {
+  delayOf(id: string): Promise<number | undefined>
+  close(): Promise<void>
+}
+
+function bullmqJobs(prefix: string, name: JobName): BullmqJobs {
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null })
   const queue = new Queue(name, { connection, prefix })
   return {
@@ -107,7 +112,8 @@ describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
       for (const [failed, delay] of [[1, 300], [2, 600]] as const) {
         await waitFor(async () => attempts.length === failed && (await queue.counts()).delayed === 1)
         if (jobs) {
-          await waitFor(async () => (await jobs.delayOf('flaky')) === delay, 10_000, `a recorded backoff of ${delay} ms`)
+          const recorded = async () => (await jobs.delayOf('flaky')) === delay
+          await waitFor(recorded, 10_000, `a recorded backoff of ${delay} ms`)
         } else {
           // Not a moment early (the queue would have started it: these ticks yield to the event loop)...
           await vi.advanceTimersByTimeAsync(delay - 1)
