@@ -205,7 +205,7 @@ describe('decompression bombs are refused from the header, fast', () => {
   // decode would fail. How fast that is: `npm run bench:images`.
   const floodHeader = () => flood.subarray(0, 8 + 25)
 
-  it('a 30000×30000 pixel-flood PNG and a JPEG claiming 65000×65000: DIMENSIONS_TOO_LARGE from the header', async () => {
+  it('a 30000×30000 pixel-flood PNG, a JPEG claiming 65000×65000: DIMENSIONS_TOO_LARGE from the header', async () => {
     for (const input of [flood, floodHeader(), bigJpeg]) {
       for (const call of [() => images.validate(input), () => images.process(input)]) {
         await expectCode(call(), 'DIMENSIONS_TOO_LARGE')
