@@ -388,7 +388,7 @@ async function main(): Promise<void> {
       () => refuse(() => pipelines.compact.validate(data)),
       () => refuse(() => pipelines.compact.process(data)),
     ]) as [Sample & { value: void }, Sample & { value: void }]
-    hostileRows.push([label, `${validated.wallMs.toFixed(1)} ms`, `${processed.wallMs.toFixed(1)} ms`])
+    hostileRows.push([label, `${validated.wallMs.toFixed(2)} ms`, `${processed.wallMs.toFixed(2)} ms`])
   }
   table(['input', 'validate()', 'process()'], hostileRows)
   console.log(`load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
