@@ -5,7 +5,8 @@
  *  1. synchronous part (validate + sanitised original + placeholder) vs decode + plain libjpeg-turbo encode;
  *  2. whole pipeline CPU and bytes vs a naive sharp pipeline, with PSNR/SSIM of every output;
  *  3. CPU vs ImageMagick `convert` and libvips' CLI producing the same outputs;
- *  4. photos/s on all cores and peak RSS with 8 photos in flight (in a child process).
+ *  4. photos/s on all cores and peak RSS with 8 photos in flight (in a child process);
+ *  5. time to refuse hostile headers (a 900 MP pixel-flood PNG, a JPEG claiming 65000×65000).
  *
  * Environment: BENCH_RUNS (default 3) repetitions for medians; BENCH_QUICK=1 skips the 20 MP photo
  * and the CLI baselines. The 20 MP photo comes from Debian's `lomiri-wallpapers-20.04` package
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import sharp from 'sharp'
 import { createImagePipeline, type EncoderProfile, type Output } from '../src/images/index.js'
+import { jpegClaiming, pixelFloodPng } from '../test/images/helpers.js'
 
 const run = promisify(execFile)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -367,6 +369,28 @@ async function main(): Promise<void> {
     tpRows.push([photo.label, `${(statSync(photo.path).size / 1e6).toFixed(1)} MB`, r.photosPerSec.toFixed(2), ms(r.cpuMs / 16), `${r.maxRssMb.toFixed(0)} MiB`])
   }
   table(['photo', 'input', 'photos/s', 'CPU per photo', 'peak RSS'], tpRows)
+
+  // 5. Hostile headers: refused from the header, so in about the time of reading it
+  console.log('## 5. Time to refuse hostile headers with DIMENSIONS_TOO_LARGE (p50; the tests check the refusal)\n')
+  const hostile = [
+    { label: 'pixel-flood PNG 30000×30000 (~100 KB)', data: pixelFloodPng(30000) },
+    { label: 'JPEG claiming 65000×65000', data: jpegClaiming(65000, 65000) },
+  ]
+  const refuse = async (call: () => Promise<unknown>) => {
+    const accepted = await call().then(() => true, () => false)
+    if (accepted) throw new Error('a hostile input was accepted')
+  }
+  // Warm-up: module loading and the first libvips call are not what is measured.
+  await refuse(() => pipelines.compact.validate(hostile[0]?.data ?? Buffer.alloc(0)))
+  const hostileRows: (string | number)[][] = []
+  for (const { label, data } of hostile) {
+    const [validated, processed] = await interleaved<void>(Math.max(11, RUNS * 4 + 1), [
+      () => refuse(() => pipelines.compact.validate(data)),
+      () => refuse(() => pipelines.compact.process(data)),
+    ]) as [Sample & { value: void }, Sample & { value: void }]
+    hostileRows.push([label, `${validated.wallMs.toFixed(2)} ms`, `${processed.wallMs.toFixed(2)} ms`])
+  }
+  table(['input', 'validate()', 'process()'], hostileRows)
   console.log(`load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
 }
 

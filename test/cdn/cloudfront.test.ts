@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { CloudFrontClient, CreateInvalidationCommand, type CreateInvalidationCommandInput } from '@aws-sdk/client-cloudfront'
 import { mockClient } from 'aws-sdk-client-mock'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createStorage, type Storage } from '../../src/app.js'
 import { CloudFrontInvalidator, createCdn } from '../../src/cdn/index.js'
 import { silentLogger } from '../../src/jobs/index.js'
@@ -9,6 +9,7 @@ import { outboxRows } from '../../src/db/index.js'
 import type { Actor } from '../../src/files/types.js'
 import { createTestDatabase, testConfig, type TestDatabase } from '../support/db.js'
 import { fixture } from '../support/fixtures.js'
+import { settledWithoutTime } from '../support/wait.js'
 
 /**
  * CloudFront has no local server: these tests stop at the request boundary. The CloudFront
@@ -120,12 +121,22 @@ describe('CloudFront invalidation (mocked CloudFront API)', () => {
 
   it('stops waiting for a retry when the job is aborted', async () => {
     cf.on(CreateInvalidationCommand).rejects(throttled('Throttling'))
-    const controller = new AbortController()
-    const started = Date.now()
-    const run = invalidator({ retry: { maxAttempts: 10, baseDelayMs: 10_000, maxDelayMs: 10_000, random: () => 0.99 } }).invalidate(['/a'], { signal: controller.signal })
-    setTimeout(() => controller.abort(), 50)
-    await expect(run).rejects.toMatchObject({ code: 'ABORTED' })
-    expect(Date.now() - started).toBeLessThan(2000)
+    // The clock stands still: the ~10 s backoff after the first attempt can only end by the abort.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const controller = new AbortController()
+      const retry = { maxAttempts: 10, baseDelayMs: 10_000, maxDelayMs: 10_000, random: () => 0.99 }
+      const run = invalidator({ retry }).invalidate(['/a'], { signal: controller.signal })
+      expect((await settledWithoutTime(run)).settled).toBe(false)
+      expect(sent()).toHaveLength(1)
+      controller.abort()
+      const after = await settledWithoutTime(run)
+      expect(after.settled).toBe(true)
+      expect(after.error).toMatchObject({ code: 'ABORTED' })
+      expect(sent()).toHaveLength(1)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
 

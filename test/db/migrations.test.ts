@@ -136,11 +136,12 @@ describe('postgres: unreachable', () => {
   it('fails fast with DATABASE_UNAVAILABLE, naming the target but never the password', async () => {
     const port = await closedPort()
     const config = testConfig({ DATABASE_URL: `postgres://postgres:hunter2-secret@127.0.0.1:${port}/localex` })
-    const started = Date.now()
     const error = await createDatabase(config).catch((e: unknown) => e)
-    expect(Date.now() - started).toBeLessThan(3000)
     expect(isLocalexError(error, 'DATABASE_UNAVAILABLE')).toBe(true)
     const message = (error as Error).message
+    // Fast because refused at once: not after waiting out the connect timeout.
+    expect(message).toMatch(/ECONNREFUSED/)
+    expect(message).not.toMatch(/timeout/i)
     expect(message).toContain(`127.0.0.1:${port}/localex`)
     expect(message).not.toContain('hunter2')
     expect(JSON.stringify(error)).not.toContain('hunter2')

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { LocalexError } from '../../src/errors/index.js'
-import { expectProblemShape, jpeg, makeTestApp, multipart, photoForm, type TestApp } from './support/app.js'
+import { buildHttpApp, signToken } from '../../src/http/index.js'
+import { openTestStorage } from '../support/storage.js'
+import { PDF, expectProblemShape, jpeg, makeTestApp, multipart, photoForm, type TestApp } from './support/app.js'
 
 let t: TestApp
 beforeEach(async () => {
@@ -32,34 +33,63 @@ describe('problem+json', () => {
   })
 
   it('passes LocalexErrors through with code, detail and safe details', async () => {
-    t.files.failNext = new LocalexError('TOO_MANY_PHOTOS', 'Item "i1" already has 10 photos', { details: { max: 10 } })
-    const res = await t.app.inject({ method: 'GET', url: '/v1/items/i1/photos' })
-    expect(res.statusCode).toBe(409)
-    expect(res.json()).toMatchObject({ code: 'TOO_MANY_PHOTOS', detail: 'Item "i1" already has 10 photos', details: { max: 10 } })
+    const full = await makeTestApp({ env: { MAX_PHOTOS_PER_ITEM: '1' } })
+    try {
+      const alice = await full.bearer('alice')
+      const upload = () => {
+        const form = photoForm()
+        const headers = { ...alice, ...form.headers }
+        return full.app.inject({ method: 'POST', url: '/v1/items/i1/photos', headers, payload: form.payload })
+      }
+      expect((await upload()).statusCode).toBe(201)
+      const res = await upload()
+      expect(res.statusCode).toBe(409)
+      const detail = 'An item may have at most 1 photos'
+      expect(res.json()).toMatchObject({ code: 'TOO_MANY_PHOTOS', detail, details: { max: 1 } })
+    } finally {
+      await full.close()
+    }
   })
 
   it('turns unknown errors into a bare 500 INTERNAL: no message, no stack, no path', async () => {
-    t.files.failNext = new Error(`ENOENT: no such file, open '/var/lib/secret/path.db'`)
+    // An error no layer knows: the database lost the table under the files layer.
+    await t.storage.db.schema.dropTable('files').execute()
     const res = await t.app.inject({ method: 'GET', url: '/v1/items/i1/photos' })
     expect(res.statusCode).toBe(500)
     const body = res.json()
     expect(body).toMatchObject({ code: 'INTERNAL', status: 500, title: 'Internal error' })
     expect(body.detail).toBeUndefined()
-    expect(res.body).not.toContain('/var/lib')
+    expect(res.body).not.toMatch(/no such table|files/)
+    expect(res.body).not.toContain(t.dir)
     expectProblemShape(body)
   })
 
   it('answers infrastructure failures 503 with Retry-After and without their message', async () => {
-    t.files.failNext = new LocalexError('STORE_UNAVAILABLE', 'connect ECONNREFUSED 10.0.0.7:9000 bucket localex-prod', { details: { key: 'items/x' } })
-    const res = await t.app.inject({ method: 'GET', url: '/v1/items/i1/photos' })
-    expect(res.statusCode).toBe(503)
-    expect(res.headers['retry-after']).toBe('5')
-    expect(res.json()).toMatchObject({ code: 'STORE_UNAVAILABLE', detail: 'Store unavailable' })
-    expect(res.body).not.toContain('10.0.0.7')
-    expect(res.body).not.toContain('items/x')
-    t.files.failNext = new LocalexError('DATABASE_UNAVAILABLE')
-    const db = await t.app.inject({ method: 'GET', url: '/v1/items/i1/photos' })
-    expect([db.statusCode, db.headers['retry-after']]).toEqual([503, '5'])
+    // The production shape, with the S3 server and PostgreSQL behind proxies the test takes down.
+    const proxied = { workers: false, proxyDatabase: true, proxyStore: true }
+    const prod = await openTestStorage('production', { STORAGE_MAX_ATTEMPTS: '1' }, proxied)
+    const { config, files, store, health } = prod
+    const app = buildHttpApp({ config, files, store, health, logger: false })
+    try {
+      const token = await signToken(config, { sub: 'alice', admin: false, ttlSeconds: 600 })
+      const alice = { authorization: `Bearer ${token}` }
+      await prod.proxies.store?.stop()
+      const form = photoForm()
+      const headers = { ...alice, ...form.headers }
+      const res = await app.inject({ method: 'POST', url: '/v1/items/i1/photos', headers, payload: form.payload })
+      expect(res.statusCode, res.body).toBe(503)
+      expect(res.headers['retry-after']).toBe('5')
+      expect(res.json()).toMatchObject({ code: 'STORE_UNAVAILABLE', detail: 'Store unavailable' })
+      // Neither the address that refused nor the key.
+      expect(res.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|items\//)
+      await prod.proxies.db?.stop()
+      const db = await app.inject({ method: 'GET', url: '/v1/items/i1/photos' })
+      expect([db.statusCode, db.headers['retry-after'], db.json().code]).toEqual([503, '5', 'DATABASE_UNAVAILABLE'])
+      expect(db.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|localex_test_/)
+    } finally {
+      await app.close()
+      await prod.close()
+    }
   })
 
   it('sets nosniff everywhere and no-store on the API', async () => {
@@ -74,11 +104,12 @@ describe('routes', () => {
     const alice = await t.bearer('alice')
     const ids: string[] = []
     for (let i = 0; i < 3; i++) {
-      const form = photoForm(jpeg(2000 + i), `p${i}.jpg`)
+      const form = photoForm(jpeg(6000 + i), `p${i}.jpg`)
       const res = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: { ...alice, ...form.headers }, payload: form.payload })
       expect(res.statusCode, res.body).toBe(201)
       const view = res.json()
-      expect(view).toMatchObject({ entityId: 'item-1', ownerId: 'alice', status: 'processing', bytes: 2000 + i, originalName: `p${i}.jpg`, position: i })
+      expect(view).toMatchObject({ entityId: 'item-1', ownerId: 'alice', status: 'processing', bytes: 6000 + i })
+      expect(view).toMatchObject({ originalName: `p${i}.jpg`, position: i })
       expect(res.headers.location).toBe(`/v1/files/${view.id}`)
       ids.push(view.id)
     }
@@ -100,6 +131,7 @@ describe('routes', () => {
   })
 
   it('passes wait, Idempotency-Key and the request context to the files layer', async () => {
+    await t.storage.startWorkers()
     const form = photoForm()
     const headers = { ...(await t.bearer('alice')), ...form.headers, 'idempotency-key': 'k-1', 'user-agent': 'tests/1.0' }
     const first = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos?wait=true', headers, payload: form.payload })
@@ -110,7 +142,7 @@ describe('routes', () => {
     expect(call?.args[1]).toMatchObject({ idempotencyKey: 'k-1', wait: true, fileName: 'photo.jpg' })
     expect(call?.ctx).toMatchObject({ ip: '127.0.0.1', userAgent: 'tests/1.0' })
     expect(call?.ctx?.signal).toBeInstanceOf(AbortSignal)
-    // A replay answers the same file; the fake does not even read the body.
+    // A replay answers the same file.
     const again = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos?wait=true', headers, payload: form.payload })
     expect(again.statusCode).toBe(201)
     expect(again.json().id).toBe(first.json().id)
@@ -128,6 +160,7 @@ describe('routes', () => {
     expect(res.statusCode).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Bearer realm="localex-storage"')
     expect(t.files.calls).toHaveLength(0)
+    expect(await t.stored()).toEqual({ rows: 0, objects: [] })
   })
 
   it('profile photo: me, replace, public read, delete by self or admin', async () => {
@@ -156,7 +189,7 @@ describe('routes', () => {
     const alice = await t.bearer('alice')
     const form = multipart([
       { name: 'type', data: 'passport' },
-      { name: 'file', filename: 'pässport scan.pdf', contentType: 'application/pdf', data: Buffer.from('%PDF-1.7\n...') },
+      { name: 'file', filename: 'pässport scan.pdf', contentType: 'application/pdf', data: PDF },
     ])
     const res = await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...form.headers }, payload: form.payload })
     expect(res.statusCode, res.body).toBe(201)
@@ -198,6 +231,7 @@ describe('routes', () => {
   })
 
   it('direct uploads: create (validated), POST to the disk receiver, complete', async () => {
+    await t.storage.startWorkers()
     const alice = await t.bearer('alice')
     expect((await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'item_photo' } })).json()).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'itemId' } })
     expect((await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'banner', itemId: 'x' } })).statusCode).toBe(400)
@@ -211,15 +245,19 @@ describe('routes', () => {
     // The client's presigned POST, received by the disk store's handler mounted in the app.
     const form = multipart([
       ...Object.entries(upload.fields as Record<string, string>).map(([name, data]) => ({ name, data })),
-      { name: 'file', filename: 'big.jpg', contentType: 'image/jpeg', data: jpeg(5000) },
+      { name: 'file', filename: 'big.jpg', contentType: 'image/jpeg', data: jpeg(7000) },
     ])
     const posted = await t.app.inject({ method: 'POST', url: '/uploads/direct', headers: form.headers, payload: form.payload })
     expect(posted.statusCode, posted.body).toBe(204)
 
     const done = await t.app.inject({ method: 'POST', url: `/v1/uploads/${upload.id}/complete?wait=true`, headers: alice })
     expect(done.statusCode, done.body).toBe(201)
-    expect(done.json()).toMatchObject({ entityId: 'item-2', bytes: 5000, status: 'ready' })
-    expect((await t.app.inject({ method: 'POST', url: `/v1/uploads/${upload.id}/complete`, headers: alice })).statusCode).toBe(404)
+    expect(done.json()).toMatchObject({ entityId: 'item-2', bytes: 7000, status: 'ready' })
+    // Someone else's upload id is answered like a missing one; completing twice gives the same file.
+    const complete = `/v1/uploads/${upload.id}/complete`
+    expect((await t.app.inject({ method: 'POST', url: complete, headers: await t.bearer('bob') })).statusCode).toBe(404)
+    const again = await t.app.inject({ method: 'POST', url: complete, headers: alice })
+    expect([again.statusCode, again.json().id]).toEqual([201, done.json().id])
   })
 
   it('item owner: admins only', async () => {
@@ -228,7 +266,14 @@ describe('routes', () => {
     expect((await t.app.inject({ method: 'PUT', url: '/v1/items/item-3/owner', payload })).statusCode).toBe(401)
     const res = await t.app.inject({ method: 'PUT', url: '/v1/items/item-3/owner', headers: await t.bearer('root', { admin: true }), payload })
     expect(res.statusCode).toBe(204)
-    expect(t.files.itemOwners.get('item-3')).toBe('carol')
+    // Carol owns the item now: she may add photos, the first other uploader may not.
+    const upload = async (who: string) => {
+      const form = photoForm()
+      const headers = { ...(await t.bearer(who)), ...form.headers }
+      const res = await t.app.inject({ method: 'POST', url: '/v1/items/item-3/photos', headers, payload: form.payload })
+      return res.statusCode
+    }
+    expect([await upload('alice'), await upload('carol')]).toEqual([403, 201])
   })
 })
 

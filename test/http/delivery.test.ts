@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { validatePdf } from '../../src/index.js'
 import { DiskUrlSigner } from '../../src/storage/index.js'
-import { SIGNING_SECRET, expectProblemShape, jpeg, makeTestApp, multipart, type TestApp } from './support/app.js'
+import { PDF, SIGNING_SECRET, expectProblemShape, jpeg, makeTestApp, multipart, type TestApp } from './support/app.js'
 
 /** The embedded delivery route over a real disk store (createObjectStore on a temp DATA_DIR). */
 
@@ -9,7 +10,7 @@ const photoKey = 'items/item-1/photos/p1/original.jpg'
 const docKey = 'verification/alice/passport/d1/scan.pdf'
 const otherDocKey = 'verification/bob/passport/d2/scan.pdf'
 const tempKey = 'temp/uploads/u1/big.jpg'
-const photo = jpeg(5000)
+const photo = jpeg(6000)
 const pdf = Buffer.from('%PDF-1.7\n' + 'q'.repeat(3000))
 
 beforeAll(async () => {
@@ -165,7 +166,10 @@ describe('GET /files/* (signed keys)', () => {
 
   it('end to end: upload a document, ask for its URL, download it', async () => {
     const alice = await t.bearer('alice')
-    const form = multipart([{ name: 'type', data: 'id_card' }, { name: 'file', filename: 'id card.pdf', contentType: 'application/pdf', data: pdf }])
+    const form = multipart([
+      { name: 'type', data: 'id_card' },
+      { name: 'file', filename: 'id card.pdf', contentType: 'application/pdf', data: PDF },
+    ])
     const up = await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...form.headers }, payload: form.payload })
     expect(up.statusCode, up.body).toBe(201)
     const link = await t.app.inject({ method: 'GET', url: `/v1/files/${up.json().id}/url`, headers: alice })
@@ -174,7 +178,10 @@ describe('GET /files/* (signed keys)', () => {
     expect((await t.app.inject({ method: 'GET', url: `/v1/files/${up.json().id}/url`, headers: await t.bearer('bob') })).statusCode).toBe(404)
     const download = await get(pathOf(link.json().url))
     expect(download.statusCode).toBe(200)
-    expect(download.rawPayload.equals(pdf)).toBe(true)
-    expect(download.headers['content-disposition']).toBe(`attachment; filename="id-card.pdf"; filename*=UTF-8''id-card.pdf`)
+    // What is stored, and delivered, is the checked document written out again.
+    expect(download.rawPayload.equals((await validatePdf(PDF)).data)).toBe(true)
+    // The signed URL names the download as it was uploaded (the key holds a file-system-safe name).
+    const disposition = `attachment; filename="id card.pdf"; filename*=UTF-8''id%20card.pdf`
+    expect(download.headers['content-disposition']).toBe(disposition)
   })
 })

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildInternalApp } from '../../src/http/app.js'
-import { startHttpServer, type RunningHttpServer } from '../../src/http/server.js'
+import { buildInternalApp, startHttpServer, type RunningHttpServer } from '../../src/http/index.js'
 import { makeTestApp, type TestApp } from './support/app.js'
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef'

@@ -14,13 +14,15 @@ afterEach(async () => {
 const post = (payload: Buffer | string, headers: Record<string, string>, url = '/v1/items/item-1/photos') =>
   t.app.inject({ method: 'POST', url, headers: { ...auth, ...headers }, payload })
 
-/** The answer is a problem with this code, and nothing was stored. */
-function refused(res: Awaited<ReturnType<typeof post>>, status: number, code: string): Record<string, unknown> {
+type Problem = Record<string, unknown>
+
+/** The answer is a problem with this code, and nothing was stored: no row, no object. */
+async function refused(res: Awaited<ReturnType<typeof post>>, status: number, code: string): Promise<Problem> {
   expect(res.statusCode, res.body).toBe(status)
   const body = res.json()
   expectProblemShape(body)
   expect(body.code).toBe(code)
-  expect(t.files.files.size).toBe(0)
+  expect(await t.stored()).toEqual({ rows: 0, objects: [] })
   return body
 }
 
@@ -32,8 +34,9 @@ describe('multipart uploads', () => {
 
   it('413 FILE_TOO_LARGE one byte over the limit; the files layer never sees more than the limit', async () => {
     const form = photoForm(jpeg(t.config.images.maxBytes + 1))
-    const body = refused(await post(form.payload, form.headers), 413, 'FILE_TOO_LARGE')
+    const body = await refused(await post(form.payload, form.headers), 413, 'FILE_TOO_LARGE')
     expect(body.details).toEqual({ maxBytes: t.config.images.maxBytes })
+    expect(t.files.received).toHaveLength(1)
     expect(Math.max(...t.files.received)).toBeLessThanOrEqual(t.config.images.maxBytes)
   })
 
@@ -42,63 +45,71 @@ describe('multipart uploads', () => {
       { name: 'file', filename: 'a.jpg', data: jpeg() },
       { name: 'file', filename: 'b.jpg', data: jpeg() },
     ])
-    expect(refused(await post(form.payload, form.headers), 400, 'VALIDATION_FAILED').detail).toMatch(/one file/)
+    expect((await refused(await post(form.payload, form.headers), 400, 'VALIDATION_FAILED')).detail).toMatch(/one file/)
   })
 
   it('400 for 10,000 parts before the file and for 10,000 parts after it', async () => {
     const many = Array.from({ length: 10_000 }, (_, i) => ({ name: `f${i}`, data: 'x' }))
     const before = multipart([...many, { name: 'file', filename: 'a.jpg', data: jpeg() }])
-    refused(await post(before.payload, before.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(before.payload, before.headers), 400, 'VALIDATION_FAILED')
     const after = multipart([{ name: 'file', filename: 'a.jpg', data: jpeg() }, ...many])
-    refused(await post(after.payload, after.headers), 400, 'VALIDATION_FAILED')
-    const manyFiles = multipart(Array.from({ length: 10_000 }, (_, i) => ({ name: 'file', filename: `${i}.jpg`, data: jpeg(10) })))
-    refused(await post(manyFiles.payload, manyFiles.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(after.payload, after.headers), 400, 'VALIDATION_FAILED')
+    const tiny = jpeg().subarray(0, 10)
+    const manyFiles = multipart(
+      Array.from({ length: 10_000 }, (_, i) => ({ name: 'file', filename: `${i}.jpg`, data: tiny })),
+    )
+    await refused(await post(manyFiles.payload, manyFiles.headers), 400, 'VALIDATION_FAILED')
   })
 
   it('400 for an unterminated body (no closing boundary, or cut inside the file)', async () => {
     const open = multipart([{ name: 'file', filename: 'a.jpg', data: jpeg() }], { terminate: false })
-    refused(await post(open.payload, open.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(open.payload, open.headers), 400, 'VALIDATION_FAILED')
     const cut = photoForm(jpeg(50_000))
-    refused(await post(cut.payload.subarray(0, 20_000), cut.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(cut.payload.subarray(0, 20_000), cut.headers), 400, 'VALIDATION_FAILED')
   })
 
   it('400 for a malformed or missing boundary', async () => {
     const form = photoForm()
-    refused(await post(form.payload, { 'content-type': 'multipart/form-data' }), 400, 'VALIDATION_FAILED')
-    refused(await post(form.payload, { 'content-type': 'multipart/form-data; boundary=' }), 400, 'VALIDATION_FAILED')
-    refused(await post(form.payload, { 'content-type': 'multipart/form-data; boundary=somethingElse' }), 400, 'VALIDATION_FAILED')
-    refused(await post(`--${BOUNDARY}\r\ngarbage without headers\r\n\r\n`, form.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(form.payload, { 'content-type': 'multipart/form-data' }), 400, 'VALIDATION_FAILED')
+    const types = ['', '; boundary=', '; boundary=somethingElse'].map((rest) => `multipart/form-data${rest}`)
+    for (const type of types) {
+      await refused(await post(form.payload, { 'content-type': type }), 400, 'VALIDATION_FAILED')
+    }
+    const garbage = `--${BOUNDARY}\r\ngarbage without headers\r\n\r\n`
+    await refused(await post(garbage, form.headers), 400, 'VALIDATION_FAILED')
   })
 
   it('400 when there is no file: empty body, fields only', async () => {
     const fields = multipart([{ name: 'type', data: 'passport' }])
-    refused(await post(fields.payload, fields.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
+    await refused(await post(fields.payload, fields.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
     const empty = multipart([])
-    expect(refused(await post(empty.payload, empty.headers), 400, 'VALIDATION_FAILED').detail).toMatch(/no file/)
-    refused(await post('', empty.headers), 400, 'VALIDATION_FAILED')
+    const nothing = await refused(await post(empty.payload, empty.headers), 400, 'VALIDATION_FAILED')
+    expect(nothing.detail).toMatch(/no file/)
+    await refused(await post('', empty.headers), 400, 'VALIDATION_FAILED')
   })
 
   it('400 for a file under another name, an unexpected field, a field after the file, an over-long field', async () => {
     const wrongName = multipart([{ name: 'photo', filename: 'a.jpg', data: jpeg() }])
-    refused(await post(wrongName.payload, wrongName.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(wrongName.payload, wrongName.headers), 400, 'VALIDATION_FAILED')
     const unexpected = multipart([{ name: 'caption', data: 'hi' }, { name: 'file', filename: 'a.jpg', data: jpeg() }])
-    refused(await post(unexpected.payload, unexpected.headers), 400, 'VALIDATION_FAILED')
+    await refused(await post(unexpected.payload, unexpected.headers), 400, 'VALIDATION_FAILED')
     const late = multipart([{ name: 'file', filename: 'a.pdf', data: '%PDF-1.7' }, { name: 'type', data: 'passport' }])
-    refused(await post(late.payload, late.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
+    await refused(await post(late.payload, late.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
     const long = multipart([{ name: 'type', data: 'p'.repeat(5000) }, { name: 'file', filename: 'a.pdf', data: '%PDF-1.7' }])
-    refused(await post(long.payload, long.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
+    await refused(await post(long.payload, long.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
   })
 
   it('415 when the body is not multipart', async () => {
-    refused(await post(JSON.stringify({ file: 'x' }), { 'content-type': 'application/json' }), 415, 'UNSUPPORTED_TYPE')
-    refused(await post(jpeg(), { 'content-type': 'image/jpeg' }), 415, 'UNSUPPORTED_TYPE')
+    const json = { 'content-type': 'application/json' }
+    await refused(await post(JSON.stringify({ file: 'x' }), json), 415, 'UNSUPPORTED_TYPE')
+    await refused(await post(jpeg(), { 'content-type': 'image/jpeg' }), 415, 'UNSUPPORTED_TYPE')
   })
 
   it("passes the files layer's own refusals on (type decided from the bytes, empty file)", async () => {
     const text = photoForm(Buffer.from('<svg onload=alert(1)>'), 'x.jpg')
-    refused(await post(text.payload, text.headers), 415, 'UNSUPPORTED_TYPE')
+    await refused(await post(text.payload, text.headers), 415, 'UNSUPPORTED_TYPE')
     const empty = photoForm(Buffer.alloc(0))
-    refused(await post(empty.payload, empty.headers), 400, 'EMPTY_FILE')
+    await refused(await post(empty.payload, empty.headers), 400, 'EMPTY_FILE')
   })
 
   it('keeps serving after all of the above', async () => {

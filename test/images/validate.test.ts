@@ -200,23 +200,23 @@ describe('decompression bombs are refused from the header, fast', () => {
     expect(await sharp(bigJpeg, { limitInputPixels: false }).metadata()).toMatchObject({ width: 65000, height: 65000, format: 'jpeg' })
   })
 
-  it('pixel-flood PNG (30000×30000, ~100 KB) and a JPEG claiming 65000×65000: DIMENSIONS_TOO_LARGE within 100 ms', async () => {
-    // Warm-up: module loading and the first libvips call are not what is measured.
-    await expectCode(images.validate(flood), 'DIMENSIONS_TOO_LARGE')
-    for (const input of [flood, bigJpeg]) {
+  // Refused from the header, before any pixel is decoded: inputs with no pixel data a decoder could
+  // read (the flood cut after its IHDR chunk; the JPEG's scan is empty) get the same answer, where a
+  // decode would fail. How fast that is: `npm run bench:images`.
+  const floodHeader = () => flood.subarray(0, 8 + 25)
+
+  it('a 30000×30000 pixel-flood PNG, a JPEG claiming 65000×65000: DIMENSIONS_TOO_LARGE from the header', async () => {
+    for (const input of [flood, floodHeader(), bigJpeg]) {
       for (const call of [() => images.validate(input), () => images.process(input)]) {
-        const started = performance.now()
         await expectCode(call(), 'DIMENSIONS_TOO_LARGE')
-        expect(performance.now() - started).toBeLessThan(100)
       }
     }
   })
 
   it('with the side limit raised, the pixel limit still refuses the flood before any decode', async () => {
     const wide = createImagePipeline({ maxInputSide: 100_000 })
-    const started = performance.now()
     await expectCode(wide.process(flood), 'DIMENSIONS_TOO_LARGE')
-    expect(performance.now() - started).toBeLessThan(100)
+    await expectCode(wide.process(floodHeader()), 'DIMENSIONS_TOO_LARGE')
   })
 
   it("maps sharp's own pixel-limit error to DIMENSIONS_TOO_LARGE (not a 500)", async () => {

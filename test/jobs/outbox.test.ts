@@ -84,14 +84,13 @@ for (const dialect of DIALECTS) {
       })
 
       it('notify() dispatches at once, without waiting for the next poll', async () => {
-        const done: number[] = []
-        const relay = await run({ purge_cdn: async () => void done.push(Date.now()) }, { intervalMs: 60_000 })
+        let runs = 0
+        // The next poll is a minute away: a run within the bounded wait below can only come from notify().
+        const relay = await run({ purge_cdn: async () => void (runs += 1) }, { intervalMs: 60_000 })
         await sleep(50)
         const row = await withTransaction(t.db, (trx) => outbox.add(trx, { kind: 'purge_cdn', payload: { paths: ['/a'] } }))
-        const committedAt = Date.now()
         relay.notify()
-        await waitFor(() => done.length === 1, 2000, 'job run')
-        expect((done[0] as number) - committedAt).toBeLessThan(1000)
+        await waitFor(() => runs === 1, 10_000, 'job run')
         await waitFor(async () => (await outbox.get(t.db, row.id))?.status === 'done', 2000)
       })
 
@@ -169,12 +168,13 @@ for (const dialect of DIALECTS) {
 
       // The upload's transaction commits regardless of Redis.
       const row = await withTransaction(t.db, (trx) => outbox.add(trx, { kind: 'variants', payload: { fileId: 'f1' }, fileId: 'f1' }))
-      const started = Date.now()
       expect(await relay.runOnce()).toEqual({ dispatched: 0, deferred: 1, rejected: 0 })
-      expect(Date.now() - started).toBeLessThan(1000)
       const pending = await outbox.get(t.db, row.id)
       expect(pending).toMatchObject({ status: 'pending', attempts: 0 })
+      // Deferred at once because Redis is not connected, not after waiting out a command timeout.
       expect(pending?.lastError).toMatch(/^QUEUE_UNAVAILABLE/)
+      expect(pending?.lastError).toMatch(/not connected/)
+      expect(pending?.lastError).not.toMatch(/did not answer within/)
 
       const ran: string[] = []
       const worker = queue.work('variants', runOutboxJob({ db: t.db, handlers: { variants: async (p) => void ran.push((p as { fileId: string }).fileId) }, logger: silentLogger }))

@@ -1,9 +1,38 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterEach, describe, expect, it } from 'vitest'
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LocalexError, isLocalexError } from '../../src/errors/index.js'
 import { createJobQueue, type JobContext, type JobName, type UntypedJobPayloads, type Worker } from '../../src/jobs/index.js'
-import { QUEUE_KINDS, closedPort, createTestQueue, deferred, waitFor, type TestQueue } from './helpers.js'
+import { QUEUE_KINDS, REDIS_URL, closedPort, createTestQueue, deferred, waitFor, type TestQueue } from './helpers.js'
 import { testConfig } from '../support/db.js'
+
+/**
+ * Delays are checked without a stopwatch: the in-process queue runs on a clock the test moves
+ * (fake timers), and BullMQ, whose schedule lives in Redis, is asked for the delay it recorded on
+ * a job while the job sits in `delayed` (BullMQ resets it to 0 when it promotes the job).
+ */
+interface BullmqJobs {
+  delayOf(id: string): Promise<number | undefined>
+  close(): Promise<void>
+}
+
+function bullmqJobs(prefix: string, name: JobName): BullmqJobs {
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null })
+  const queue = new Queue(name, { connection, prefix })
+  return {
+    delayOf: async (id) => (await queue.getJob(id))?.delay,
+    async close() {
+      await queue.close()
+      connection.disconnect()
+    },
+  }
+}
+
+/** Fake timers for the in-process queue's delays; everything else (its pump, the waits here) stays real. */
+function fakeClockFor(kind: string): void {
+  if (kind === 'memory') vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+}
 
 /** One contract, both implementations: what the FileManager and the relay rely on. */
 describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
@@ -67,21 +96,41 @@ describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
   })
 
   it('retries with exponential backoff, then succeeds', async () => {
-    const queue = make({ attempts: 3, backoffMs: 100 })
-    const at: number[] = []
-    workers.push(
-      queue.work('variants', async (job) => {
-        at.push(Date.now())
-        if (job.attempt < 3) throw new Error(`fail ${job.attempt}`)
-      }),
-    )
-    await queue.enqueue({ id: 'flaky', name: 'variants', data: null })
-    await waitFor(() => at.length === 3)
-    const [a = 0, b = 0, c = 0] = at
-    expect(b - a).toBeGreaterThanOrEqual(90) // 100 ms
-    expect(c - b).toBeGreaterThanOrEqual(180) // 200 ms
-    await waitFor(async () => (await queue.counts()).active === 0)
-    expect((await queue.counts()).failed).toBe(0)
+    fakeClockFor(kind)
+    const queue = make({ attempts: 3, backoffMs: 300 })
+    const jobs = kind === 'bullmq' ? bullmqJobs(t?.prefix ?? '', 'variants') : undefined
+    try {
+      const attempts: number[] = []
+      workers.push(
+        queue.work('variants', async (job) => {
+          attempts.push(job.attempt)
+          if (job.attempt < 3) throw new Error(`fail ${job.attempt}`)
+        }),
+      )
+      await queue.enqueue({ id: 'flaky', name: 'variants', data: null })
+      // After each failure the job waits, delayed, for base × 2^(n-1) before its next attempt.
+      for (const [failed, delay] of [[1, 300], [2, 600]] as const) {
+        await waitFor(async () => attempts.length === failed && (await queue.counts()).delayed === 1)
+        if (jobs) {
+          const recorded = async () => (await jobs.delayOf('flaky')) === delay
+          await waitFor(recorded, 10_000, `a recorded backoff of ${delay} ms`)
+        } else {
+          // Not a moment early (the queue would have started it: these ticks yield to the event loop)...
+          await vi.advanceTimersByTimeAsync(delay - 1)
+          expect(attempts).toHaveLength(failed)
+          // ...and at once when it is up.
+          await vi.advanceTimersByTimeAsync(1)
+          await waitFor(() => attempts.length === failed + 1)
+        }
+      }
+      await waitFor(() => attempts.length === 3)
+      expect(attempts).toEqual([1, 2, 3])
+      await waitFor(async () => (await queue.counts()).active === 0)
+      expect((await queue.counts()).failed).toBe(0)
+    } finally {
+      vi.useRealTimers()
+      await jobs?.close()
+    }
   })
 
   it('fails after the last attempt, and at once for a non-retryable LocalexError', async () => {
@@ -101,29 +150,54 @@ describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
   })
 
   it('honours delayMs', async () => {
-    const queue = make()
-    const ran = deferred<number>()
-    workers.push(queue.work('purge_cdn', async () => ran.resolve(Date.now())))
-    const start = Date.now()
-    await queue.enqueue({ id: 'later', name: 'purge_cdn', data: null }, { delayMs: 300 })
-    expect((await queue.counts()).delayed).toBe(1)
-    expect((await ran.promise) - start).toBeGreaterThanOrEqual(290)
+    fakeClockFor(kind)
+    try {
+      const queue = make()
+      const ran = deferred()
+      let runs = 0
+      workers.push(queue.work('purge_cdn', async () => {
+        runs += 1
+        ran.resolve()
+      }))
+      await queue.enqueue({ id: 'later', name: 'purge_cdn', data: null }, { delayMs: 300 })
+      expect((await queue.counts()).delayed).toBe(1)
+      expect(runs).toBe(0)
+      if (kind === 'memory') {
+        await vi.advanceTimersByTimeAsync(299)
+        expect([runs, (await queue.counts()).delayed]).toEqual([0, 1])
+        await vi.advanceTimersByTimeAsync(1)
+      } else {
+        const jobs = bullmqJobs(t?.prefix ?? '', 'purge_cdn')
+        try {
+          expect(await jobs.delayOf('later')).toBe(300)
+        } finally {
+          await jobs.close()
+        }
+      }
+      await ran.promise
+      expect(runs).toBe(1)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('graceful close waits for the job in flight, which completes', async () => {
     const queue = make()
     const started = deferred()
     let finished = 0
+    const events: string[] = []
     const worker = queue.work('variants', async () => {
       started.resolve()
       await sleep(300)
       finished += 1
+      events.push('job finished')
     })
     await queue.enqueue({ id: 'slow', name: 'variants', data: null })
     await started.promise
-    const closing = Date.now()
+    events.push('close called')
     await worker.close()
-    expect(Date.now() - closing).toBeGreaterThanOrEqual(250)
+    events.push('close resolved')
+    expect(events).toEqual(['close called', 'job finished', 'close resolved'])
     expect(finished).toBe(1)
     expect(await queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 })
   })

@@ -1,3 +1,5 @@
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startSchedules, type ScheduleOptions } from '../../src/ops/schedule.js'
 import { silentLogger } from '../../src/jobs/index.js'
@@ -55,21 +57,33 @@ for (const backend of BACKENDS) {
 
     if (backend === 'production') {
       it('two workers share one schedule: each period runs once, not once per worker', async () => {
-        const runs: number[] = []
-        const options: ScheduleOptions = { cleanupEveryMs: 400, orphansEveryMs: 0, logger: silentLogger, onReport: () => runs.push(Date.now()) }
+        // What the shared schedule leaves in Redis: one scheduler, and one job per period it fired.
+        const connection = new Redis(t.config.queue.redisUrl ?? '', { maxRetriesPerRequest: null })
+        const schedules = new Queue('schedules', { connection, prefix: t.config.queue.prefix })
+        const cleanupJobs = async () =>
+          (await schedules.getJobs(['completed'])).filter((job) => job.name === 'cleanup').map((job) => job.id)
+        const earlier = new Set(await cleanupJobs())
+        let runs = 0
+        const onReport = () => void (runs += 1)
+        const options: ScheduleOptions = { cleanupEveryMs: 400, orphansEveryMs: 0, logger: silentLogger, onReport }
         const a = await startSchedules(t, options)
         const b = await startSchedules(t, options)
-        const started = Date.now()
         try {
-          await new Promise((r) => setTimeout(r, 2000))
+          try {
+            await until(() => runs >= 3)
+            expect(await schedules.getJobSchedulersCount()).toBe(1)
+          } finally {
+            await b.close()
+            await a.remove()
+          }
+          // Each run was one period's job, taken by one of the two workers: never one run per worker.
+          const periods = (await cleanupJobs()).filter((id) => !earlier.has(id))
+          expect(new Set(periods).size).toBe(periods.length)
+          expect(runs).toBe(periods.length)
         } finally {
-          await b.close()
-          await a.remove()
+          await schedules.close()
+          connection.disconnect()
         }
-        const periods = (Date.now() - started) / 400
-        expect(runs.length).toBeGreaterThanOrEqual(2)
-        // Two timers would make about 2 × periods runs.
-        expect(runs.length).toBeLessThanOrEqual(Math.ceil(periods) + 1)
       })
     }
   })

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { LocalexError } from '../../src/errors/index.js'
 import { attemptsOf, isTransientError, withRetry } from '../../src/storage/retry.js'
+import { settledWithoutTime } from '../support/wait.js'
 
 const sdkError = (name: string, status?: number) =>
   Object.assign(new Error(name), { name, ...(status ? { $metadata: { httpStatusCode: status } } : {}) })
@@ -72,16 +73,24 @@ describe('withRetry', () => {
   })
 
   it('aborts during the backoff sleep, without another attempt', async () => {
-    const controller = new AbortController()
-    let calls = 0
-    const started = Date.now()
-    setTimeout(() => controller.abort(), 50)
-    await expect(withRetry(async () => {
-      calls++
-      throw netError('ECONNREFUSED')
-    }, { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, signal: controller.signal, random: () => 1 })).rejects.toMatchObject({ code: 'ABORTED' })
-    expect(calls).toBe(1)
-    expect(Date.now() - started).toBeLessThan(2_000)
+    // The clock stands still: the 10 s backoff can only end by the abort.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const controller = new AbortController()
+      let calls = 0
+      const run = withRetry(async () => {
+        calls++
+        throw netError('ECONNREFUSED')
+      }, { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, signal: controller.signal, random: () => 1 })
+      expect((await settledWithoutTime(run)).settled).toBe(false)
+      controller.abort()
+      const after = await settledWithoutTime(run)
+      expect(after.settled).toBe(true)
+      expect(after.error).toMatchObject({ code: 'ABORTED' })
+      expect(calls).toBe(1)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('reports each retry with its delay', async () => {

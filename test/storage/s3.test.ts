@@ -130,9 +130,9 @@ describe('s3 driver specifics', () => {
     const proxy = await flakyProxy(Infinity)
     const store = await storeVia(proxy.endpoint, { STORAGE_MAX_ATTEMPTS: '10', STORAGE_RETRY_BASE_MS: '2000' })
     try {
-      const started = Date.now()
+      // Stopped short of its ten attempts; that the backoff sleep itself ends on the abort is
+      // pinned on a still clock in retry.test.ts.
       await expectCode(store.head('retry/x', { signal: AbortSignal.timeout(300) }), 'ABORTED')
-      expect(Date.now() - started).toBeLessThan(5_000)
       expect(proxy.connections()).toBeLessThan(10)
     } finally {
       await store.close()

@@ -38,20 +38,21 @@ export interface TestStorage extends Storage {
   makeAuthenticated(view: FileView): Promise<FileView>
   /** The environment the config was loaded from (to start a `worker` child process on the same backend). */
   env: Record<string, string>
-  /** Present when asked for: PostgreSQL and Redis reached through proxies the test can cut. */
-  proxies: { db?: TcpProxy; redis?: TcpProxy }
+  /** Present when asked for: PostgreSQL, Redis and the S3 server reached through proxies the test can cut. */
+  proxies: { db?: TcpProxy; redis?: TcpProxy; store?: TcpProxy }
 }
 
 export interface TestStorageOptions extends Pick<StorageOptions, 'metrics'> {
   /** Run queue workers in the test process (default true). */
   workers?: boolean
-  /** production only: reach PostgreSQL / Redis through a TcpProxy (`t.proxies`). */
+  /** production only: reach PostgreSQL / Redis / the S3 server through a TcpProxy (`t.proxies`). */
   proxyDatabase?: boolean
   proxyRedis?: boolean
+  proxyStore?: boolean
 }
 
 export async function openTestStorage(backend: Backend, extraEnv: Record<string, string> = {}, options: TestStorageOptions = {}): Promise<TestStorage> {
-  const { workers = true, proxyDatabase = false, proxyRedis = false, ...storageOptions } = options
+  const { workers = true, proxyDatabase = false, proxyRedis = false, proxyStore = false, ...storageOptions } = options
   const testDb = await createTestDatabase(backend === 'production' ? 'postgres' : 'sqlite')
   const cleanups: Array<() => Promise<void>> = [() => testDb.destroy()]
   let server: Server | undefined
@@ -75,7 +76,15 @@ export async function openTestStorage(backend: Backend, extraEnv: Record<string,
         cleanups.push(() => proxy.stop())
         redisUrl = proxy.wrap(redisUrl)
       }
-      baseEnv = { ...s3ConfigEnv(bucket.bucket), DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}` }
+      const s3Env = s3ConfigEnv(bucket.bucket)
+      if (proxyStore && s3Env.S3_ENDPOINT) {
+        const proxy = (proxies.store = TcpProxy.for(s3Env.S3_ENDPOINT, 80))
+        await proxy.start()
+        cleanups.push(() => proxy.stop())
+        s3Env.S3_ENDPOINT = proxy.wrap(s3Env.S3_ENDPOINT).replace(/\/$/, '')
+      }
+      const queuePrefix = `localex-test-${randomBytes(5).toString('hex')}`
+      baseEnv = { ...s3Env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: queuePrefix }
     } else {
       server = createServer()
       await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
