@@ -72,9 +72,21 @@ async function main(): Promise<void> {
   const edge = await startVarnish(edgePort, `127.0.0.1:${appPort}`)
   try {
     process.stdout.write(`writing ${OBJECTS} objects of ${BYTES} bytes...\n`)
-    const keys = Array.from({ length: OBJECTS }, (_, i) => `items/bench/photos/p${String(i).padStart(5, '0')}/medium.jpg`)
+    const keys = Array.from(
+      { length: OBJECTS },
+      (_, i) => `items/bench/photos/p${String(i).padStart(5, '0')}/medium.jpg`,
+    )
     for (let i = 0; i < keys.length; i += 50) {
-      await Promise.all(keys.slice(i, i + 50).map((key) => store.put(key, randomBytes(BYTES), { contentType: 'image/jpeg', cacheControl: config.files.cacheControl.public })))
+      await Promise.all(
+        keys
+          .slice(i, i + 50)
+          .map((key) =>
+            store.put(key, randomBytes(BYTES), {
+              contentType: 'image/jpeg',
+              cacheControl: config.files.cacheControl.public,
+            }),
+          ),
+      )
     }
     const draw = zipf(OBJECTS, S, rng(SEED))
     const picks = Array.from({ length: REQUESTS }, draw)
@@ -99,18 +111,20 @@ async function main(): Promise<void> {
     const ceiling = 1 - distinct / REQUESTS
     const top10 = picks.filter((k) => k < Math.ceil(OBJECTS * 0.1)).length / REQUESTS
     const pct = (x: number) => `${(x * 100).toFixed(1)} %`
-    process.stdout.write([
-      '',
-      `Zipf s=${S} over ${OBJECTS} objects, ${REQUESTS} requests, ${CONCURRENCY} in flight, seed ${SEED} (top 10 % of objects get ${pct(top10)} of reads)`,
-      `| measure | value |`,
-      `| --- | --- |`,
-      `| hit ratio, whole run (cold start) | ${pct(all.ratio)} (${all.hits} hits, ${all.misses} misses, ${errors} errors) |`,
-      `| hit ratio, second half | ${pct(warm.ratio)} |`,
-      `| ceiling for this run: 1 − distinct/requests | ${pct(ceiling)} (${distinct} distinct objects) |`,
-      `| seed's figure / goal | 85 % / ≥ 95 % |`,
-      `| throughput through the edge | ${(REQUESTS / seconds).toFixed(0)} req/s |`,
-      '',
-    ].join('\n'))
+    process.stdout.write(
+      [
+        '',
+        `Zipf s=${S} over ${OBJECTS} objects, ${REQUESTS} requests, ${CONCURRENCY} in flight, seed ${SEED} (top 10 % of objects get ${pct(top10)} of reads)`,
+        `| measure | value |`,
+        `| --- | --- |`,
+        `| hit ratio, whole run (cold start) | ${pct(all.ratio)} (${all.hits} hits, ${all.misses} misses, ${errors} errors) |`,
+        `| hit ratio, second half | ${pct(warm.ratio)} |`,
+        `| ceiling for this run: 1 − distinct/requests | ${pct(ceiling)} (${distinct} distinct objects) |`,
+        `| seed's figure / goal | 85 % / ≥ 95 % |`,
+        `| throughput through the edge | ${(REQUESTS / seconds).toFixed(0)} req/s |`,
+        '',
+      ].join('\n'),
+    )
   } finally {
     await edge.stop()
     await app.close()

@@ -135,7 +135,9 @@ async function main(): Promise<void> {
 
   const baseline: BaselineRound[] = []
   const results: TargetResult[] = []
-  const server = TARGETS.includes('production') ? await leaseS3Server({ log: (m) => process.stderr.write(`${m}\n`) }) : undefined
+  const server = TARGETS.includes('production')
+    ? await leaseS3Server({ log: (m) => process.stderr.write(`${m}\n`) })
+    : undefined
   try {
     for (const name of TARGETS) {
       for (const kind of BASELINE_KINDS) baseline.push(await baselineRound(kind))
@@ -153,7 +155,10 @@ async function main(): Promise<void> {
 function baselineRound(kind: BaselineKind): Promise<BaselineRound> {
   process.stderr.write(`baseline ${kind}: ${UPLOADERS} at a time for ${BASELINE_SECONDS} s...`)
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--baseline', kind], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--baseline', kind], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     child.stdout.on('data', (c: Buffer) => (out += c.toString()))
     child.on('error', reject)
@@ -175,7 +180,10 @@ async function baselineChild(kind: BaselineKind): Promise<void> {
     if (kind === 'process') return (await pipeline.process(photo, opts)).outputs.length
     // What the upload stores, then what the variants job renders from it (manager.ts does the same).
     const prepared = await pipeline.prepareOriginal(photo, opts)
-    const rest = await pipeline.renderVariants(prepared.original.data, { ...opts, reencodeOriginal: prepared.stage === 'sanitised' })
+    const rest = await pipeline.renderVariants(prepared.original.data, {
+      ...opts,
+      reencodeOriginal: prepared.stage === 'sanitised',
+    })
     return 1 + rest.length
   }
   // Warm-up (libvips caches, JIT), not counted.
@@ -183,14 +191,18 @@ async function baselineChild(kind: BaselineKind): Promise<void> {
   let photos = 0
   const t0 = performance.now()
   const until = t0 + BASELINE_SECONDS * 1000
-  await Promise.all(Array.from({ length: UPLOADERS }, async () => {
-    while (performance.now() < until) {
-      if ((await once()) < 2) throw new Error('no variants')
-      photos++
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: UPLOADERS }, async () => {
+      while (performance.now() < until) {
+        if ((await once()) < 2) throw new Error('no variants')
+        photos++
+      }
+    }),
+  )
   const seconds = (performance.now() - t0) / 1000
-  process.stdout.write(`${JSON.stringify({ kind, photos, seconds, perSecond: photos / seconds, rssMb: peakRssMb(process.pid) } satisfies BaselineRound)}\n`)
+  process.stdout.write(
+    `${JSON.stringify({ kind, photos, seconds, perSecond: photos / seconds, rssMb: peakRssMb(process.pid) } satisfies BaselineRound)}\n`,
+  )
 }
 
 // ---------------------------------------------------------------- one target
@@ -228,13 +240,16 @@ async function deploy(name: string, dir: string, s3vars: Readonly<Record<string,
   })
   const cleanups: Array<() => Promise<void>> = [async () => s3.destroy()]
   const cleanup = async () => {
-    for (const step of cleanups.reverse()) await step().catch((error: unknown) => process.stderr.write(`cleanup: ${String(error)}\n`))
+    for (const step of cleanups.reverse())
+      await step().catch((error: unknown) => process.stderr.write(`cleanup: ${String(error)}\n`))
   }
   try {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }))
     cleanups.push(() => deleteBucket(s3, bucket))
     await pgAdmin((c) => c.query(`CREATE DATABASE "${database}"`))
-    cleanups.push(() => pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)).then(() => undefined))
+    cleanups.push(() =>
+      pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)).then(() => undefined),
+    )
     cleanups.push(() => deleteRedisKeys(prefix))
     const url = new URL(PG_ADMIN_URL)
     url.pathname = `/${database}`
@@ -284,7 +299,9 @@ async function runTarget(name: string, photo: Buffer, s3vars: Readonly<Record<st
     db = await createDatabase(config)
     const authorization = `Bearer ${await signToken(config, { sub: 'bench', admin: false, ttlSeconds: 3600 })}`
     const base = service.match
-    process.stderr.write(`${name}: service on ${base} (pid ${service.child.pid}${worker ? `, worker pid ${worker.pid}` : ''})\n`)
+    process.stderr.write(
+      `${name}: service on ${base} (pid ${service.child.pid}${worker ? `, worker pid ${worker.pid}` : ''})\n`,
+    )
 
     pool = new Pool(base, { connections: READERS, keepAliveTimeout: 60_000 })
     const client = { pool, authorization }
@@ -294,7 +311,9 @@ async function runTarget(name: string, photo: Buffer, s3vars: Readonly<Record<st
 
     process.stderr.write(`${name}: uploads, ${UPLOADERS} connections for ${SECONDS} s...`)
     const upload = await uploadPhase(client, db, photo, service.child, worker)
-    process.stderr.write(` ${upload.accepted} accepted, ${upload.readyPerSecond.toFixed(3)} photos/s to ready, ${upload.errors} errors\n`)
+    process.stderr.write(
+      ` ${upload.accepted} accepted, ${upload.readyPerSecond.toFixed(3)} photos/s to ready, ${upload.errors} errors\n`,
+    )
 
     process.stderr.write(`${name}: reads, ${READERS} connections for ${READ_SECONDS} s...`)
     const read = await readPhase(client, db, photo, service.child)
@@ -319,8 +338,12 @@ interface Client {
 const BOUNDARY = '----localexbench7d1f3a'
 const multipart = (fields: Array<[string, string]>, file: Buffer) =>
   Buffer.concat([
-    ...fields.map(([k, v]) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`)),
-    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    ...fields.map(([k, v]) =>
+      Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`),
+    ),
+    Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+    ),
     file,
     Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
   ])
@@ -329,7 +352,11 @@ async function post(client: Client, path: string, body: Buffer): Promise<{ statu
   const res = await client.pool.request({
     method: 'POST',
     path,
-    headers: { authorization: client.authorization, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(body.length) },
+    headers: {
+      authorization: client.authorization,
+      'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+      'content-length': String(body.length),
+    },
     body,
   })
   return { status: res.statusCode, text: await res.body.text() }
@@ -341,7 +368,13 @@ async function uploadOnce(client: Client, photo: Buffer, item: string): Promise<
   return (JSON.parse(text) as { id: string }).id
 }
 
-async function uploadPhase(client: Client, db: Db, photo: Buffer, service: ChildProcess, worker: ChildProcess | undefined): Promise<UploadResult> {
+async function uploadPhase(
+  client: Client,
+  db: Db,
+  photo: Buffer,
+  service: ChildProcess,
+  worker: ChildProcess | undefined,
+): Promise<UploadResult> {
   const body = multipart([], photo)
   const readyBefore = await countStatus(db, 'ready')
   const latencies: number[] = []
@@ -355,34 +388,45 @@ async function uploadPhase(client: Client, db: Db, photo: Buffer, service: Child
   const t0 = performance.now()
   const wall0 = Date.now()
   const until = t0 + SECONDS * 1000
-  await Promise.all(Array.from({ length: UPLOADERS }, async () => {
-    while (performance.now() < until) {
-      const item = `bench-${(n++).toString(36)}`
-      const start = performance.now()
-      try {
-        const { status, text } = await post(client, `/v1/items/${item}/photos`, body)
-        if (status === 201) {
-          lastAccepted = performance.now()
-          latencies.push(lastAccepted - start)
-        } else {
+  await Promise.all(
+    Array.from({ length: UPLOADERS }, async () => {
+      while (performance.now() < until) {
+        const item = `bench-${(n++).toString(36)}`
+        const start = performance.now()
+        try {
+          const { status, text } = await post(client, `/v1/items/${item}/photos`, body)
+          if (status === 201) {
+            lastAccepted = performance.now()
+            latencies.push(lastAccepted - start)
+          } else {
+            errors++
+            if (errorSamples.length < 5) errorSamples.push(`${status}: ${text.slice(0, 200)}`)
+          }
+        } catch (error) {
           errors++
-          if (errorSamples.length < 5) errorSamples.push(`${status}: ${text.slice(0, 200)}`)
+          if (errorSamples.length < 5) errorSamples.push(String(error))
         }
-      } catch (error) {
-        errors++
-        if (errorSamples.length < 5) errorSamples.push(String(error))
       }
-    }
-  }))
+    }),
+  )
   const windowEnd = performance.now()
   const accepted = latencies.length
   const loadRssMb = peakRssMb(process.pid)
   // Every accepted photo to `ready` (or `failed`), then the time of the last `ready` from the rows.
   const counts = await waitSettled(db, readyBefore + accepted, Math.max(600_000, SECONDS * 10_000))
-  const lastReady = await db.selectFrom('files').select((eb) => eb.fn.max('ready_at').as('at')).executeTakeFirstOrThrow()
+  const lastReady = await db
+    .selectFrom('files')
+    .select((eb) => eb.fn.max('ready_at').as('at'))
+    .executeTakeFirstOrThrow()
   const readySeconds = (Date.parse(String(lastReady.at)) - wall0) / 1000
   const windowEndIso = new Date(wall0 + SECONDS * 1000).toISOString()
-  const inWindow = await db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'ready').where('ready_at', '>=', new Date(wall0).toISOString()).where('ready_at', '<=', windowEndIso).executeTakeFirstOrThrow()
+  const inWindow = await db
+    .selectFrom('files')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '=', 'ready')
+    .where('ready_at', '>=', new Date(wall0).toISOString())
+    .where('ready_at', '<=', windowEndIso)
+    .executeTakeFirstOrThrow()
   const readyNow = counts.ready - readyBefore
   return {
     ...percentiles(latencies),
@@ -402,7 +446,11 @@ async function uploadPhase(client: Client, db: Db, photo: Buffer, service: Child
 }
 
 async function countStatus(db: Db, status: 'ready' | 'failed'): Promise<number> {
-  const row = await db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', status).executeTakeFirstOrThrow()
+  const row = await db
+    .selectFrom('files')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '=', status)
+    .executeTakeFirstOrThrow()
   return Number(row.n)
 }
 
@@ -415,7 +463,11 @@ async function waitReady(db: Db, n: number, timeoutMs: number): Promise<void> {
 async function waitSettled(db: Db, n: number, timeoutMs: number): Promise<{ ready: number; failed: number }> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const rows = await db.selectFrom('files').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute()
+    const rows = await db
+      .selectFrom('files')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute()
     const of = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0)
     const counts = { ready: of('ready'), failed: of('failed') }
     if (counts.ready + counts.failed >= n) return counts
@@ -427,7 +479,15 @@ async function waitSettled(db: Db, n: number, timeoutMs: number): Promise<{ read
 // ---------------------------------------------------------------- reads
 
 async function readPhase(client: Client, db: Db, photo: Buffer, service: ChildProcess): Promise<ReadResult> {
-  const publicIds = (await db.selectFrom('files').select('id').where('status', '=', 'ready').where('access_level', '=', 'public').limit(200).execute()).map((r) => r.id)
+  const publicIds = (
+    await db
+      .selectFrom('files')
+      .select('id')
+      .where('status', '=', 'ready')
+      .where('access_level', '=', 'public')
+      .limit(200)
+      .execute()
+  ).map((r) => r.id)
   const privateIds: string[] = []
   const before = (await countStatus(db, 'ready')) + (await countStatus(db, 'failed'))
   const document = multipart([['type', 'passport']], photo)
@@ -452,38 +512,50 @@ async function readPhase(client: Client, db: Db, photo: Buffer, service: ChildPr
   // Warm-up, not counted: every connection open, every route compiled.
   const warmUntil = performance.now() + 2000
   let w = 0
-  await Promise.all(Array.from({ length: READERS }, async () => {
-    while (performance.now() < warmUntil) {
-      const i = w++
-      const list = i % 2 === 0 ? pub : priv
-      const res = await client.pool.request({ method: 'GET', path: list[i % list.length] as string, headers: { authorization: client.authorization } })
-      await res.body.text()
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: READERS }, async () => {
+      while (performance.now() < warmUntil) {
+        const i = w++
+        const list = i % 2 === 0 ? pub : priv
+        const res = await client.pool.request({
+          method: 'GET',
+          path: list[i % list.length] as string,
+          headers: { authorization: client.authorization },
+        })
+        await res.body.text()
+      }
+    }),
+  )
   resetPeakRss(process.pid)
   resetPeakRss(service.pid)
   const t0 = performance.now()
   const until = t0 + READ_SECONDS * 1000
-  await Promise.all(Array.from({ length: READERS }, async () => {
-    while (performance.now() < until) {
-      const i = n++
-      const list = i % 2 === 0 ? pub : priv
-      const path = list[Math.floor(i / 2) % list.length] as string
-      const start = performance.now()
-      try {
-        const res = await client.pool.request({ method: 'GET', path, headers: { authorization: client.authorization } })
-        const text = await res.body.text()
-        if (res.statusCode === 200) latencies.push(performance.now() - start)
-        else {
+  await Promise.all(
+    Array.from({ length: READERS }, async () => {
+      while (performance.now() < until) {
+        const i = n++
+        const list = i % 2 === 0 ? pub : priv
+        const path = list[Math.floor(i / 2) % list.length] as string
+        const start = performance.now()
+        try {
+          const res = await client.pool.request({
+            method: 'GET',
+            path,
+            headers: { authorization: client.authorization },
+          })
+          const text = await res.body.text()
+          if (res.statusCode === 200) latencies.push(performance.now() - start)
+          else {
+            errors++
+            if (errorSamples.length < 5) errorSamples.push(`${res.statusCode} ${path}: ${text.slice(0, 200)}`)
+          }
+        } catch (error) {
           errors++
-          if (errorSamples.length < 5) errorSamples.push(`${res.statusCode} ${path}: ${text.slice(0, 200)}`)
+          if (errorSamples.length < 5) errorSamples.push(String(error))
         }
-      } catch (error) {
-        errors++
-        if (errorSamples.length < 5) errorSamples.push(String(error))
       }
-    }
-  }))
+    }),
+  )
   const seconds = (performance.now() - t0) / 1000
   return {
     ...percentiles(latencies),
@@ -499,9 +571,17 @@ async function readPhase(client: Client, db: Db, photo: Buffer, service: ChildPr
 // ---------------------------------------------------------------- processes
 
 /** `localex-storage <command>` from the sources, in its own process; resolves once it says it runs. */
-function startProcess(command: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: string }> {
+function startProcess(
+  command: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let err = ''
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -570,7 +650,8 @@ async function deleteRedisKeys(prefix: string): Promise<void> {
 async function deleteBucket(s3: S3Client, bucket: string): Promise<void> {
   for (;;) {
     const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
-    for (const u of page.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }))
+    for (const u of page.Uploads ?? [])
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }))
     if (!page.IsTruncated) break
   }
   for (;;) {
@@ -587,7 +668,8 @@ async function deleteBucket(s3: S3Client, bucket: string): Promise<void> {
 function percentiles(values: number[]): Latencies {
   const sorted = [...values].sort((a, b) => a - b)
   // Nearest rank.
-  const at = (q: number) => (sorted.length ? (sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number) : NaN)
+  const at = (q: number) =>
+    sorted.length ? (sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number) : NaN
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99) }
 }
 
@@ -609,57 +691,104 @@ function table(rows: string[][]): string {
   return [line(rows[0] as string[]), rule, ...rows.slice(1).map(line)].join('\n')
 }
 
-function report(r: { photoName: string; baseline: BaselineRound[]; results: TargetResult[]; loadStart: number[]; loadEnd: number[]; startedAt: Date }): void {
+function report(r: {
+  photoName: string
+  baseline: BaselineRound[]
+  results: TargetResult[]
+  loadStart: number[]
+  loadEnd: number[]
+  startedAt: Date
+}): void {
   const rounds = (kind: BaselineKind) => r.baseline.filter((b) => b.kind === kind)
   const rate = (kind: BaselineKind) => median(rounds(kind).map((b) => b.perSecond))
   const base = rate('pipeline')
   const processRate = rate('process')
   const { uploadOriginal } = loadImagesConfig(process.env)
-  const label = (name: string) => (name === 'embedded' ? 'embedded (disk, SQLite, in-process queue)' : 'production (radosgw, PostgreSQL, BullMQ)')
+  const label = (name: string) =>
+    name === 'embedded' ? 'embedded (disk, SQLite, in-process queue)' : 'production (radosgw, PostgreSQL, BullMQ)'
   const verdict = (u: UploadResult) => (u.readyPerSecond / base >= TARGET_RATIO && u.errors === 0 ? 'pass' : 'FAIL')
   const pct = (v: number, of: number) => `${((v / of) * 100).toFixed(0)} %`
   const out: string[] = []
   out.push('')
-  out.push(`HTTP service, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, sharp ${sharp.versions.sharp ?? '?'} (libvips ${sharp.versions.vips}); load average at start ${fmtLoad(r.loadStart)}, at end ${fmtLoad(r.loadEnd)}. IMAGE_UPLOAD_ORIGINAL=${uploadOriginal}.`)
-  out.push(`Photo: ${r.photoName}. Uploads: ${UPLOADERS} connections for ${SECONDS} s, then the backlog drains to \`ready\`. Reads: ${READERS} connections for ${READ_SECONDS} s. Baselines: ${UPLOADERS} at a time for ${BASELINE_SECONDS} s, ${rounds('pipeline').length} rounds each.`)
+  out.push(
+    `HTTP service, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, sharp ${sharp.versions.sharp ?? '?'} (libvips ${sharp.versions.vips}); load average at start ${fmtLoad(r.loadStart)}, at end ${fmtLoad(r.loadEnd)}. IMAGE_UPLOAD_ORIGINAL=${uploadOriginal}.`,
+  )
+  out.push(
+    `Photo: ${r.photoName}. Uploads: ${UPLOADERS} connections for ${SECONDS} s, then the backlog drains to \`ready\`. Reads: ${READERS} connections for ${READ_SECONDS} s. Baselines: ${UPLOADERS} at a time for ${BASELINE_SECONDS} s, ${rounds('pipeline').length} rounds each.`,
+  )
   out.push('')
   const baselineRow = (kind: BaselineKind, name: string) => [
     name,
-    rounds(kind).map((b) => String(b.photos)).join(' / '),
+    rounds(kind)
+      .map((b) => String(b.photos))
+      .join(' / '),
     '',
     '',
     '',
-    `${rate(kind).toFixed(2)} (median of ${rounds(kind).map((b) => b.perSecond.toFixed(2)).join(', ')})`,
+    `${rate(kind).toFixed(2)} (median of ${rounds(kind)
+      .map((b) => b.perSecond.toFixed(2))
+      .join(', ')})`,
     kind === 'pipeline' ? '100 %' : pct(rate(kind), base),
     kind === 'process' ? '100 %' : pct(base, processRate),
     '',
     `${mb(Math.max(...rounds(kind).map((b) => b.rssMb)))} (its own process)`,
   ]
-  out.push(table([
-    ['uploads (POST /v1/items/:itemId/photos)', 'accepted', 'uploads/s (201)', 'p50 / p95 / p99 of the 201', 'errors', 'photos/s to ready', 'of pipeline', 'of process()', `≥ ${TARGET_RATIO * 100} % of pipeline, 0 errors`, 'peak RSS: service / worker / load'],
-    ...r.results.map(({ name, upload: u }) => [
-      label(name),
-      String(u.accepted),
-      u.acceptedPerSecond.toFixed(2),
-      `${ms(u.p50)} / ${ms(u.p95)} / ${ms(u.p99)}`,
-      String(u.errors),
-      `${u.readyPerSecond.toFixed(2)} (last at ${u.readySeconds.toFixed(0)} s)`,
-      pct(u.readyPerSecond, base),
-      pct(u.readyPerSecond, processRate),
-      verdict(u),
-      `${mb(u.serviceRssMb)} / ${u.workerRssMb === null ? '—' : mb(u.workerRssMb)} / ${mb(u.loadRssMb)}`,
+  out.push(
+    table([
+      [
+        'uploads (POST /v1/items/:itemId/photos)',
+        'accepted',
+        'uploads/s (201)',
+        'p50 / p95 / p99 of the 201',
+        'errors',
+        'photos/s to ready',
+        'of pipeline',
+        'of process()',
+        `≥ ${TARGET_RATIO * 100} % of pipeline, 0 errors`,
+        'peak RSS: service / worker / load',
+      ],
+      ...r.results.map(({ name, upload: u }) => [
+        label(name),
+        String(u.accepted),
+        u.acceptedPerSecond.toFixed(2),
+        `${ms(u.p50)} / ${ms(u.p95)} / ${ms(u.p99)}`,
+        String(u.errors),
+        `${u.readyPerSecond.toFixed(2)} (last at ${u.readySeconds.toFixed(0)} s)`,
+        pct(u.readyPerSecond, base),
+        pct(u.readyPerSecond, processRate),
+        verdict(u),
+        `${mb(u.serviceRssMb)} / ${u.workerRssMb === null ? '—' : mb(u.workerRssMb)} / ${mb(u.loadRssMb)}`,
+      ]),
+      baselineRow('pipeline', `baseline pipeline: prepareOriginal + renderVariants, ${UPLOADERS} at a time`),
+      baselineRow('process', `baseline process(): one decode, ${UPLOADERS} at a time`),
     ]),
-    baselineRow('pipeline', `baseline pipeline: prepareOriginal + renderVariants, ${UPLOADERS} at a time`),
-    baselineRow('process', `baseline process(): one decode, ${UPLOADERS} at a time`),
-  ]))
+  )
   out.push('')
-  out.push(table([
-    ['reads (GET /v1/files/:id, /url; public + private)', 'requests', 'req/s', 'p50 / p95 / p99', 'errors', 'peak RSS: service / load'],
-    ...r.results.map(({ name, read: x }) => [label(name), String(x.requests), x.perSecond.toFixed(0), `${ms(x.p50)} / ${ms(x.p95)} / ${ms(x.p99)}`, String(x.errors), `${mb(x.serviceRssMb)} / ${mb(x.loadRssMb)}`]),
-  ]))
+  out.push(
+    table([
+      [
+        'reads (GET /v1/files/:id, /url; public + private)',
+        'requests',
+        'req/s',
+        'p50 / p95 / p99',
+        'errors',
+        'peak RSS: service / load',
+      ],
+      ...r.results.map(({ name, read: x }) => [
+        label(name),
+        String(x.requests),
+        x.perSecond.toFixed(0),
+        `${ms(x.p50)} / ${ms(x.p95)} / ${ms(x.p99)}`,
+        String(x.errors),
+        `${mb(x.serviceRssMb)} / ${mb(x.loadRssMb)}`,
+      ]),
+    ]),
+  )
   out.push('')
   for (const { name, upload: u, read: x } of r.results) {
-    out.push(`${label(name)}: ${u.readyInWindow} photos ready within the first ${SECONDS} s (${(u.readyInWindow / SECONDS).toFixed(2)}/s), the last 201 at ${(u.readySeconds - u.drainSeconds).toFixed(0)} s, the last \`ready\` at ${u.readySeconds.toFixed(0)} s; ${verdict(u) === 'pass' ? 'meets' : 'misses'} the target (${pct(u.readyPerSecond, base)} of the pipeline, ${pct(u.readyPerSecond, processRate)} of process(), ${u.errors} errors).`)
+    out.push(
+      `${label(name)}: ${u.readyInWindow} photos ready within the first ${SECONDS} s (${(u.readyInWindow / SECONDS).toFixed(2)}/s), the last 201 at ${(u.readySeconds - u.drainSeconds).toFixed(0)} s, the last \`ready\` at ${u.readySeconds.toFixed(0)} s; ${verdict(u) === 'pass' ? 'meets' : 'misses'} the target (${pct(u.readyPerSecond, base)} of the pipeline, ${pct(u.readyPerSecond, processRate)} of process(), ${u.errors} errors).`,
+    )
     for (const sample of [...u.errorSamples, ...x.errorSamples]) out.push(`  error: ${sample}`)
   }
   console.log(out.join('\n'))

@@ -41,7 +41,10 @@ interface Photo {
 const fixtureDir = fileURLToPath(new URL('../test/fixtures/images/', import.meta.url))
 const WALLPAPER_20MP = '/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg'
 const PHOTOS: Photo[] = [
-  { label: '12 MP phone photo 4032×3024, EXIF orientation 6', path: join(fixtureDir, 'jpeg-large-12mp-orientation-6.jpg') },
+  {
+    label: '12 MP phone photo 4032×3024, EXIF orientation 6',
+    path: join(fixtureDir, 'jpeg-large-12mp-orientation-6.jpg'),
+  },
   { label: '9 MP phone photo 4608×1976', path: join(fixtureDir, 'jpeg-gps-nokia-9mp-wide.jpg') },
   { label: '8 MP panorama 4096×2048', path: join(fixtureDir, 'jpeg-panorama-equirectangular.jpg') },
   { label: '20 MP photo 6028×3391 (lomiri-wallpapers-20.04)', path: WALLPAPER_20MP },
@@ -73,20 +76,31 @@ function median(values: number[]): number {
  * Medians of several functions measured round-robin (A, B, C, A, B, C, …), so that load from other
  * processes on a shared machine falls on all of them alike.
  */
-async function interleaved<T>(runs: number, fns: (() => Promise<T>)[]): Promise<{ wallMs: number; cpuMs: number; value: T }[]> {
+async function interleaved<T>(
+  runs: number,
+  fns: (() => Promise<T>)[],
+): Promise<{ wallMs: number; cpuMs: number; value: T }[]> {
   const values = [] as T[]
   for (const fn of fns) values.push(await fn()) // warm-up, and the outputs to compare
   const samples: Sample[][] = fns.map(() => [])
   for (let i = 0; i < runs; i++) {
     for (const [k, fn] of fns.entries()) (samples[k] as Sample[]).push(await measure(fn))
   }
-  return samples.map((list, k) => ({ wallMs: median(list.map((s) => s.wallMs)), cpuMs: median(list.map((s) => s.cpuMs)), value: values[k] as T }))
+  return samples.map((list, k) => ({
+    wallMs: median(list.map((s) => s.wallMs)),
+    cpuMs: median(list.map((s) => s.cpuMs)),
+    value: values[k] as T,
+  }))
 }
 
 /** Runs a command under /usr/bin/time; returns its user+system CPU in ms and max RSS in KiB. */
 async function timed(cmd: string, args: string[]): Promise<{ cpuMs: number; maxRssKb: number }> {
   const { stderr } = await run('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], { maxBuffer: 1 << 24 })
-  const line = stderr.split('\n').reverse().find((l) => l.startsWith('TIME ')) ?? ''
+  const line =
+    stderr
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith('TIME ')) ?? ''
   const [, user = '0', system = '0', rss = '0'] = line.split(' ')
   return { cpuMs: (Number(user) + Number(system)) * 1000, maxRssKb: Number(rss) }
 }
@@ -108,11 +122,22 @@ async function naive(input: Buffer): Promise<Encoded[]> {
   const jobs = [{ name: 'original', size: MAX_SIDE }, ...VARIANTS].flatMap(({ name, size }) => {
     const base = () => sharp(input).rotate().resize(size, size, fit)
     return [
-      base().jpeg({ quality: QUALITY, mozjpeg: true }).toBuffer({ resolveWithObject: true }).then((r) => ({ key: `${name}.jpg`, ...r })),
-      base().webp({ quality: QUALITY }).toBuffer({ resolveWithObject: true }).then((r) => ({ key: `${name}.webp`, ...r })),
+      base()
+        .jpeg({ quality: QUALITY, mozjpeg: true })
+        .toBuffer({ resolveWithObject: true })
+        .then((r) => ({ key: `${name}.jpg`, ...r })),
+      base()
+        .webp({ quality: QUALITY })
+        .toBuffer({ resolveWithObject: true })
+        .then((r) => ({ key: `${name}.webp`, ...r })),
     ]
   })
-  return (await Promise.all(jobs)).map((r) => ({ key: r.key, width: r.info.width, height: r.info.height, data: r.data }))
+  return (await Promise.all(jobs)).map((r) => ({
+    key: r.key,
+    width: r.info.width,
+    height: r.info.height,
+    data: r.data,
+  }))
 }
 
 function fromOutputs(outputs: readonly Output[]): Encoded[] {
@@ -139,12 +164,29 @@ const CONVERT = existsSync('/usr/bin/convert') ? '/usr/bin/convert' : 'convert'
 /** ImageMagick as its users run it: one convert per output, `-define jpeg:size=` hints, two at a time. */
 async function imagemagick(path: string, dir: string): Promise<{ cpuMs: number; outputs: Encoded[] }> {
   const jobs = [{ name: 'original', size: MAX_SIDE }, ...VARIANTS].flatMap(({ name, size }) =>
-    (['jpg', 'webp'] as const).map((ext) => ({ out: join(dir, `im-${name}.${ext}`), key: `${name}.${ext}`, args: [
-      '-define', `jpeg:size=${size * 2}x${size * 2}`, path, '-auto-orient', '-colorspace', 'sRGB', '-resize', `${size}x${size}>`, '-strip', '-quality', String(QUALITY),
-      ...(ext === 'jpg' ? ['-interlace', 'Plane', '-sampling-factor', '4:2:0'] : []),
-    ] })),
+    (['jpg', 'webp'] as const).map((ext) => ({
+      out: join(dir, `im-${name}.${ext}`),
+      key: `${name}.${ext}`,
+      args: [
+        '-define',
+        `jpeg:size=${size * 2}x${size * 2}`,
+        path,
+        '-auto-orient',
+        '-colorspace',
+        'sRGB',
+        '-resize',
+        `${size}x${size}>`,
+        '-strip',
+        '-quality',
+        String(QUALITY),
+        ...(ext === 'jpg' ? ['-interlace', 'Plane', '-sampling-factor', '4:2:0'] : []),
+      ],
+    })),
   )
-  return cliBatch(CONVERT, jobs.map((j) => ({ ...j, args: [...j.args, j.out] })))
+  return cliBatch(
+    CONVERT,
+    jobs.map((j) => ({ ...j, args: [...j.args, j.out] })),
+  )
 }
 
 /** libvips' own CLI doing the same: one vipsthumbnail per output (shrink-on-load, auto-rotate). */
@@ -159,7 +201,10 @@ async function vipsCli(path: string, dir: string): Promise<{ cpuMs: number; outp
   return cliBatch('vipsthumbnail', jobs)
 }
 
-async function cliBatch(cmd: string, jobs: { out: string; key: string; args: string[] }[]): Promise<{ cpuMs: number; outputs: Encoded[] }> {
+async function cliBatch(
+  cmd: string,
+  jobs: { out: string; key: string; args: string[] }[],
+): Promise<{ cpuMs: number; outputs: Encoded[] }> {
   let cpuMs = 0
   const queue = [...jobs]
   const worker = async () => {
@@ -205,17 +250,28 @@ function ssim(a: Buffer, b: Buffer, width: number, height: number): number {
   let windows = 0
   for (let y = 0; y + 8 <= height; y += 8) {
     for (let x = 0; x + 8 <= width; x += 8) {
-      let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0
+      let sa = 0,
+        sb = 0,
+        saa = 0,
+        sbb = 0,
+        sab = 0
       for (let j = 0; j < 8; j++) {
         for (let i = 0; i < 8; i++) {
           const k = (y + j) * width + x + i
           const va = a[k] as number
           const vb = b[k] as number
-          sa += va; sb += vb; saa += va * va; sbb += vb * vb; sab += va * vb
+          sa += va
+          sb += vb
+          saa += va * va
+          sbb += vb * vb
+          sab += va * vb
         }
       }
-      const ma = sa / 64, mb = sb / 64
-      const va = saa / 64 - ma * ma, vb = sbb / 64 - mb * mb, cov = sab / 64 - ma * mb
+      const ma = sa / 64,
+        mb = sb / 64
+      const va = saa / 64 - ma * ma,
+        vb = sbb / 64 - mb * mb,
+        cov = sab / 64 - ma * mb
       total += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
       windows++
     }
@@ -237,22 +293,41 @@ async function child(path: string, inFlight: number, total: number): Promise<voi
   let next = 0
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next++ < total) await one()
-  }))
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next++ < total) await one()
+    }),
+  )
   const wallMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
-  process.stdout.write(JSON.stringify({ wallMs, cpuMs: (cpu.user + cpu.system) / 1000, photosPerSec: (total * 1000) / wallMs, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n')
+  process.stdout.write(
+    JSON.stringify({
+      wallMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      photosPerSec: (total * 1000) / wallMs,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+    }) + '\n',
+  )
 }
 
-async function inChild(path: string, inFlight: number, total: number): Promise<{ wallMs: number; cpuMs: number; photosPerSec: number; maxRssMb: number }> {
+async function inChild(
+  path: string,
+  inFlight: number,
+  total: number,
+): Promise<{ wallMs: number; cpuMs: number; photosPerSec: number; maxRssMb: number }> {
   const self = fileURLToPath(import.meta.url)
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', self, '--child', path, String(inFlight), String(total)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const proc = spawn(process.execPath, ['--import', 'tsx', self, '--child', path, String(inFlight), String(total)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
     proc.on('error', reject)
-    proc.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}')) : reject(new Error(`child exited with ${code}`))))
+    proc.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}'))
+        : reject(new Error(`child exited with ${code}`)),
+    )
   })
 }
 
@@ -266,9 +341,12 @@ const kb = (v: number) => `${(v / 1024).toFixed(0)} KiB`
 function table(head: string[], rows: (string | number)[][]): void {
   const cells = [head, ...rows.map((r) => r.map(String))]
   const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
-  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`
   console.log(line(head))
-  console.log(`|${widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + (i === 0 ? 1 : 1)) + (i === 0 ? '' : ':')).join('|')}|`)
+  console.log(
+    `|${widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + (i === 0 ? 1 : 1)) + (i === 0 ? '' : ':')).join('|')}|`,
+  )
   for (const r of cells.slice(1)) console.log(line(r))
   console.log('')
 }
@@ -276,15 +354,23 @@ function table(head: string[], rows: (string | number)[][]): void {
 async function main(): Promise<void> {
   const photos = PHOTOS.filter((p) => {
     if (existsSync(p.path)) return !(QUICK && p.path === WALLPAPER_20MP)
-    console.log(`(skipped: ${p.label}: ${p.path} is missing; install it with \`apt-get install lomiri-wallpapers-20.04\`)\n`)
+    console.log(
+      `(skipped: ${p.label}: ${p.path} is missing; install it with \`apt-get install lomiri-wallpapers-20.04\`)\n`,
+    )
     return false
   })
   const [main12] = photos
   if (!main12) throw new Error('no benchmark photos found')
-  console.log(`# Image pipeline benchmark\n\nsharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, sharp.concurrency() = ${sharp.concurrency()}, ${cpus().length} CPUs, load average at start ${loadavg().map((l) => l.toFixed(1)).join(' ')}, ${RUNS} runs (median), node ${process.version}\n`)
+  console.log(
+    `# Image pipeline benchmark\n\nsharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, sharp.concurrency() = ${sharp.concurrency()}, ${cpus().length} CPUs, load average at start ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}, ${RUNS} runs (median), node ${process.version}\n`,
+  )
 
   // 1. Synchronous part
-  console.log('## 1. Synchronous part: validate + sanitised original + placeholder (p50, measured round-robin with the baselines)\n')
+  console.log(
+    '## 1. Synchronous part: validate + sanitised original + placeholder (p50, measured round-robin with the baselines)\n',
+  )
   console.log('The sanitised original does not depend on the encoder profile: both profiles store the same one.\n')
   const syncRows: (string | number)[][] = []
   // Short and noisy (page faults on fresh 36 MB buffers cost 10–100 ms here, by luck): many rounds.
@@ -292,18 +378,33 @@ async function main(): Promise<void> {
   for (const photo of photos) {
     const input = readFileSync(photo.path)
     const size = async (p: Promise<{ original: Output }>) => (await p).original.size
-    const [plain, plainDefault, sanitised] = await interleaved<number>(syncRuns, [
+    const [plain, plainDefault, sanitised] = (await interleaved<number>(syncRuns, [
       async () => (await sharp(input, { ignoreIcc: true }).jpeg({ quality: QUALITY }).toBuffer()).length,
       async () => (await sharp(input).jpeg({ quality: QUALITY }).toBuffer()).length,
       () => size(pipelines.compact.prepareOriginal(input)),
-    ]) as [Sample & { value: number }, Sample & { value: number }, Sample & { value: number }]
+    ])) as [Sample & { value: number }, Sample & { value: number }, Sample & { value: number }]
     syncRows.push([
-      photo.label, `${ms(plain.wallMs)} / ${ms(plain.cpuMs)}`, `${ms(plainDefault.wallMs)} / ${ms(plainDefault.cpuMs)}`,
-      `${ms(sanitised.wallMs)} / ${ms(sanitised.cpuMs)}`, ratio(sanitised.wallMs, plain.wallMs), ratio(sanitised.wallMs, plainDefault.wallMs),
+      photo.label,
+      `${ms(plain.wallMs)} / ${ms(plain.cpuMs)}`,
+      `${ms(plainDefault.wallMs)} / ${ms(plainDefault.cpuMs)}`,
+      `${ms(sanitised.wallMs)} / ${ms(sanitised.cpuMs)}`,
+      ratio(sanitised.wallMs, plain.wallMs),
+      ratio(sanitised.wallMs, plainDefault.wallMs),
       kb(sanitised.value),
     ])
   }
-  table(['photo', 'decode + plain encode (wall / CPU)', 'same, sharp ICC default', 'ours: prepareOriginal', 'wall ratio', 'vs ICC default', 'sanitised original'], syncRows)
+  table(
+    [
+      'photo',
+      'decode + plain encode (wall / CPU)',
+      'same, sharp ICC default',
+      'ours: prepareOriginal',
+      'wall ratio',
+      'vs ICC default',
+      'sanitised original',
+    ],
+    syncRows,
+  )
 
   // 2. Whole pipeline vs naive
   console.log('## 2. Whole pipeline (8 outputs) vs the naive pipeline: CPU, bytes, quality\n')
@@ -313,16 +414,30 @@ async function main(): Promise<void> {
   for (const photo of photos) {
     const input = readFileSync(photo.path)
     const runs = RUNS
-    const [n, c, f, p] = await interleaved<Encoded[]>(runs, [
+    const [n, c, f, p] = (await interleaved<Encoded[]>(runs, [
       () => naive(input),
       () => ours(input, 'compact'),
       () => ours(input, 'fast'),
       async () => fromOutputs((await pipelines.compact.process(input)).outputs),
-    ]) as [Sample & { value: Encoded[] }, Sample & { value: Encoded[] }, Sample & { value: Encoded[] }, Sample & { value: Encoded[] }]
+    ])) as [
+      Sample & { value: Encoded[] },
+      Sample & { value: Encoded[] },
+      Sample & { value: Encoded[] },
+      Sample & { value: Encoded[] },
+    ]
     const bytes = (list: Encoded[]) => list.reduce((s, e) => s + e.data.length, 0)
     pipeRows.push([
-      photo.label, ms(n.cpuMs), ms(c.cpuMs), ratio(c.cpuMs, n.cpuMs), ms(f.cpuMs), ratio(f.cpuMs, n.cpuMs), ms(p.cpuMs), ratio(p.cpuMs, n.cpuMs),
-      kb(bytes(n.value)), `${kb(bytes(c.value))} (${((bytes(c.value) / bytes(n.value) - 1) * 100).toFixed(1)} %)`, `${kb(bytes(f.value))} (${((bytes(f.value) / bytes(n.value) - 1) * 100).toFixed(1)} %)`,
+      photo.label,
+      ms(n.cpuMs),
+      ms(c.cpuMs),
+      ratio(c.cpuMs, n.cpuMs),
+      ms(f.cpuMs),
+      ratio(f.cpuMs, n.cpuMs),
+      ms(p.cpuMs),
+      ratio(p.cpuMs, n.cpuMs),
+      kb(bytes(n.value)),
+      `${kb(bytes(c.value))} (${((bytes(c.value) / bytes(n.value) - 1) * 100).toFixed(1)} %)`,
+      `${kb(bytes(f.value))} (${((bytes(f.value) / bytes(n.value) - 1) * 100).toFixed(1)} %)`,
     ])
     if (photo === main12) {
       // Quality of each output: PSNR against the pristine source at the same size, SSIM against naive.
@@ -330,14 +445,26 @@ async function main(): Promise<void> {
         const mine = c.value.find((e) => e.key === ref.key)
         const once = p.value.find((e) => e.key === ref.key)
         if (!mine || !once) continue
-        const source = await sharp(input).rotate().resize(ref.width, ref.height, { fit: 'fill' }).greyscale().raw().toBuffer()
+        const source = await sharp(input)
+          .rotate()
+          .resize(ref.width, ref.height, { fit: 'fill' })
+          .greyscale()
+          .raw()
+          .toBuffer()
         const gn = await grey(ref.data, ref.width, ref.height)
         const gc = await grey(mine.data, ref.width, ref.height)
         const gp = await grey(once.data, ref.width, ref.height)
         qualityRows.push([
-          ref.key, `${ref.width}×${ref.height}`, kb(ref.data.length), kb(mine.data.length), kb(once.data.length),
-          psnr(gn, source).toFixed(2), psnr(gc, source).toFixed(2), psnr(gp, source).toFixed(2),
-          ssim(gc, gn, ref.width, ref.height).toFixed(4), ssim(gp, gn, ref.width, ref.height).toFixed(4),
+          ref.key,
+          `${ref.width}×${ref.height}`,
+          kb(ref.data.length),
+          kb(mine.data.length),
+          kb(once.data.length),
+          psnr(gn, source).toFixed(2),
+          psnr(gc, source).toFixed(2),
+          psnr(gp, source).toFixed(2),
+          ssim(gc, gn, ref.width, ref.height).toFixed(4),
+          ssim(gp, gn, ref.width, ref.height).toFixed(4),
         ])
       }
     }
@@ -346,19 +473,77 @@ async function main(): Promise<void> {
       try {
         const im = await imagemagick(photo.path, dir)
         const vips = await vipsCli(photo.path, dir)
-        cliRows.push([photo.label, ms(c.cpuMs), ms(im.cpuMs), ratio(c.cpuMs, im.cpuMs), ms(n.cpuMs), ratio(n.cpuMs, im.cpuMs), ms(vips.cpuMs), ratio(c.cpuMs, vips.cpuMs), kb(bytes(im.outputs)), kb(bytes(vips.outputs))])
+        cliRows.push([
+          photo.label,
+          ms(c.cpuMs),
+          ms(im.cpuMs),
+          ratio(c.cpuMs, im.cpuMs),
+          ms(n.cpuMs),
+          ratio(n.cpuMs, im.cpuMs),
+          ms(vips.cpuMs),
+          ratio(c.cpuMs, vips.cpuMs),
+          kb(bytes(im.outputs)),
+          kb(bytes(vips.outputs)),
+        ])
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
     }
   }
-  table(['photo', 'naive CPU', 'split compact', 'ratio', 'split fast', 'ratio', 'process() compact', 'ratio', 'naive bytes', 'split compact bytes', 'split fast bytes'], pipeRows)
-  console.log(`Per output, ${main12.label}: bytes; PSNR (dB, greyscale) against the source resized to the same size; SSIM against the naive output. "split" = prepareOriginal + renderVariants(stored sanitised original), the upload path; "process" = process() (one decode of the upload).\n`)
-  table(['output', 'size', 'naive', 'split', 'process', 'PSNR naive', 'PSNR split', 'PSNR process', 'SSIM split/naive', 'SSIM process/naive'], qualityRows)
+  table(
+    [
+      'photo',
+      'naive CPU',
+      'split compact',
+      'ratio',
+      'split fast',
+      'ratio',
+      'process() compact',
+      'ratio',
+      'naive bytes',
+      'split compact bytes',
+      'split fast bytes',
+    ],
+    pipeRows,
+  )
+  console.log(
+    `Per output, ${main12.label}: bytes; PSNR (dB, greyscale) against the source resized to the same size; SSIM against the naive output. "split" = prepareOriginal + renderVariants(stored sanitised original), the upload path; "process" = process() (one decode of the upload).\n`,
+  )
+  table(
+    [
+      'output',
+      'size',
+      'naive',
+      'split',
+      'process',
+      'PSNR naive',
+      'PSNR split',
+      'PSNR process',
+      'SSIM split/naive',
+      'SSIM process/naive',
+    ],
+    qualityRows,
+  )
 
   if (cliRows.length) {
-    console.log('## 3. CPU vs ImageMagick (one `convert` per output, jpeg:size hints) and libvips CLI (one `vipsthumbnail` per output)\n')
-    table(['photo', 'ours compact', 'ImageMagick', 'ours/IM', 'naive sharp', 'naive/IM', 'vipsthumbnail', 'ours/vips', 'IM bytes', 'vips bytes'], cliRows)
+    console.log(
+      '## 3. CPU vs ImageMagick (one `convert` per output, jpeg:size hints) and libvips CLI (one `vipsthumbnail` per output)\n',
+    )
+    table(
+      [
+        'photo',
+        'ours compact',
+        'ImageMagick',
+        'ours/IM',
+        'naive sharp',
+        'naive/IM',
+        'vipsthumbnail',
+        'ours/vips',
+        'IM bytes',
+        'vips bytes',
+      ],
+      cliRows,
+    )
   }
 
   // 4. Throughput and peak RSS in a fresh process
@@ -366,7 +551,13 @@ async function main(): Promise<void> {
   const tpRows: (string | number)[][] = []
   for (const photo of photos.filter((p) => p === main12 || p.path === WALLPAPER_20MP)) {
     const r = await inChild(photo.path, 8, 16)
-    tpRows.push([photo.label, `${(statSync(photo.path).size / 1e6).toFixed(1)} MB`, r.photosPerSec.toFixed(2), ms(r.cpuMs / 16), `${r.maxRssMb.toFixed(0)} MiB`])
+    tpRows.push([
+      photo.label,
+      `${(statSync(photo.path).size / 1e6).toFixed(1)} MB`,
+      r.photosPerSec.toFixed(2),
+      ms(r.cpuMs / 16),
+      `${r.maxRssMb.toFixed(0)} MiB`,
+    ])
   }
   table(['photo', 'input', 'photos/s', 'CPU per photo', 'peak RSS'], tpRows)
 
@@ -377,21 +568,28 @@ async function main(): Promise<void> {
     { label: 'JPEG claiming 65000×65000', data: jpegClaiming(65000, 65000) },
   ]
   const refuse = async (call: () => Promise<unknown>) => {
-    const accepted = await call().then(() => true, () => false)
+    const accepted = await call().then(
+      () => true,
+      () => false,
+    )
     if (accepted) throw new Error('a hostile input was accepted')
   }
   // Warm-up: module loading and the first libvips call are not what is measured.
   await refuse(() => pipelines.compact.validate(hostile[0]?.data ?? Buffer.alloc(0)))
   const hostileRows: (string | number)[][] = []
   for (const { label, data } of hostile) {
-    const [validated, processed] = await interleaved<void>(Math.max(11, RUNS * 4 + 1), [
+    const [validated, processed] = (await interleaved<void>(Math.max(11, RUNS * 4 + 1), [
       () => refuse(() => pipelines.compact.validate(data)),
       () => refuse(() => pipelines.compact.process(data)),
-    ]) as [Sample & { value: void }, Sample & { value: void }]
+    ])) as [Sample & { value: void }, Sample & { value: void }]
     hostileRows.push([label, `${validated.wallMs.toFixed(2)} ms`, `${processed.wallMs.toFixed(2)} ms`])
   }
   table(['input', 'validate()', 'process()'], hostileRows)
-  console.log(`load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log(
+    `load average at end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
 }
 
 if (process.argv[2] === '--child') {

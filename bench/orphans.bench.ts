@@ -33,7 +33,16 @@ import { bareClient } from './sdk-client.js'
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 100_000)
 const CONCURRENCY = Number(process.env.BENCH_PUT_CONCURRENCY ?? 64)
-const OUTPUTS = ['original.jpg', 'original.webp', 'large.jpg', 'large.webp', 'medium.jpg', 'medium.webp', 'thumbnail.jpg', 'thumbnail.webp']
+const OUTPUTS = [
+  'original.jpg',
+  'original.webp',
+  'large.jpg',
+  'large.webp',
+  'medium.jpg',
+  'medium.webp',
+  'thumbnail.jpg',
+  'thumbnail.webp',
+]
 
 interface SweepResult {
   keys: number
@@ -87,8 +96,15 @@ async function main(): Promise<void> {
   const url = new URL(PG_ADMIN_URL)
   url.pathname = `/${database}`
   const env: Record<string, string> = {
-    ...vars, STORAGE_DRIVER: 's3', S3_BUCKET: bucket, S3_REGION: vars.AWS_REGION as string, DATA_DIR: dataDir,
-    DATABASE_URL: url.toString(), URL_SIGNING_SECRET: secret, JWT_SECRET: secret, LOG_LEVEL: 'silent',
+    ...vars,
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: bucket,
+    S3_REGION: vars.AWS_REGION as string,
+    DATA_DIR: dataDir,
+    DATABASE_URL: url.toString(),
+    URL_SIGNING_SECRET: secret,
+    JWT_SECRET: secret,
+    LOG_LEVEL: 'silent',
   }
   await pgAdmin((c) => c.query(`CREATE DATABASE "${database}"`))
   const config = loadConfig(env)
@@ -106,17 +122,25 @@ async function main(): Promise<void> {
       const plantMs = performance.now() - t0
       const sweep = await sweepInChild(env)
       results.push({ plantMs, sweep })
-      console.error(`${sweep.keys} keys: planted in ${(plantMs / 1000).toFixed(1)} s; sweep ${sweep.durationMs} ms, peak RSS ${sweep.peakRssMiB} MiB (${sweep.startRssMiB} MiB at start), ${sweep.orphans} orphans, ${sweep.missingRows} rows missing objects, ${sweep.rowsChecked} rows checked`)
+      console.error(
+        `${sweep.keys} keys: planted in ${(plantMs / 1000).toFixed(1)} s; sweep ${sweep.durationMs} ms, peak RSS ${sweep.peakRssMiB} MiB (${sweep.startRssMiB} MiB at start), ${sweep.orphans} orphans, ${sweep.missingRows} rows missing objects, ${sweep.rowsChecked} rows checked`,
+      )
     }
-    console.log('\n| keys in the bucket | rows checked | orphans found | rows missing objects | sweep duration | keys/s | peak RSS (at start) |')
+    console.log(
+      '\n| keys in the bucket | rows checked | orphans found | rows missing objects | sweep duration | keys/s | peak RSS (at start) |',
+    )
     console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const { sweep: s } of results) {
-      console.log(`| ${s.keys.toLocaleString('en')} | ${s.rowsChecked.toLocaleString('en')} | ${s.orphans.toLocaleString('en')} | ${s.missingRows} | ${(s.durationMs / 1000).toFixed(1)} s | ${Math.round(s.keys / (s.durationMs / 1000)).toLocaleString('en')} | ${s.peakRssMiB} MiB (${s.startRssMiB} MiB) |`)
+      console.log(
+        `| ${s.keys.toLocaleString('en')} | ${s.rowsChecked.toLocaleString('en')} | ${s.orphans.toLocaleString('en')} | ${s.missingRows} | ${(s.durationMs / 1000).toFixed(1)} s | ${Math.round(s.keys / (s.durationMs / 1000)).toLocaleString('en')} | ${s.peakRssMiB} MiB (${s.startRssMiB} MiB) |`,
+      )
     }
   } finally {
     console.error(`cleaning up ${keys.length} objects…`)
     for (let i = 0; i < keys.length; i += 1000) await store.deleteMany(keys.slice(i, i + 1000))
-    await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch((error: unknown) => console.error(`bucket ${bucket} not deleted: ${String(error)}`))
+    await client
+      .send(new DeleteBucketCommand({ Bucket: bucket }))
+      .catch((error: unknown) => console.error(`bucket ${bucket} not deleted: ${String(error)}`))
     await db.destroy()
     await store.close()
     client.destroy()
@@ -144,7 +168,9 @@ async function plant(config: Config, db: Db, keys: string[], count: number): Pro
   const flush = async () => {
     if (rows.length) await db.insertInto('files').values(rows.splice(0)).execute()
     const chunk = batch.splice(0)
-    await mapLimit(chunk, CONCURRENCY, (key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x', ContentLength: 1 })))
+    await mapLimit(chunk, CONCURRENCY, (key) =>
+      client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x', ContentLength: 1 })),
+    )
     keys.push(...chunk)
     process.stderr.write(`\rplanted ${keys.length} keys`)
   }
@@ -156,14 +182,42 @@ async function plant(config: Config, db: Db, keys: string[], count: number): Pro
     } else {
       const id = newId()
       const prefix = `items/item-${files % 997}/photos/${id}/`
-      const objects = OUTPUTS.map((name) => ({ variant: name.split('.')[0] as string, format: (name.endsWith('.webp') ? 'webp' : 'jpeg') as 'webp' | 'jpeg', key: `${prefix}${name}`, contentType: 'image/jpeg', size: 1 }))
+      const objects = OUTPUTS.map((name) => ({
+        variant: name.split('.')[0] as string,
+        format: (name.endsWith('.webp') ? 'webp' : 'jpeg') as 'webp' | 'jpeg',
+        key: `${prefix}${name}`,
+        contentType: 'image/jpeg',
+        size: 1,
+      }))
       const lacksThumb = files % 40 === 0
       for (const o of objects) if (!(lacksThumb && o.key.endsWith('thumbnail.webp'))) batch.push(o.key)
       planted += lacksThumb ? OUTPUTS.length - 1 : OUTPUTS.length
       rows.push({
-        id, owner_id: `user-${files % 1000}`, entity_type: 'item', entity_id: `item-${files % 997}`, purpose: 'item_photo', document_type: null, access_level: 'public', status: 'ready',
-        original_name: 'x.jpg', content_type: 'image/jpeg', bytes: 1, width: 1, height: 1, sha256: 'x', key_prefix: prefix, ...encodeObjects(objects), placeholder: null,
-        dominant_color: null, position: null, error_reason: null, idempotency_key: null, created_at: at, updated_at: at, ready_at: at, deleted_at: null,
+        id,
+        owner_id: `user-${files % 1000}`,
+        entity_type: 'item',
+        entity_id: `item-${files % 997}`,
+        purpose: 'item_photo',
+        document_type: null,
+        access_level: 'public',
+        status: 'ready',
+        original_name: 'x.jpg',
+        content_type: 'image/jpeg',
+        bytes: 1,
+        width: 1,
+        height: 1,
+        sha256: 'x',
+        key_prefix: prefix,
+        ...encodeObjects(objects),
+        placeholder: null,
+        dominant_color: null,
+        position: null,
+        error_reason: null,
+        idempotency_key: null,
+        created_at: at,
+        updated_at: at,
+        ready_at: at,
+        deleted_at: null,
       })
       files++
     }
@@ -176,7 +230,11 @@ async function plant(config: Config, db: Db, keys: string[], count: number): Pro
 
 function sweepInChild(env: Record<string, string>): Promise<SweepResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), 'sweep'], { env: { ...process.env, BENCH_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), 'sweep'],
+      { env: { ...process.env, BENCH_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] },
+    )
     let out = ''
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
     child.on('error', reject)

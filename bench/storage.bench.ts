@@ -14,12 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3'
+import { CreateBucketCommand, DeleteBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { loadConfig } from '../src/config/index.js'
 import { createObjectStore, type ObjectStore } from '../src/storage/index.js'
 import { leaseS3Server } from '../test/support/s3-server.js'
@@ -45,8 +40,21 @@ async function main(): Promise<void> {
   const vars = server.vars
   const bucket = `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
   const secret = randomBytes(32).toString('base64url')
-  const config = loadConfig({ ...vars, STORAGE_DRIVER: 's3', S3_BUCKET: bucket, S3_REGION: vars.AWS_REGION, DATA_DIR: dataDir, URL_SIGNING_SECRET: secret, JWT_SECRET: secret })
-  const diskConfig = loadConfig({ DATA_DIR: dataDir, STORAGE_DRIVER: 'disk', URL_SIGNING_SECRET: secret, JWT_SECRET: secret })
+  const config = loadConfig({
+    ...vars,
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: bucket,
+    S3_REGION: vars.AWS_REGION,
+    DATA_DIR: dataDir,
+    URL_SIGNING_SECRET: secret,
+    JWT_SECRET: secret,
+  })
+  const diskConfig = loadConfig({
+    DATA_DIR: dataDir,
+    STORAGE_DRIVER: 'disk',
+    URL_SIGNING_SECRET: secret,
+    JWT_SECRET: secret,
+  })
   const driver = createObjectStore(config)
   const disk = createObjectStore(diskConfig)
   const sdk = bareClient(config)
@@ -63,29 +71,67 @@ async function main(): Promise<void> {
       await emptyStore(disk, ['put5/', 'put1/'])
     }
     const rows: Row[] = []
-    rows.push(await compare('put 5 MB (median of single calls)', RUNS, {
-      driver: (i) => () => driver.put(`put5/driver-${i}`, put5, { contentType: 'application/octet-stream' }),
-      sdk: (i) => () => sdk.send(new PutObjectCommand({ Bucket: bucket, Key: `put5/sdk-${i}`, Body: put5, ContentLength: put5.length, ContentType: 'application/octet-stream' })),
-      disk: (i) => () => disk.put(`put5/disk-${i}`, put5, { contentType: 'application/octet-stream' }),
-    }, cleanup))
-    rows.push(await compare('get 1 MB (median of single calls)', RUNS, {
-      driver: () => () => driver.getBuffer('get/1mb'),
-      sdk: () => async () => {
-        const out = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: 'get/1mb' }))
-        return out.Body?.transformToByteArray()
-      },
-      disk: () => () => disk.getBuffer('get/1mb'),
-    }))
-    rows.push(await compare(`${CONCURRENT} concurrent 1 MB puts (median wall time)`, ROUNDS, {
-      driver: (r) => () => all(CONCURRENT, (i) => driver.put(`put1/driver-${r}-${i}`, put1)),
-      sdk: (r) => () => all(CONCURRENT, (i) => sdk.send(new PutObjectCommand({ Bucket: bucket, Key: `put1/sdk-${r}-${i}`, Body: put1, ContentLength: put1.length }))),
-      disk: (r) => () => all(CONCURRENT, (i) => disk.put(`put1/disk-${r}-${i}`, put1)),
-    }, cleanup))
+    rows.push(
+      await compare(
+        'put 5 MB (median of single calls)',
+        RUNS,
+        {
+          driver: (i) => () => driver.put(`put5/driver-${i}`, put5, { contentType: 'application/octet-stream' }),
+          sdk: (i) => () =>
+            sdk.send(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: `put5/sdk-${i}`,
+                Body: put5,
+                ContentLength: put5.length,
+                ContentType: 'application/octet-stream',
+              }),
+            ),
+          disk: (i) => () => disk.put(`put5/disk-${i}`, put5, { contentType: 'application/octet-stream' }),
+        },
+        cleanup,
+      ),
+    )
+    rows.push(
+      await compare('get 1 MB (median of single calls)', RUNS, {
+        driver: () => () => driver.getBuffer('get/1mb'),
+        sdk: () => async () => {
+          const out = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: 'get/1mb' }))
+          return out.Body?.transformToByteArray()
+        },
+        disk: () => () => disk.getBuffer('get/1mb'),
+      }),
+    )
+    rows.push(
+      await compare(
+        `${CONCURRENT} concurrent 1 MB puts (median wall time)`,
+        ROUNDS,
+        {
+          driver: (r) => () => all(CONCURRENT, (i) => driver.put(`put1/driver-${r}-${i}`, put1)),
+          sdk: (r) => () =>
+            all(CONCURRENT, (i) =>
+              sdk.send(
+                new PutObjectCommand({
+                  Bucket: bucket,
+                  Key: `put1/sdk-${r}-${i}`,
+                  Body: put1,
+                  ContentLength: put1.length,
+                }),
+              ),
+            ),
+          disk: (r) => () => all(CONCURRENT, (i) => disk.put(`put1/disk-${r}-${i}`, put1)),
+        },
+        cleanup,
+      ),
+    )
     print(rows)
   } finally {
-    await emptyStore(driver, ['']).then(() => sdk.send(new DeleteBucketCommand({ Bucket: bucket })), (error: unknown) => {
-      console.error(`could not remove bucket ${bucket}:`, error)
-    })
+    await emptyStore(driver, ['']).then(
+      () => sdk.send(new DeleteBucketCommand({ Bucket: bucket })),
+      (error: unknown) => {
+        console.error(`could not remove bucket ${bucket}:`, error)
+      },
+    )
     sdk.destroy()
     await driver.close()
     await disk.close()
@@ -98,7 +144,12 @@ async function main(): Promise<void> {
  * Two warm-up calls each, then `n` samples with the order of driver and SDK alternating, so
  * neither always runs on a warmer server. Returns medians in ms.
  */
-async function compare(name: string, n: number, make: { driver: (i: number) => Op; sdk: (i: number) => Op; disk: (i: number) => Op }, cleanup?: () => Promise<void>): Promise<Row> {
+async function compare(
+  name: string,
+  n: number,
+  make: { driver: (i: number) => Op; sdk: (i: number) => Op; disk: (i: number) => Op },
+  cleanup?: () => Promise<void>,
+): Promise<Row> {
   for (let w = 0; w < 2; w++) {
     await make.driver(-1 - w)()
     await make.sdk(-1 - w)()
@@ -140,8 +191,11 @@ function print(rows: Row[]): void {
     ...rows.map((r) => [r.name, fmt(r.driver), fmt(r.sdk), `${(r.driver / r.sdk).toFixed(3)}`, fmt(r.disk)]),
   ]
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)))
-  const line = (row: string[]) => `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`
-  console.log(`\nObject store benchmark (${RUNS} samples, ${ROUNDS} rounds of ${CONCURRENT}; radosgw on loopback; node ${process.version})\n`)
+  const line = (row: string[]) =>
+    `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`
+  console.log(
+    `\nObject store benchmark (${RUNS} samples, ${ROUNDS} rounds of ${CONCURRENT}; radosgw on loopback; node ${process.version})\n`,
+  )
   console.log(line(table[0]!))
   console.log(`|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
   for (const row of table.slice(1)) console.log(line(row))
@@ -151,7 +205,8 @@ function print(rows: Row[]): void {
 
 async function emptyStore(store: ObjectStore, prefixes: string[]): Promise<void> {
   const keys: string[] = []
-  for (const prefix of prefixes) for await (const entry of store.list(prefix)) if (entry.type === 'object') keys.push(entry.key)
+  for (const prefix of prefixes)
+    for await (const entry of store.list(prefix)) if (entry.type === 'object') keys.push(entry.key)
   const result = await store.deleteMany(keys)
   if (result.failed.length) throw new Error(`could not delete ${result.failed.length} benchmark objects`)
 }

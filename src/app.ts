@@ -67,14 +67,21 @@ export async function createStorage(config: Config, options: StorageOptions = {}
   const logger = options.logger ?? consoleLogger
   const metrics = options.metrics
   // Failures of the store itself (5xx codes), not answers such as "no such object".
-  const onError = metrics ? (operation: string, error: LocalexError) => { if (error.status >= 500) metrics.storeErrors.inc({ operation, code: error.code }) } : undefined
+  const onError = metrics
+    ? (operation: string, error: LocalexError) => {
+        if (error.status >= 500) metrics.storeErrors.inc({ operation, code: error.code })
+      }
+    : undefined
   const store = createObjectStore(config, { ...(onError ? { onError } : {}), ...options.store })
   const opened: Array<() => Promise<void>> = [() => store.close()]
   const closeAll = async () => {
-    for (const close of opened.reverse()) await close().catch((error: unknown) => logger.warn({ error: String(error) }, 'close failed'))
+    for (const close of opened.reverse())
+      await close().catch((error: unknown) => logger.warn({ error: String(error) }, 'close failed'))
   }
   try {
-    const db = await createDatabase(config, { onError: (error) => logger.warn({ error: String(error) }, 'database pool error') })
+    const db = await createDatabase(config, {
+      onError: (error) => logger.warn({ error: String(error) }, 'database pool error'),
+    })
     opened.push(() => db.destroy())
     if (options.migrate ?? config.db.migrateOnStart) await migrateToLatest(db)
 
@@ -97,9 +104,14 @@ export async function createStorage(config: Config, options: StorageOptions = {}
       notify: () => relay?.notify(),
       // Warming needs an edge to warm: a CDN URL.
       ...(config.cdn.warm && config.cdn.url
-        ? { queueWarm: async (fileId: string) => void (await outbox.add(db, { kind: 'warm_cdn', payload: { fileId }, fileId })) }
+        ? {
+            queueWarm: async (fileId: string) =>
+              void (await outbox.add(db, { kind: 'warm_cdn', payload: { fileId }, fileId })),
+          }
         : {}),
-      ...(metrics ? { observe: (stage: string, seconds: number) => metrics.pipelineStageDuration.observe({ stage }, seconds) } : {}),
+      ...(metrics
+        ? { observe: (stage: string, seconds: number) => metrics.pipelineStageDuration.observe({ stage }, seconds) }
+        : {}),
     })
     metrics?.setQueueDepthSource(async () => ({ ...(await queue.counts()) }))
 
@@ -110,7 +122,12 @@ export async function createStorage(config: Config, options: StorageOptions = {}
       purge_cdn: (payload, job) => files.runPurgeCdnJob(payload, job),
       warm_cdn: (payload, job) => files.runWarmCdnJob(payload, job),
     }
-    const outboxHandler = runOutboxJob({ db, handlers, logger, ...(options.relayOptions?.visibilityMs ? { visibilityMs: options.relayOptions.visibilityMs } : {}) })
+    const outboxHandler = runOutboxJob({
+      db,
+      handlers,
+      logger,
+      ...(options.relayOptions?.visibilityMs ? { visibilityMs: options.relayOptions.visibilityMs } : {}),
+    })
     let worker: Worker | null = null
 
     const storage: Storage = {

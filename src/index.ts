@@ -10,12 +10,31 @@ export { ensureGeneratedSecrets, loadConfig, redactConfig, type Config, type Env
 export * from './domain/index.js'
 export { ERROR_CATALOGUE, ERROR_CODES, LocalexError, isLocalexError, type ErrorCode } from './errors/index.js'
 export { createObjectStore, keys, type ObjectStore, type BucketAdmin } from './storage/index.js'
-export { createImagePipeline, validatePdf, type ImagePipeline, type ImageFacts, type Output, type ProcessedImage, type PreparedOriginal } from './images/index.js'
+export {
+  createImagePipeline,
+  validatePdf,
+  type ImagePipeline,
+  type ImageFacts,
+  type Output,
+  type ProcessedImage,
+  type PreparedOriginal,
+} from './images/index.js'
 export { createDatabase, migrateToLatest, migrationStatus, type Db } from './db/index.js'
 export { createJobQueue, type JobQueue } from './jobs/index.js'
 export { createCdn, type Cdn } from './cdn/index.js'
 export { createFileManager, type FileJobs } from './files/manager.js'
-export { setupBucket, cleanup, findOrphans, storageStats, startSchedules, type OpsContext, type SetupBucketSummary, type CleanupSummary, type OrphanSummary, type StatsSummary } from './ops/index.js'
+export {
+  setupBucket,
+  cleanup,
+  findOrphans,
+  storageStats,
+  startSchedules,
+  type OpsContext,
+  type SetupBucketSummary,
+  type CleanupSummary,
+  type OrphanSummary,
+  type StatsSummary,
+} from './ops/index.js'
 export type * from './files/types.js'
 export {
   buildHttpApp,

@@ -59,7 +59,13 @@ export class CloudFrontInvalidator {
     this.#ownsClient = !options.client
     // The SDK's own retries are off: this class owns the policy (and the throttling cases the SDK
     // does not count as throttling, such as TooManyInvalidationsInProgress).
-    this.#client = options.client ?? new CloudFrontClient({ region: 'us-east-1', maxAttempts: 1, ...(options.credentials ? { credentials: options.credentials } : {}) })
+    this.#client =
+      options.client ??
+      new CloudFrontClient({
+        region: 'us-east-1',
+        maxAttempts: 1,
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+      })
   }
 
   /** The URL paths, in batches, that `invalidate(paths)` sends. */
@@ -68,7 +74,10 @@ export class CloudFrontInvalidator {
     return chunk([...new Set(urlPaths)], this.#batchSize)
   }
 
-  async invalidate(paths: readonly string[], options: { signal?: AbortSignal; reference?: string } = {}): Promise<void> {
+  async invalidate(
+    paths: readonly string[],
+    options: { signal?: AbortSignal; reference?: string } = {},
+  ): Promise<void> {
     const batches = this.batches(paths)
     const reference = options.reference ?? randomUUID()
     for (const [index, items] of batches.entries()) {
@@ -79,19 +88,35 @@ export class CloudFrontInvalidator {
             this.#client.send(
               new CreateInvalidationCommand({
                 DistributionId: this.#distributionId,
-                InvalidationBatch: { CallerReference: callerReference, Paths: { Quantity: items.length, Items: items } },
+                InvalidationBatch: {
+                  CallerReference: callerReference,
+                  Paths: { Quantity: items.length, Items: items },
+                },
               }),
               options.signal ? { abortSignal: options.signal } : {},
             ),
-          { ...this.#retry, isRetryable: isRetryableCloudFrontError, ...(options.signal ? { signal: options.signal } : {}) },
+          {
+            ...this.#retry,
+            isRetryable: isRetryableCloudFrontError,
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
         )
         this.#onBatch?.({ id: out.Invalidation?.Id, paths: items.length, callerReference })
       } catch (error) {
         if (isLocalexError(error)) throw error
-        throw new LocalexError('CDN_ERROR', `CloudFront refused the invalidation of ${items.length} paths (batch ${index + 1} of ${batches.length})`, {
-          cause: error,
-          details: { distributionId: this.#distributionId, batch: index + 1, batches: batches.length, error: (error as Error)?.name },
-        })
+        throw new LocalexError(
+          'CDN_ERROR',
+          `CloudFront refused the invalidation of ${items.length} paths (batch ${index + 1} of ${batches.length})`,
+          {
+            cause: error,
+            details: {
+              distributionId: this.#distributionId,
+              batch: index + 1,
+              batches: batches.length,
+              error: (error as Error)?.name,
+            },
+          },
+        )
       }
     }
   }
@@ -112,5 +137,10 @@ export interface CloudFrontSignerOptions {
  * holding the matching public key.
  */
 export function signCloudFrontUrl(url: string, expiresAt: Date, options: CloudFrontSignerOptions): string {
-  return getSignedUrl({ url, keyPairId: options.keyPairId, privateKey: options.privateKey, dateLessThan: expiresAt.toISOString() })
+  return getSignedUrl({
+    url,
+    keyPairId: options.keyPairId,
+    privateKey: options.privateKey,
+    dateLessThan: expiresAt.toISOString(),
+  })
 }

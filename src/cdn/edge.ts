@@ -25,7 +25,12 @@ export function classifyCacheResult(headers: HeaderBag): CacheResult {
   }
   const xCache = get('x-cache')
   if (xCache) {
-    const last = xCache.split(',').map((t) => t.trim()).filter(Boolean).pop() ?? ''
+    const last =
+      xCache
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+        .pop() ?? ''
     if (/\bhit\b|refreshhit/i.test(last)) return 'hit'
     if (/\bpass\b/i.test(last)) return 'pass'
     if (/\bmiss\b/i.test(last)) return 'miss'
@@ -115,17 +120,23 @@ export interface EdgeRequestResult {
  * rejects for a failed request (it is reported as `error`); rejects only when the signal aborts,
  * after every request it started has settled.
  */
-export async function requestThroughEdge(urls: readonly string[], options: EdgeRequestOptions = {}): Promise<EdgeRequestResult[]> {
+export async function requestThroughEdge(
+  urls: readonly string[],
+  options: EdgeRequestOptions = {},
+): Promise<EdgeRequestResult[]> {
   const doFetch = options.fetch ?? globalThis.fetch
   const concurrency = Math.max(1, options.concurrency ?? 4)
   const timeoutMs = options.timeoutMs ?? 30_000
   const one = async (url: string): Promise<EdgeRequestResult> => {
-    const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
+      : AbortSignal.timeout(timeoutMs)
     try {
       const response = await doFetch(url, { method: 'GET', signal, headers: { 'user-agent': 'localex-storage-cdn' } })
       // Drain: the edge stores what it fetched; an abandoned body may be dropped.
       await response.arrayBuffer()
-      if (response.status >= 500) return { url, status: response.status, result: 'error', error: `HTTP ${response.status}` }
+      if (response.status >= 500)
+        return { url, status: response.status, result: 'error', error: `HTTP ${response.status}` }
       // A 404 (deleted meanwhile) or a refusal says nothing about caching.
       if (response.status >= 400) return { url, status: response.status, result: 'unknown' }
       return { url, status: response.status, result: classifyCacheResult(response.headers) }
@@ -141,7 +152,10 @@ export async function requestThroughEdge(urls: readonly string[], options: EdgeR
  * Measures the hit ratio of `urls` at the edge right now: one GET each (so a probe also fills the
  * cache for the next one). What `localex-storage stats --cdn` prints.
  */
-export async function probeHitRatio(urls: readonly string[], options: EdgeRequestOptions & { stats?: EdgeStats } = {}): Promise<HitRatioReport & { results: EdgeRequestResult[] }> {
+export async function probeHitRatio(
+  urls: readonly string[],
+  options: EdgeRequestOptions & { stats?: EdgeStats } = {},
+): Promise<HitRatioReport & { results: EdgeRequestResult[] }> {
   const results = await requestThroughEdge(urls, options)
   const counts = emptyCounts()
   for (const r of results) {

@@ -59,7 +59,9 @@ export class HttpPurger {
       await mapLimit(urls, this.#concurrency, purge, { signal })
     } catch (error) {
       if (isLocalexError(error)) throw error
-      throw new LocalexError('CDN_ERROR', `PURGE failed: ${(error as Error)?.message ?? String(error)}`, { cause: error })
+      throw new LocalexError('CDN_ERROR', `PURGE failed: ${(error as Error)?.message ?? String(error)}`, {
+        cause: error,
+      })
     }
   }
 
@@ -80,13 +82,26 @@ export class HttpPurger {
           res.on('end', () => {
             const status = res.statusCode ?? 0
             if (status < 300 || status === 404) return resolve()
-            const error = Object.assign(new Error(`PURGE ${target.pathname} on ${target.host}: HTTP ${status}`), { $metadata: { httpStatusCode: status } })
-            reject(isTransientError(error) ? error : new LocalexError('CDN_ERROR', error.message, { cause: error, details: { status, edge: target.host } }))
+            const error = Object.assign(new Error(`PURGE ${target.pathname} on ${target.host}: HTTP ${status}`), {
+              $metadata: { httpStatusCode: status },
+            })
+            reject(
+              isTransientError(error)
+                ? error
+                : new LocalexError('CDN_ERROR', error.message, {
+                    cause: error,
+                    details: { status, edge: target.host },
+                  }),
+            )
           })
           res.on('error', reject)
         },
       )
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`PURGE ${target.pathname} on ${target.host} timed out`), { code: 'ETIMEDOUT' })))
+      req.on('timeout', () =>
+        req.destroy(
+          Object.assign(new Error(`PURGE ${target.pathname} on ${target.host} timed out`), { code: 'ETIMEDOUT' }),
+        ),
+      )
       req.on('error', reject)
       req.end()
     })

@@ -5,9 +5,26 @@ import { EdgeStats, requestThroughEdge, warmFailure, type EdgeRequestResult } fr
 import { HttpPurger } from './http-purge.js'
 import { basePathOf } from './paths.js'
 
-export { CloudFrontInvalidator, CLOUDFRONT_MAX_PATHS, isRetryableCloudFrontError, signCloudFrontUrl, type CloudFrontSender } from './cloudfront.js'
+export {
+  CloudFrontInvalidator,
+  CLOUDFRONT_MAX_PATHS,
+  isRetryableCloudFrontError,
+  signCloudFrontUrl,
+  type CloudFrontSender,
+} from './cloudfront.js'
 export { HttpPurger } from './http-purge.js'
-export { CACHE_RESULTS, EDGE_SOURCES, EdgeStats, classifyCacheResult, probeHitRatio, requestThroughEdge, type CacheResult, type EdgeSource, type HitRatioReport, type EdgeRequestResult } from './edge.js'
+export {
+  CACHE_RESULTS,
+  EDGE_SOURCES,
+  EdgeStats,
+  classifyCacheResult,
+  probeHitRatio,
+  requestThroughEdge,
+  type CacheResult,
+  type EdgeSource,
+  type HitRatioReport,
+  type EdgeRequestResult,
+} from './edge.js'
 export { parseKeyPaths, collapseCovered, toUrlPath } from './paths.js'
 export { registerCdnMetrics, CDN_METRIC_NAMES } from './metrics.js'
 
@@ -69,10 +86,14 @@ export function createCdn(config: Config, options: CdnOptions = {}): Cdn {
   const pathPrefix = basePathOf(cdn.url)
   const stats = new EdgeStats()
 
-  let invalidator: { invalidate(paths: readonly string[], o: { signal?: AbortSignal; reference?: string }): Promise<void>; close(): void } | null = null
+  let invalidator: {
+    invalidate(paths: readonly string[], o: { signal?: AbortSignal; reference?: string }): Promise<void>
+    close(): void
+  } | null = null
   if (cdn.provider === 'cloudfront' && cdn.cloudfront.distributionId) {
     // Explicit AWS keys are the bucket's; they are AWS keys only when the store is AWS S3 itself.
-    const credentials = config.storage.driver === 's3' && !config.storage.s3.endpoint ? config.storage.s3.credentials : undefined
+    const credentials =
+      config.storage.driver === 's3' && !config.storage.s3.endpoint ? config.storage.s3.credentials : undefined
     invalidator = new CloudFrontInvalidator({
       distributionId: cdn.cloudfront.distributionId,
       pathPrefix,
@@ -92,9 +113,10 @@ export function createCdn(config: Config, options: CdnOptions = {}): Cdn {
     )
   }
 
-  const signer = cdn.url && cdn.cloudfront.keyPairId && cdn.cloudfront.privateKey
-    ? { keyPairId: cdn.cloudfront.keyPairId, privateKey: cdn.cloudfront.privateKey }
-    : null
+  const signer =
+    cdn.url && cdn.cloudfront.keyPairId && cdn.cloudfront.privateKey
+      ? { keyPairId: cdn.cloudfront.keyPairId, privateKey: cdn.cloudfront.privateKey }
+      : null
 
   return {
     provider: cdn.provider,

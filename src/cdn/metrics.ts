@@ -2,7 +2,12 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { CdnOptions } from './index.js'
 import { CACHE_RESULTS, EDGE_SOURCES, type EdgeStats } from './edge.js'
 
-export const CDN_METRIC_NAMES = ['cdn_edge_requests_total', 'cdn_hit_ratio', 'cdn_invalidations_total', 'cdn_invalidated_paths_total'] as const
+export const CDN_METRIC_NAMES = [
+  'cdn_edge_requests_total',
+  'cdn_hit_ratio',
+  'cdn_invalidations_total',
+  'cdn_invalidated_paths_total',
+] as const
 
 export interface CdnMetrics {
   /** Pass to `createCdn(config, { onInvalidate })`. */
@@ -55,7 +60,8 @@ export function registerCdnMetrics(registry: Registry, options: { prefix?: strin
     registers,
   })
   // Every series exists from the start, so a dashboard shows zeros rather than gaps.
-  for (const source of EDGE_SOURCES) for (const result of [...CACHE_RESULTS, 'error']) edgeRequests.inc({ source, result }, 0)
+  for (const source of EDGE_SOURCES)
+    for (const result of [...CACHE_RESULTS, 'error']) edgeRequests.inc({ source, result }, 0)
   return {
     onInvalidate({ provider, paths, outcome }) {
       invalidations.inc({ provider, outcome })

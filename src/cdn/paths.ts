@@ -24,7 +24,9 @@ export function parseKeyPaths(paths: readonly string[]): KeyPath[] {
     const id = `${wildcard ? '*' : '='}${key}`
     if (!seen.has(id)) seen.set(id, { key, wildcard })
   }
-  return [...seen.values()].sort((a, b) => (a.key === b.key ? Number(a.wildcard) - Number(b.wildcard) : a.key < b.key ? -1 : 1))
+  return [...seen.values()].sort((a, b) =>
+    a.key === b.key ? Number(a.wildcard) - Number(b.wildcard) : a.key < b.key ? -1 : 1,
+  )
 }
 
 /**

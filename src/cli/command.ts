@@ -27,12 +27,25 @@ export interface CommandContext {
 export const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'Print machine-readable JSON instead of text.' }
 
 export function formatHelp(program: string, command: Command): string {
-  const lines = [`Usage: ${program} ${command.name}${command.usage ? ` ${command.usage}` : Object.keys(command.options).length ? ' [options]' : ''}`, '', command.summary]
+  const lines = [
+    `Usage: ${program} ${command.name}${command.usage ? ` ${command.usage}` : Object.keys(command.options).length ? ' [options]' : ''}`,
+    '',
+    command.summary,
+  ]
   if (command.description) lines.push('', command.description)
-  const entries = Object.entries({ ...command.options, help: { type: 'boolean', short: 'h', description: 'Show this help.' } as OptionSpec })
+  const entries = Object.entries({
+    ...command.options,
+    help: { type: 'boolean', short: 'h', description: 'Show this help.' } as OptionSpec,
+  })
   if (entries.length) {
     lines.push('', 'Options:')
-    const rows = entries.map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${o.valueName ?? 'value'}>` : ''}`, `${o.description}${o.default !== undefined ? ` (default: ${String(o.default)})` : ''}`] as const)
+    const rows = entries.map(
+      ([name, o]) =>
+        [
+          `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${o.valueName ?? 'value'}>` : ''}`,
+          `${o.description}${o.default !== undefined ? ` (default: ${String(o.default)})` : ''}`,
+        ] as const,
+    )
     const width = Math.max(...rows.map(([l]) => l.length))
     for (const [left, right] of rows) lines.push(`  ${left.padEnd(width)}  ${right}`)
   }

@@ -7,21 +7,31 @@ const PROGRAM = 'localex-storage'
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length))
-  return [
-    `Usage: ${PROGRAM} <command> [options]`,
-    '',
-    'Storage layer of LocalEx: photos and documents in S3 or on disk. Configuration comes from the',
-    'environment (see the README); `check` shows what was loaded.',
-    '',
-    'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '',
-    `Run \`${PROGRAM} <command> --help\` for a command's options.`,
-  ].join('\n') + '\n'
+  return (
+    [
+      `Usage: ${PROGRAM} <command> [options]`,
+      '',
+      'Storage layer of LocalEx: photos and documents in S3 or on disk. Configuration comes from the',
+      'environment (see the README); `check` shows what was loaded.',
+      '',
+      'Commands:',
+      ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+      '',
+      `Run \`${PROGRAM} <command> --help\` for a command's options.`,
+    ].join('\n') + '\n'
+  )
 }
 
 /** Runs the CLI and resolves to the exit code; never calls process.exit itself (testable). */
-export async function runCli(argv: string[], io: { env?: Record<string, string | undefined>; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; signal?: AbortSignal } = {}): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io: {
+    env?: Record<string, string | undefined>
+    stdout?: NodeJS.WritableStream
+    stderr?: NodeJS.WritableStream
+    signal?: AbortSignal
+  } = {},
+): Promise<number> {
   const stdout = io.stdout ?? process.stdout
   const stderr = io.stderr ?? process.stderr
   const [name, ...rest] = argv
@@ -59,7 +69,14 @@ export async function runCli(argv: string[], io: { env?: Record<string, string |
   const controller = new AbortController()
   io.signal?.addEventListener('abort', () => controller.abort(io.signal?.reason), { once: true })
   try {
-    return await command.run({ values: parsed.values, positionals: parsed.positionals, env: io.env ?? process.env, stdout, stderr, signal: controller.signal })
+    return await command.run({
+      values: parsed.values,
+      positionals: parsed.positionals,
+      env: io.env ?? process.env,
+      stdout,
+      stderr,
+      signal: controller.signal,
+    })
   } catch (error) {
     if (isLocalexError(error)) {
       stderr.write(`${PROGRAM} ${name}: ${error.code}: ${error.message}\n`)

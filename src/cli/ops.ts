@@ -10,7 +10,9 @@ import { loadCommandConfig } from './config.js'
  * What the operations commands open: the config, the store and the database (no queue, no
  * workers, no migrations: `migrate` does those). Close it in a `finally`.
  */
-export async function openOps(env: Record<string, string | undefined>): Promise<OpsContext & { close(): Promise<void> }> {
+export async function openOps(
+  env: Record<string, string | undefined>,
+): Promise<OpsContext & { close(): Promise<void> }> {
   const config: Config = loadCommandConfig(env)
   const store = createObjectStore(config)
   try {
@@ -34,7 +36,11 @@ export async function openOps(env: Record<string, string | undefined>): Promise<
 export function parseDurationFlag(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined
   const parsed = duration.safeParse(String(value))
-  if (!parsed.success) throw new LocalexError('VALIDATION_FAILED', `--${name}: expected a duration such as 30m, 2h or 7d (got "${String(value)}")`)
+  if (!parsed.success)
+    throw new LocalexError(
+      'VALIDATION_FAILED',
+      `--${name}: expected a duration such as 30m, 2h or 7d (got "${String(value)}")`,
+    )
   return parsed.data
 }
 
@@ -42,7 +48,11 @@ export function parseDurationFlag(name: string, value: unknown): number | undefi
 export function parseCountFlag(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 10_000) throw new LocalexError('VALIDATION_FAILED', `--${name}: expected a whole number from 0 to 10000 (got "${String(value)}")`)
+  if (!Number.isInteger(n) || n < 0 || n > 10_000)
+    throw new LocalexError(
+      'VALIDATION_FAILED',
+      `--${name}: expected a whole number from 0 to 10000 (got "${String(value)}")`,
+    )
   return n
 }
 

@@ -5,7 +5,10 @@ import type { Progress } from '../ops/types.js'
  * second), plain lines otherwise (when the phase changes and every few seconds), so logs of a
  * scheduled or piped run stay readable. stdout is left to the result (text or `--json`).
  */
-export function progressReporter(stderr: NodeJS.WritableStream & { isTTY?: boolean }, options: { intervalMs?: number } = {}): { onProgress: (p: Progress) => void; done: () => void } {
+export function progressReporter(
+  stderr: NodeJS.WritableStream & { isTTY?: boolean },
+  options: { intervalMs?: number } = {},
+): { onProgress: (p: Progress) => void; done: () => void } {
   const tty = Boolean(stderr.isTTY)
   const interval = options.intervalMs ?? (tty ? 100 : 5000)
   let last = 0
@@ -15,7 +18,9 @@ export function progressReporter(stderr: NodeJS.WritableStream & { isTTY?: boole
     const counter = p.total !== undefined ? `${p.done}/${p.total}` : `${p.done}`
     if (!tty) return `${p.phase}: ${counter}${p.detail ? ` (${p.detail})` : ''}\n`
     const width = 24
-    const bar = p.total ? `[${'#'.repeat(Math.round((Math.min(p.done, p.total) / p.total) * width)).padEnd(width, '-')}] ${Math.floor((Math.min(p.done, p.total) / p.total) * 100)}% ` : ''
+    const bar = p.total
+      ? `[${'#'.repeat(Math.round((Math.min(p.done, p.total) / p.total) * width)).padEnd(width, '-')}] ${Math.floor((Math.min(p.done, p.total) / p.total) * 100)}% `
+      : ''
     const line = `${p.phase} ${bar}${counter}${p.detail ? ` ${p.detail}` : ''}`
     const columns = (stderr as { columns?: number }).columns ?? 100
     return `\r\x1b[K${line.slice(0, columns - 1)}`
@@ -53,6 +58,20 @@ export function formatBytes(bytes: number): string {
 export function table(head: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
   const cells = [head, ...rows.map((r) => r.map(String))]
   const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
-  const numeric = head.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || /^[\d.,$-]+( [KMGTP]?i?B)?$/.test(String(r[i]))))
-  return cells.map((r) => '  ' + r.map((c, i) => (numeric[i] && cells.indexOf(r) > 0 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n') + '\n'
+  const numeric = head.map(
+    (_, i) =>
+      rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || /^[\d.,$-]+( [KMGTP]?i?B)?$/.test(String(r[i]))),
+  )
+  return (
+    cells
+      .map(
+        (r) =>
+          '  ' +
+          r
+            .map((c, i) => (numeric[i] && cells.indexOf(r) > 0 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+            .join('  ')
+            .trimEnd(),
+      )
+      .join('\n') + '\n'
+  )
 }

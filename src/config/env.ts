@@ -63,7 +63,12 @@ export const bool = z.union([z.boolean(), z.string()]).transform((value, ctx) =>
 
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max)
 /** Comma-separated; blanks around items and empty items are dropped. */
-export const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+export const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+)
 export const url = z.string().url()
 
 /** One environment variable, as a section declares it. */

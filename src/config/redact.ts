@@ -42,5 +42,8 @@ function redactConnectionUrl(value: string): string {
   }
   if (url.password) url.password = 'redacted'
   for (const key of [...url.searchParams.keys()]) if (SECRET_PARAMS.test(key)) url.searchParams.set(key, 'redacted')
-  return url.toString().replace(/:redacted@/, ':[redacted]@').replace(/=redacted(?=&|$)/g, '=[redacted]')
+  return url
+    .toString()
+    .replace(/:redacted@/, ':[redacted]@')
+    .replace(/=redacted(?=&|$)/g, '=[redacted]')
 }

@@ -1,7 +1,20 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
-import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type DatabaseConnection, type Dialect, type Driver, type QueryCompiler, type QueryResult, type TransactionSettings } from 'kysely'
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  SqliteAdapter,
+  SqliteDialect,
+  sql,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
 import pg from 'pg'
 import type { Config } from '../config/index.js'
 import { LocalexError } from '../errors/index.js'
@@ -37,7 +50,10 @@ export interface DatabaseOptions {
  * until busy_timeout and fail; other processes (worker, CLI) are fine.
  */
 export async function createDatabase(config: Pick<Config, 'db'>, options: DatabaseOptions = {}): Promise<Db> {
-  const onError = options.onError ?? ((error: unknown) => console.warn('[localex-storage] database pool error:', error instanceof Error ? error.message : error))
+  const onError =
+    options.onError ??
+    ((error: unknown) =>
+      console.warn('[localex-storage] database pool error:', error instanceof Error ? error.message : error))
   let inner: Dialect
   let target: string
   let secret: string | undefined
@@ -79,7 +95,11 @@ export async function createDatabase(config: Pick<Config, 'db'>, options: Databa
       // Durable at each checkpoint; with WAL, NORMAL cannot corrupt the database on power loss.
       database.pragma('synchronous = NORMAL')
     } catch (cause) {
-      throw new LocalexError('DATABASE_UNAVAILABLE', `Database unavailable (${target}): ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+      throw new LocalexError(
+        'DATABASE_UNAVAILABLE',
+        `Database unavailable (${target}): ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      )
     }
     inner = new SqliteDialect({ database })
   }
@@ -182,7 +202,10 @@ class GuardedDriver implements Driver {
             throw mapError(error)
           }
         },
-        streamQuery: async function* <R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+        streamQuery: async function* <R>(
+          query: CompiledQuery,
+          chunkSize?: number,
+        ): AsyncIterableIterator<QueryResult<R>> {
           try {
             yield* connection.streamQuery<R>(query, chunkSize)
           } catch (error) {
@@ -216,13 +239,21 @@ class GuardedDriver implements Driver {
     await this.#guard(() => savepoint(this.#unwrap(connection), name, compile))
   }
 
-  async rollbackToSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+  async rollbackToSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
     const rollback = this.#inner.rollbackToSavepoint?.bind(this.#inner)
     if (!rollback) throw new LocalexError('INTERNAL', 'Savepoints are not supported by this driver')
     await this.#guard(() => rollback(this.#unwrap(connection), name, compile))
   }
 
-  async releaseSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+  async releaseSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
     const release = this.#inner.releaseSavepoint?.bind(this.#inner)
     if (!release) throw new LocalexError('INTERNAL', 'Savepoints are not supported by this driver')
     await this.#guard(() => release(this.#unwrap(connection), name, compile))

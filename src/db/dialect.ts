@@ -25,7 +25,11 @@ export function isPostgres(db: AnyDb): boolean {
  * other writer can change the row before we do.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function lockRows<QB extends SelectQueryBuilder<any, any, any>>(db: AnyDb, query: QB, options: { skipLocked?: boolean } = {}): QB {
+export function lockRows<QB extends SelectQueryBuilder<any, any, any>>(
+  db: AnyDb,
+  query: QB,
+  options: { skipLocked?: boolean } = {},
+): QB {
   if (!isPostgres(db)) return query
   const locked = query.forUpdate()
   return (options.skipLocked ? locked.skipLocked() : locked) as QB

@@ -7,20 +7,35 @@ import { LocalexError, isLocalexError } from '../errors/index.js'
  */
 
 // Node socket errors seen when the server is down, restarting or unreachable.
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED'])
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+])
 // PostgreSQL SQLSTATEs: class 08 (connection exception), 57P0x (shutdown, crash recovery),
 // 53300 (too many connections), 28xxx (authentication), 3D000 (database does not exist).
 const PG_UNAVAILABLE = /^(08...|57P0[1-4]|53300|28...|3D000)$/
 // SQLite result codes that a later retry can cure.
 const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|PROTOCOL|NOTADB)/
 // node-postgres raises plain Errors (no code) for pool and socket trouble.
-const PG_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Cannot use a pool after calling end/i
+const PG_MESSAGES =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Cannot use a pool after calling end/i
 
 export function isUnavailableError(error: unknown): boolean {
   if (isLocalexError(error, 'DATABASE_UNAVAILABLE')) return true
   if (!(error instanceof Error)) return false
   const code = (error as { code?: unknown }).code
-  if (typeof code === 'string' && (NETWORK_CODES.has(code) || PG_UNAVAILABLE.test(code) || SQLITE_UNAVAILABLE.test(code))) return true
+  if (
+    typeof code === 'string' &&
+    (NETWORK_CODES.has(code) || PG_UNAVAILABLE.test(code) || SQLITE_UNAVAILABLE.test(code))
+  )
+    return true
   if (error instanceof AggregateError) return error.errors.some(isUnavailableError)
   return PG_MESSAGES.test(error.message)
 }
@@ -39,7 +54,8 @@ export function isUniqueViolation(error: unknown): boolean {
 export function toDatabaseError(error: unknown, target: string, secret?: string): unknown {
   if (isLocalexError(error) || !isUnavailableError(error)) return error
   let reason = error instanceof Error ? error.message || (error as { code?: string }).code || error.name : String(error)
-  if (error instanceof AggregateError && !error.message) reason = error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ')
+  if (error instanceof AggregateError && !error.message)
+    reason = error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ')
   if (secret) reason = reason.split(secret).join('[redacted]')
   return new LocalexError('DATABASE_UNAVAILABLE', `Database unavailable (${target}): ${reason}`, { cause: error })
 }

@@ -31,7 +31,13 @@ export {
 } from './repositories/files.js'
 export { itemOwners, type ItemOwnerRecord } from './repositories/item-owners.js'
 export { profilePhotos } from './repositories/profile-photos.js'
-export { auditLog, type AuditEntry, type AuditRecord, type AuditPage, type AuditPaging } from './repositories/audit-log.js'
+export {
+  auditLog,
+  type AuditEntry,
+  type AuditRecord,
+  type AuditPage,
+  type AuditPaging,
+} from './repositories/audit-log.js'
 export { uploads, uploadRecordOf, type NewUpload, type UploadRecord } from './repositories/uploads.js'
 export { outboxRows, type OutboxRecord, type NewOutboxRow } from './repositories/outbox.js'
 export { maintenance, type FileFolder } from './repositories/maintenance.js'

@@ -33,5 +33,7 @@ export function decodeObjects(text: string): StoredObject[] {
 
 export function decodeDetails(text: string | null): Record<string, unknown> | null {
   const value = decodeJson(text, 'audit_log.details')
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null
 }

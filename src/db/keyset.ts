@@ -47,8 +47,9 @@ function pastCursor<DB, TB extends keyof DB>(
   values: readonly unknown[],
 ): Expression<SqlBool> {
   const ref = (i: number) => sql.ref(keys[i] as string)
-  return eb.or(keys.map((_, i) => eb.and([
-    ...keys.slice(0, i).map((__, j) => eb(ref(j), '=', values[j])),
-    eb(ref(i), '>', values[i]),
-  ])))
+  return eb.or(
+    keys.map((_, i) =>
+      eb.and([...keys.slice(0, i).map((__, j) => eb(ref(j), '=', values[j])), eb(ref(i), '>', values[i])]),
+    ),
+  )
 }

@@ -39,7 +39,11 @@ export async function migrateToLatest(db: Db): Promise<AppliedMigration[]> {
   if (error !== undefined) {
     if (isLocalexError(error)) throw error
     const failed = results.find((r) => r.status === 'Error')?.migrationName
-    throw new LocalexError('INTERNAL', `Migration ${failed ?? '(setup)'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    throw new LocalexError(
+      'INTERNAL',
+      `Migration ${failed ?? '(setup)'} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    )
   }
   return results.map((r) => ({ name: r.migrationName, status: r.status }))
 }

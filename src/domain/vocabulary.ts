@@ -78,7 +78,13 @@ export type InputFormat = (typeof INPUT_FORMATS)[number]
 export type ImageType = (typeof FORMATS)[ImageInputFormat]['contentType']
 // Written out (not mapped from IMAGE_INPUT_FORMATS) so that it is a tuple zod can enumerate;
 // `satisfies` and the check below keep it in step with the formats.
-export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif'] as const satisfies readonly ImageType[]
+export const IMAGE_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/gif',
+  'image/avif',
+] as const satisfies readonly ImageType[]
 type MissingImageType = Exclude<ImageType, (typeof IMAGE_TYPES)[number]>
 const imageTypesComplete: MissingImageType extends never ? true : never = true
 void imageTypesComplete

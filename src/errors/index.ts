@@ -71,7 +71,13 @@ export class LocalexError extends Error {
   }
 
   toJSON(): Record<string, unknown> {
-    return { code: this.code, status: this.status, title: this.title, detail: this.message, ...(this.details ? { details: this.details } : {}) }
+    return {
+      code: this.code,
+      status: this.status,
+      title: this.title,
+      detail: this.message,
+      ...(this.details ? { details: this.details } : {}),
+    }
   }
 }
 

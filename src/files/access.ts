@@ -53,7 +53,8 @@ export function requireActor(actor: Actor, what = 'do this'): asserts actor is N
 /** Acting on a user's own resources (profile photo, documents): that user or an admin. */
 export function assertSelfOrAdmin(actor: Actor, userId: string): asserts actor is NonNullable<Actor> {
   requireActor(actor)
-  if (actor.id !== userId && actor.role !== 'admin') throw new LocalexError('FORBIDDEN', "Only the user or an admin may do this")
+  if (actor.id !== userId && actor.role !== 'admin')
+    throw new LocalexError('FORBIDDEN', 'Only the user or an admin may do this')
 }
 
 export function notFound(id: string): LocalexError {

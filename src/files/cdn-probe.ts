@@ -27,8 +27,22 @@ export type CdnProbeReport = HitRatioReport & {
  * also fills the cache, so a second run reads higher. Without CDN_URL there is no edge: the
  * report is empty with `hitRatio: null`.
  */
-export async function probeCdnHitRatio(ctx: { config: Config; db: Db }, options: CdnProbeOptions = {}): Promise<CdnProbeReport> {
-  const empty: CdnProbeReport = { cdnUrl: ctx.config.cdn.url ?? null, files: 0, urls: 0, requests: 0, hits: 0, misses: 0, passes: 0, unknown: 0, errors: 0, hitRatio: null }
+export async function probeCdnHitRatio(
+  ctx: { config: Config; db: Db },
+  options: CdnProbeOptions = {},
+): Promise<CdnProbeReport> {
+  const empty: CdnProbeReport = {
+    cdnUrl: ctx.config.cdn.url ?? null,
+    files: 0,
+    urls: 0,
+    requests: 0,
+    hits: 0,
+    misses: 0,
+    passes: 0,
+    unknown: 0,
+    errors: 0,
+    hitRatio: null,
+  }
   if (!ctx.config.cdn.url) return empty
   const records = await files.listRecentlyReadyPublic(ctx.db, Math.max(1, options.files ?? 50))
   const cdn = options.cdn ?? createCdn(ctx.config)

@@ -36,7 +36,8 @@ export function createDbFileRepository(db: Db): FileRepository {
         await lockKey(trx, `item:${itemId}`)
         const current = await files.listByEntity(trx, 'item', itemId, { statuses: ['processing', 'ready'] })
         const wanted = new Set(fileIds)
-        if (wanted.size !== fileIds.length || wanted.size !== current.length || current.some((f) => !wanted.has(f.id))) return null
+        if (wanted.size !== fileIds.length || wanted.size !== current.length || current.some((f) => !wanted.has(f.id)))
+          return null
         await files.setPositions(trx, itemId, fileIds)
         return files.listByEntity(trx, 'item', itemId, { statuses: ['processing', 'ready'] })
       }),
@@ -72,7 +73,10 @@ export function createDbFileRepository(db: Db): FileRepository {
           // Serialises "count, then insert" per item; an uploading row holds its slot.
           await lockKey(trx, `item:${file.entityId}`)
           const count = await files.countActivePhotos(trx, file.entityId)
-          if (count >= itemLimit) throw new LocalexError('TOO_MANY_PHOTOS', `An item may have at most ${itemLimit} photos`, { details: { max: itemLimit } })
+          if (count >= itemLimit)
+            throw new LocalexError('TOO_MANY_PHOTOS', `An item may have at most ${itemLimit} photos`, {
+              details: { max: itemLimit },
+            })
           position = await files.nextPosition(trx, file.entityId)
         }
         return files.insert(trx, { ...file, status: 'uploading', position })
@@ -90,7 +94,10 @@ export function createDbFileRepository(db: Db): FileRepository {
         if (!previousId) return null
         const previous = await files.get(trx, previousId)
         if (!previous || previous.status === 'deleted') return null
-        await files.transition(trx, previous.id, { from: ['uploading', 'processing', 'ready', 'failed'], to: 'deleted' })
+        await files.transition(trx, previous.id, {
+          from: ['uploading', 'processing', 'ready', 'failed'],
+          to: 'deleted',
+        })
         await queueDeletion(trx, previous, options.purgePathsOf?.(previous) ?? [])
         return previous
       }),

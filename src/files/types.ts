@@ -111,10 +111,20 @@ export interface FileManager {
   uploadProfilePhoto(actor: Actor, input: UploadInput, ctx?: RequestContext): Promise<FileView>
   getProfilePhoto(userId: string, actor?: Actor): Promise<FileView>
   deleteProfilePhoto(actor: Actor, userId: string, ctx?: RequestContext): Promise<void>
-  uploadVerificationDocument(actor: Actor, type: DocumentType, input: UploadInput, ctx?: RequestContext): Promise<FileView>
+  uploadVerificationDocument(
+    actor: Actor,
+    type: DocumentType,
+    input: UploadInput,
+    ctx?: RequestContext,
+  ): Promise<FileView>
   listVerificationDocuments(actor: Actor, userId: string, ctx?: RequestContext): Promise<FileView[]>
   getFile(actor: Actor, id: string, ctx?: RequestContext): Promise<FileView>
-  getUrl(actor: Actor, id: string, options?: { variant?: string; format?: string }, ctx?: RequestContext): Promise<SignedUrl>
+  getUrl(
+    actor: Actor,
+    id: string,
+    options?: { variant?: string; format?: string },
+    ctx?: RequestContext,
+  ): Promise<SignedUrl>
   deleteFile(actor: Actor, id: string, ctx?: RequestContext): Promise<void>
   /**
    * Direct upload for large files and mobile clients: a presigned POST to `temp/uploads/{id}/`
@@ -123,7 +133,12 @@ export interface FileManager {
    */
   createDirectUpload(actor: Actor, request: DirectUploadRequest, ctx?: RequestContext): Promise<DirectUpload>
   /** Validates and processes the uploaded temp object like a normal upload, then removes it. */
-  completeDirectUpload(actor: Actor, uploadId: string, options?: { wait?: boolean; idempotencyKey?: string }, ctx?: RequestContext): Promise<FileView>
+  completeDirectUpload(
+    actor: Actor,
+    uploadId: string,
+    options?: { wait?: boolean; idempotencyKey?: string },
+    ctx?: RequestContext,
+  ): Promise<FileView>
   /** Admins: record or change who owns an item. */
   setItemOwner(actor: Actor, itemId: string, ownerId: string, ctx?: RequestContext): Promise<void>
   /** Resolves when the file is ready or failed (the `wait` option uses it). */

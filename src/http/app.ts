@@ -43,9 +43,14 @@ export const JSON_BODY_LIMIT = 256 * 1024
  * the timeouts say: check four times per headers timeout (at least every 100 ms, at most every
  * second). Node refuses a headers timeout longer than the request timeout.
  */
-export function serverTimeouts(config: Config): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+export function serverTimeouts(config: Config): {
+  headersTimeout: number
+  requestTimeout: number
+  connectionsCheckingInterval: number
+} {
   const requestTimeout = config.http.requestTimeoutMs
-  const headersTimeout = requestTimeout > 0 ? Math.min(config.http.headersTimeoutMs, requestTimeout) : config.http.headersTimeoutMs
+  const headersTimeout =
+    requestTimeout > 0 ? Math.min(config.http.headersTimeoutMs, requestTimeout) : config.http.headersTimeoutMs
   const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4)))
   return { headersTimeout, requestTimeout, connectionsCheckingInterval }
 }
@@ -58,7 +63,10 @@ export function serverTimeouts(config: Config): { headersTimeout: number; reques
 export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   const { config } = deps
   const timeouts = serverTimeouts(config)
-  const logger = deps.logger === false ? false : loggerOptions(config, deps.logger === true || deps.logger === undefined ? {} : deps.logger)
+  const logger =
+    deps.logger === false
+      ? false
+      : loggerOptions(config, deps.logger === true || deps.logger === undefined ? {} : deps.logger)
   const app = fastify({
     logger,
     trustProxy: config.http.trustProxy,
@@ -89,7 +97,11 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     return payload
   })
   app.addHook('onResponse', async (request, reply) => {
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status_code: String(reply.statusCode),
+    }
     metrics.httpRequests.inc(labels)
     metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000)
   })
@@ -100,13 +112,28 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   // With an internal listener (INTERNAL_PORT), /metrics and /docs are served there only.
   const internal = config.http.internal !== undefined
   void app.register(docsPlugin, { config, expose: !internal })
-  void app.register(healthRoutes, { health: deps.health, metrics, exposeMetrics: !internal, ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}) })
+  void app.register(healthRoutes, {
+    health: deps.health,
+    metrics,
+    exposeMetrics: !internal,
+    ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}),
+  })
   if (config.auth.devTokens) void app.register(devTokenRoutes, { prefix: '/v1/dev', config })
-  void app.register(v1Routes, { prefix: '/v1', config, files: deps.files, metrics, ...(deps.verifier ? { verifier: deps.verifier } : {}) })
+  void app.register(v1Routes, {
+    prefix: '/v1',
+    config,
+    files: deps.files,
+    metrics,
+    ...(deps.verifier ? { verifier: deps.verifier } : {}),
+  })
   void app.register(deliveryRoutes, { config, store: deps.store, ...(deps.now ? { now: deps.now } : {}) })
   if (deps.web !== false) void app.register(webRoutes, { config, root: deps.web ?? DEFAULT_WEB_ROOT })
   if (deps.diskUploads ?? deps.store.name === 'disk') {
-    void app.register(diskUploadRoutes, { config, store: deps.store, ...(deps.now ? { handler: { now: deps.now } } : {}) })
+    void app.register(diskUploadRoutes, {
+      config,
+      store: deps.store,
+      ...(deps.now ? { handler: { now: deps.now } } : {}),
+    })
   }
   return app
 }
@@ -126,11 +153,22 @@ export interface InternalAppDeps {
  */
 export function buildInternalApp(deps: InternalAppDeps): FastifyInstance {
   const { config } = deps
-  const logger = deps.logger === false ? false : loggerOptions(config, deps.logger === true || deps.logger === undefined ? {} : deps.logger)
-  const app = fastify({ logger, frameworkErrors: (error, request, reply) => sendProblem(request, reply, toLocalexError(error)), clientErrorHandler: clientErrorProblem })
+  const logger =
+    deps.logger === false
+      ? false
+      : loggerOptions(config, deps.logger === true || deps.logger === undefined ? {} : deps.logger)
+  const app = fastify({
+    logger,
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, toLocalexError(error)),
+    clientErrorHandler: clientErrorProblem,
+  })
   installProblemHandlers(app)
   app.addSchema(ProblemSchema)
   void app.register(internalDocs, { source: deps.source })
-  void app.register(healthRoutes, { health: deps.health, metrics: deps.metrics, ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}) })
+  void app.register(healthRoutes, {
+    health: deps.health,
+    metrics: deps.metrics,
+    ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}),
+  })
   return app
 }

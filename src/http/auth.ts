@@ -1,7 +1,15 @@
 import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload } from 'jose'
+import {
+  SignJWT,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type CryptoKey,
+  type JWTHeaderParameters,
+  type JWTPayload,
+} from 'jose'
 import type { Config } from '../config/index.js'
 import { LocalexError } from '../errors/index.js'
 import type { Actor } from '../files/types.js'
@@ -37,7 +45,9 @@ export interface TokenVerifier {
   verify(token: string): Promise<AuthedActor>
 }
 
-type KeySource = (header: JWTHeaderParameters) => Promise<Uint8Array | KeyObject | CryptoKey> | Uint8Array | KeyObject | CryptoKey
+type KeySource = (
+  header: JWTHeaderParameters,
+) => Promise<Uint8Array | KeyObject | CryptoKey> | Uint8Array | KeyObject | CryptoKey
 
 export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
   const algorithms = [...auth.algorithms]
@@ -50,8 +60,11 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
       throw new LocalexError('CONFIG_INVALID', 'JWT_PUBLIC_KEY: not a PEM public key', { cause })
     }
   }
-  const jwks = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }) : undefined
-  if (!secret && !publicKey && !jwks) throw new LocalexError('CONFIG_INVALID', 'Auth: set JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL')
+  const jwks = auth.jwksUrl
+    ? createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 })
+    : undefined
+  if (!secret && !publicKey && !jwks)
+    throw new LocalexError('CONFIG_INVALID', 'Auth: set JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL')
 
   // The key follows the (pinned) algorithm family, so an HS256 token can never be checked against
   // the public key used as an HMAC secret: that is the classic key-confusion attack.
@@ -81,7 +94,8 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
         throw invalidToken(describeJoseError(error), error)
       }
       const sub = payload.sub
-      if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) throw invalidToken('claim "sub" must be a non-empty string')
+      if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255)
+        throw invalidToken('claim "sub" must be a non-empty string')
       return { id: sub, role: payload.role === 'admin' ? 'admin' : 'user' }
     },
   }
@@ -95,7 +109,8 @@ function describeJoseError(error: unknown): string {
     if (error.claim === 'aud') return 'audience not accepted'
     return `claim "${error.claim}" is missing or invalid`
   }
-  if (error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported) return 'signing algorithm not accepted'
+  if (error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported)
+    return 'signing algorithm not accepted'
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature does not verify'
   if (error instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token'
   if (error instanceof joseErrors.JWKSTimeout) return 'signing keys could not be fetched'
@@ -136,7 +151,10 @@ export interface AuthPluginOptions {
   verifier?: TokenVerifier
 }
 
-const auth: FastifyPluginAsync<AuthPluginOptions> = async (app, { auth: config, verifier = createTokenVerifier(config) }) => {
+const auth: FastifyPluginAsync<AuthPluginOptions> = async (
+  app,
+  { auth: config, verifier = createTokenVerifier(config) },
+) => {
   if (!app.hasRequestDecorator('actor')) app.decorateRequest('actor', null)
   // Rejections carry their reason; the problem handler turns it into the WWW-Authenticate challenge.
   app.addHook('onRequest', async (request: FastifyRequest) => {
@@ -171,7 +189,10 @@ export async function signToken(config: Pick<Config, 'auth'>, options: SignToken
   const { auth } = config
   const alg = auth.algorithms.find((a) => a.startsWith('HS'))
   if (!auth.secret || !alg) {
-    throw new LocalexError('CONFIG_INVALID', 'Token signing needs JWT_SECRET and an HS algorithm in JWT_ALGORITHMS (the service verifies with a public key or JWKS)')
+    throw new LocalexError(
+      'CONFIG_INVALID',
+      'Token signing needs JWT_SECRET and an HS algorithm in JWT_ALGORITHMS (the service verifies with a public key or JWKS)',
+    )
   }
   if (!(options.ttlSeconds > 0)) throw new LocalexError('VALIDATION_FAILED', 'ttlSeconds must be positive')
   const now = Math.floor(Date.now() / 1000)

@@ -55,45 +55,53 @@ const isLocal = (request: FastifyRequest): boolean => isLocalRequest(request.raw
 export const devTokenRoutes: FastifyPluginAsync<DevTokenOptions> = async (app, { config }) => {
   app.addHook('onRequest', async (request, reply) => {
     if (isLocal(request)) return
-    request.log.warn({ peer: request.raw.socket.remoteAddress, host: request.headers.host }, 'development sign-in refused: not a local request')
+    request.log.warn(
+      { peer: request.raw.socket.remoteAddress, host: request.headers.host },
+      'development sign-in refused: not a local request',
+    )
     return reply.callNotFound()
   })
-  app.post<{ Body: { userId: string; admin?: boolean } }>('/token', {
-    schema: {
-      tags: ['development'],
-      summary: 'Mint a development token (DEV_TOKENS only)',
-      description: 'Only present when DEV_TOKENS is on (by default: generated JWT secret and a loopback HOST). Never enable it in production: anyone who can reach it may act as any user or as an admin.',
-      body: {
-        type: 'object',
-        properties: {
-          userId: idString('The `sub` of the token.'),
-          admin: { type: 'boolean', default: false, description: 'Add `role: "admin"`.' },
-        },
-        required: ['userId'],
-        additionalProperties: false,
-      },
-      response: {
-        201: {
+  app.post<{ Body: { userId: string; admin?: boolean } }>(
+    '/token',
+    {
+      schema: {
+        tags: ['development'],
+        summary: 'Mint a development token (DEV_TOKENS only)',
+        description:
+          'Only present when DEV_TOKENS is on (by default: generated JWT secret and a loopback HOST). Never enable it in production: anyone who can reach it may act as any user or as an admin.',
+        body: {
           type: 'object',
           properties: {
-            token: { type: 'string' },
-            userId: { type: 'string' },
-            admin: { type: 'boolean' },
-            expiresAt: { type: 'string', format: 'date-time' },
+            userId: idString('The `sub` of the token.'),
+            admin: { type: 'boolean', default: false, description: 'Add `role: "admin"`.' },
           },
-          required: ['token', 'userId', 'admin', 'expiresAt'],
+          required: ['userId'],
+          additionalProperties: false,
         },
-        ...problemResponses,
+        response: {
+          201: {
+            type: 'object',
+            properties: {
+              token: { type: 'string' },
+              userId: { type: 'string' },
+              admin: { type: 'boolean' },
+              expiresAt: { type: 'string', format: 'date-time' },
+            },
+            required: ['token', 'userId', 'admin', 'expiresAt'],
+          },
+          ...problemResponses,
+        },
       },
     },
-  }, async (request, reply) => {
-    const { userId } = request.body
-    const admin = request.body.admin === true
-    const token = await signToken(config, { sub: userId, admin, ttlSeconds: DEV_TOKEN_TTL_SECONDS })
-    request.log.warn({ userId, admin }, 'development token issued')
-    return reply
-      .code(201)
-      .header('cache-control', 'no-store')
-      .send({ token, userId, admin, expiresAt: new Date(Date.now() + DEV_TOKEN_TTL_SECONDS * 1000).toISOString() })
-  })
+    async (request, reply) => {
+      const { userId } = request.body
+      const admin = request.body.admin === true
+      const token = await signToken(config, { sub: userId, admin, ttlSeconds: DEV_TOKEN_TTL_SECONDS })
+      request.log.warn({ userId, admin }, 'development token issued')
+      return reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send({ token, userId, admin, expiresAt: new Date(Date.now() + DEV_TOKEN_TTL_SECONDS * 1000).toISOString() })
+    },
+  )
 }

@@ -18,7 +18,10 @@ export interface DiskUploadOptions {
  * scope has a pass-through content-type parser, and the reply is hijacked. Only registered when
  * the store is the disk driver (S3 receives direct uploads itself).
  */
-export const diskUploadRoutes: FastifyPluginAsync<DiskUploadOptions> = async (app, { config, store, handler: options }) => {
+export const diskUploadRoutes: FastifyPluginAsync<DiskUploadOptions> = async (
+  app,
+  { config, store, handler: options },
+) => {
   const basePath = new URL(config.storage.publicBaseUrl).pathname.replace(/\/+$/, '')
   const handler = createDiskUploadHandler(store, options)
 
@@ -31,7 +34,10 @@ export const diskUploadRoutes: FastifyPluginAsync<DiskUploadOptions> = async (ap
     description: 'Where the `url` and `fields` of POST /v1/uploads point when the store is on disk.',
     hide: false,
   }
-  for (const [method, url] of [['POST', `${basePath}${UPLOAD_PATH}`], ['PUT', `${basePath}${UPLOAD_PATH}/*`]] as const) {
+  for (const [method, url] of [
+    ['POST', `${basePath}${UPLOAD_PATH}`],
+    ['PUT', `${basePath}${UPLOAD_PATH}/*`],
+  ] as const) {
     app.route({
       method,
       url,

@@ -52,7 +52,9 @@ const docs: FastifyPluginAsync<DocsOptions> = async (app, { config, expose = tru
       const { multipartBody, ...rest } = schema
       return { schema: { ...rest, body: multipartBody }, url }
     },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   })
   if (expose) await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } })
 }

@@ -29,7 +29,10 @@ type CheckResult = { status: 'ok'; ms: number } | { status: 'fail'; code: string
  * answer, each within its timeout, probed in parallel; 503 naming the failing ones and their error
  * codes, never their messages), `/metrics` (Prometheus text from the app's own registry).
  */
-export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { health, metrics, probeTimeoutMs = 2000, exposeMetrics = true, metricsToken }) => {
+export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (
+  app,
+  { health, metrics, probeTimeoutMs = 2000, exposeMetrics = true, metricsToken },
+) => {
   const check = async (probe: () => Promise<void>): Promise<CheckResult> => {
     const started = performance.now()
     let timer: NodeJS.Timeout | undefined
@@ -40,7 +43,11 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { hea
       await Promise.race([probe(), timeout])
       return { status: 'ok', ms: Math.round(performance.now() - started) }
     } catch (error) {
-      const code = isLocalexError(error) ? error.code : (error as { code?: unknown })?.code === 'TIMEOUT' ? 'TIMEOUT' : 'INTERNAL'
+      const code = isLocalexError(error)
+        ? error.code
+        : (error as { code?: unknown })?.code === 'TIMEOUT'
+          ? 'TIMEOUT'
+          : 'INTERNAL'
       return { status: 'fail', code, ms: Math.round(performance.now() - started) }
     } finally {
       clearTimeout(timer)
@@ -56,46 +63,78 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { hea
     type: 'object',
     properties: {
       status: { type: 'string', enum: ['ok', 'unavailable'] },
-      checks: { type: 'object', properties: { db: checkSchema, store: checkSchema, queue: checkSchema }, required: ['db', 'store', 'queue'] },
+      checks: {
+        type: 'object',
+        properties: { db: checkSchema, store: checkSchema, queue: checkSchema },
+        required: ['db', 'store', 'queue'],
+      },
     },
     required: ['status', 'checks'],
   }
 
-  app.get('/healthz', {
-    schema: {
-      tags: ['operations'],
-      summary: 'Liveness: the process answers',
-      response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] } },
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness: the process answers',
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] },
+        },
+      },
     },
-  }, async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }))
+    async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }),
+  )
 
-  app.get('/readyz', {
-    schema: {
-      tags: ['operations'],
-      summary: 'Readiness: database, object store and queue answer',
-      response: { 200: readySchema, 503: readySchema },
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: database, object store and queue answer',
+        response: { 200: readySchema, 503: readySchema },
+      },
     },
-  }, async (_request, reply) => {
-    const [db, store, queue] = await Promise.all([check(() => health.db()), check(() => health.store()), check(() => health.queue())])
-    const ok = db.status === 'ok' && store.status === 'ok' && queue.status === 'ok'
-    reply.header('cache-control', 'no-store')
-    if (!ok) reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
-    return reply.send({ status: ok ? 'ok' : 'unavailable', checks: { db, store, queue } })
-  })
+    async (_request, reply) => {
+      const [db, store, queue] = await Promise.all([
+        check(() => health.db()),
+        check(() => health.store()),
+        check(() => health.queue()),
+      ])
+      const ok = db.status === 'ok' && store.status === 'ok' && queue.status === 'ok'
+      reply.header('cache-control', 'no-store')
+      if (!ok) reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
+      return reply.send({ status: ok ? 'ok' : 'unavailable', checks: { db, store, queue } })
+    },
+  )
 
   if (!exposeMetrics) return
   const expected = metricsToken ? createHash('sha256').update(`Bearer ${metricsToken}`).digest() : undefined
-  app.get('/metrics', {
-    schema: { tags: ['operations'], summary: 'Prometheus metrics', produces: ['text/plain'], ...(expected ? { security: [{ metricsToken: [] }] } : {}) },
-  }, async (request, reply) => {
-    if (expected) {
-      // Digests compared in constant time, so the comparison tells nothing about the token's length.
-      const given = createHash('sha256').update(request.headers.authorization ?? '').digest()
-      if (!timingSafeEqual(given, expected)) {
-        reply.header('www-authenticate', 'Bearer realm="metrics"')
-        throw new LocalexError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>')
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        produces: ['text/plain'],
+        ...(expected ? { security: [{ metricsToken: [] }] } : {}),
+      },
+    },
+    async (request, reply) => {
+      if (expected) {
+        // Digests compared in constant time, so the comparison tells nothing about the token's length.
+        const given = createHash('sha256')
+          .update(request.headers.authorization ?? '')
+          .digest()
+        if (!timingSafeEqual(given, expected)) {
+          reply.header('www-authenticate', 'Bearer realm="metrics"')
+          throw new LocalexError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>')
+        }
       }
-    }
-    return reply.header('cache-control', 'no-store').type(metrics.contentType).send(await metrics.render())
-  })
+      return reply
+        .header('cache-control', 'no-store')
+        .type(metrics.contentType)
+        .send(await metrics.render())
+    },
+  )
 }

@@ -1,4 +1,11 @@
-export { buildHttpApp, buildInternalApp, serverTimeouts, JSON_BODY_LIMIT, type HttpAppDeps, type InternalAppDeps } from './app.js'
+export {
+  buildHttpApp,
+  buildInternalApp,
+  serverTimeouts,
+  JSON_BODY_LIMIT,
+  type HttpAppDeps,
+  type InternalAppDeps,
+} from './app.js'
 export { startHttpServer, type RunningHttpServer, type StartOptions } from './server.js'
 export { signToken, createTokenVerifier, type SignTokenOptions, type TokenVerifier, type AuthConfig } from './auth.js'
 export { createMetrics, METRIC_NAMES, type Metrics, type MetricsOptions } from './metrics.js'

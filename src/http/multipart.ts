@@ -61,15 +61,21 @@ export interface ReadFileOptions {
 }
 
 export async function readSingleFile(request: FastifyRequest, options: ReadFileOptions): Promise<IncomingFile> {
-  if (!request.isMultipart()) throw new LocalexError('UNSUPPORTED_TYPE', 'Expected a multipart/form-data body with one "file" part')
+  if (!request.isMultipart())
+    throw new LocalexError('UNSUPPORTED_TYPE', 'Expected a multipart/form-data body with one "file" part')
   const allowed = options.fields ?? []
   const parts = request.parts()
   const fields: Record<string, string> = {}
 
   const acceptField = (name: string, value: unknown, truncated: boolean): void => {
-    if (!allowed.includes(name)) throw new LocalexError('VALIDATION_FAILED', `Unexpected form field "${name.slice(0, 100)}"`, { details: { field: name.slice(0, 100) } })
-    if (truncated || typeof value !== 'string') throw new LocalexError('VALIDATION_FAILED', `Form field "${name}" is too long`, { details: { field: name } })
-    if (name in fields) throw new LocalexError('VALIDATION_FAILED', `Form field "${name}" appears twice`, { details: { field: name } })
+    if (!allowed.includes(name))
+      throw new LocalexError('VALIDATION_FAILED', `Unexpected form field "${name.slice(0, 100)}"`, {
+        details: { field: name.slice(0, 100) },
+      })
+    if (truncated || typeof value !== 'string')
+      throw new LocalexError('VALIDATION_FAILED', `Form field "${name}" is too long`, { details: { field: name } })
+    if (name in fields)
+      throw new LocalexError('VALIDATION_FAILED', `Form field "${name}" appears twice`, { details: { field: name } })
     fields[name] = value
   }
 
@@ -85,7 +91,9 @@ export async function readSingleFile(request: FastifyRequest, options: ReadFileO
       }
       if (part.fieldname !== 'file') {
         part.file.destroy()
-        throw new LocalexError('VALIDATION_FAILED', 'Send the file as the "file" part', { details: { field: part.fieldname.slice(0, 100) } })
+        throw new LocalexError('VALIDATION_FAILED', 'Send the file as the "file" part', {
+          details: { field: part.fieldname.slice(0, 100) },
+        })
       }
       file = part
       break
@@ -98,7 +106,10 @@ export async function readSingleFile(request: FastifyRequest, options: ReadFileO
   let bytes = 0
   let failure: LocalexError | undefined
   const fail = (error: unknown): LocalexError => (failure ??= multipartError(error))
-  const tooLarge = () => new LocalexError('FILE_TOO_LARGE', `The file is larger than ${options.maxBytes} bytes`, { details: { maxBytes: options.maxBytes } })
+  const tooLarge = () =>
+    new LocalexError('FILE_TOO_LARGE', `The file is larger than ${options.maxBytes} bytes`, {
+      details: { maxBytes: options.maxBytes },
+    })
 
   // busboy stops passing bytes on at the limit and would otherwise go on reading (and dropping)
   // the rest of the part: fail now instead.
@@ -205,7 +216,12 @@ export function receiveFormFile<T>(req: IncomingMessage, options: ReceiveFormFil
       if (failed) return
       failed = true
       options.abort(error)
-      void (stored ?? Promise.resolve()).then(() => undefined, () => undefined).then(() => reject(error))
+      void (stored ?? Promise.resolve())
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .then(() => reject(error))
     }
     parser.on('field', (name, value, info) => {
       if (info.nameTruncated || info.valueTruncated) fail(invalidForm(`the field "${name.slice(0, 100)}" is too long`))

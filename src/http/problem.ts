@@ -194,7 +194,11 @@ export function installProblemHandlers(app: FastifyInstance): void {
     return sendProblem(request, reply, e)
   })
   app.setNotFoundHandler((request, reply) => {
-    return sendProblem(request, reply, new LocalexError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`))
+    return sendProblem(
+      request,
+      reply,
+      new LocalexError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`),
+    )
   })
 }
 
@@ -205,12 +209,19 @@ export function installProblemHandlers(app: FastifyInstance): void {
 export function clientErrorProblem(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
-  const detail = status === 408 ? 'The request was not received in time' : status === 431 ? 'The request headers are too large' : 'The request is malformed'
+  const detail =
+    status === 408
+      ? 'The request was not received in time'
+      : status === 431
+        ? 'The request headers are too large'
+        : 'The request is malformed'
   const answer = problemResponse(new LocalexError('VALIDATION_FAILED', detail), { status, bodyIncomplete: true })
   const body = JSON.stringify(answer.problem)
   const headers = { ...answer.headers, 'content-length': String(Buffer.byteLength(body)) }
   if (socket.writable) {
-    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    const lines = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${lines}\r\n${body}`)
   }
   socket.destroy(error)

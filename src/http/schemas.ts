@@ -1,4 +1,12 @@
-import { ACCESS_LEVELS, DOCUMENT_TYPES, ENTITY_TYPES, FILE_STATUSES, FORMAT_NAMES, PURPOSES, STORED_FORMATS } from '../domain/index.js'
+import {
+  ACCESS_LEVELS,
+  DOCUMENT_TYPES,
+  ENTITY_TYPES,
+  FILE_STATUSES,
+  FORMAT_NAMES,
+  PURPOSES,
+  STORED_FORMATS,
+} from '../domain/index.js'
 
 /**
  * JSON schemas of the API: request validation (Ajv, through Fastify), response serialisation and
@@ -39,7 +47,11 @@ export const FileViewSchema = {
     purpose: { type: 'string', enum: PURPOSES },
     documentType: nullable('string', { enum: [...DOCUMENT_TYPES, null] }),
     accessLevel: { type: 'string', enum: ACCESS_LEVELS },
-    status: { type: 'string', enum: FILE_STATUSES, description: '`processing` until the variants are made, then `ready` (or `failed`).' },
+    status: {
+      type: 'string',
+      enum: FILE_STATUSES,
+      description: '`processing` until the variants are made, then `ready` (or `failed`).',
+    },
     originalName: { type: 'string', description: 'Normalised display name; never a path.' },
     contentType: { type: 'string' },
     bytes: { type: 'integer' },
@@ -53,13 +65,35 @@ export const FileViewSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
     readyAt: nullable('string', { format: 'date-time' }),
-    url: nullable('string', { description: 'The original: a public URL, or a short-lived signed one when the caller may read the file.' }),
+    url: nullable('string', {
+      description: 'The original: a public URL, or a short-lived signed one when the caller may read the file.',
+    }),
     variants: { type: 'array', items: { $ref: 'FileVariant#' } },
   },
   required: [
-    'id', 'ownerId', 'entityType', 'entityId', 'purpose', 'documentType', 'accessLevel', 'status', 'originalName', 'contentType',
-    'bytes', 'width', 'height', 'sha256', 'placeholder', 'dominantColor', 'position', 'errorReason', 'createdAt', 'updatedAt',
-    'readyAt', 'url', 'variants',
+    'id',
+    'ownerId',
+    'entityType',
+    'entityId',
+    'purpose',
+    'documentType',
+    'accessLevel',
+    'status',
+    'originalName',
+    'contentType',
+    'bytes',
+    'width',
+    'height',
+    'sha256',
+    'placeholder',
+    'dominantColor',
+    'position',
+    'errorReason',
+    'createdAt',
+    'updatedAt',
+    'readyAt',
+    'url',
+    'variants',
   ],
 } as const
 
@@ -78,7 +112,8 @@ export const SignedUrlSchema = {
 export const DirectUploadSchema = {
   $id: 'DirectUpload',
   type: 'object',
-  description: 'POST a multipart/form-data body to `url`: every field of `fields` as it is, then the file as `file`. Then call POST /v1/uploads/{id}/complete.',
+  description:
+    'POST a multipart/form-data body to `url`: every field of `fields` as it is, then the file as `file`. Then call POST /v1/uploads/{id}/complete.',
   properties: {
     id: { type: 'string' },
     url: { type: 'string' },
@@ -89,22 +124,36 @@ export const DirectUploadSchema = {
   required: ['id', 'url', 'fields', 'maxBytes', 'expiresAt'],
 } as const
 
-export const FileListSchema = (key: string, $id: string) => ({
-  $id,
-  type: 'object',
-  properties: { [key]: { type: 'array', items: { $ref: 'FileView#' } } },
-  required: [key],
-}) as const
+export const FileListSchema = (key: string, $id: string) =>
+  ({
+    $id,
+    type: 'object',
+    properties: { [key]: { type: 'array', items: { $ref: 'FileView#' } } },
+    required: [key],
+  }) as const
 
 export const PhotoListSchema = FileListSchema('photos', 'PhotoList')
 export const DocumentListSchema = FileListSchema('documents', 'DocumentList')
 
-export const SHARED_SCHEMAS = [FileVariantViewSchema, FileViewSchema, SignedUrlSchema, DirectUploadSchema, PhotoListSchema, DocumentListSchema] as const
+export const SHARED_SCHEMAS = [
+  FileVariantViewSchema,
+  FileViewSchema,
+  SignedUrlSchema,
+  DirectUploadSchema,
+  PhotoListSchema,
+  DocumentListSchema,
+] as const
 
 /** 4xx/5xx responses of every route: the problem document. */
 export const problemResponses = {
-  '4xx': { description: 'Client error; `code` says which.', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } },
-  '5xx': { description: 'Server or infrastructure error (503: retry after `Retry-After`).', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } },
+  '4xx': {
+    description: 'Client error; `code` says which.',
+    content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
+  },
+  '5xx': {
+    description: 'Server or infrastructure error (503: retry after `Retry-After`).',
+    content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
+  },
 } as const
 
 export const noContent = { 204: { type: 'null', description: 'Done.' } } as const
@@ -113,7 +162,11 @@ export const noContent = { 204: { type: 'null', description: 'Done.' } } as cons
 export const uploadQuerystring = {
   type: 'object',
   properties: {
-    wait: { type: 'boolean', default: false, description: 'Answer only when the variants are ready (or the file failed).' },
+    wait: {
+      type: 'boolean',
+      default: false,
+      description: 'Answer only when the variants are ready (or the file failed).',
+    },
   },
   additionalProperties: false,
 } as const
@@ -137,7 +190,10 @@ export const idempotencyHeaders = {
  */
 export const multipartFile = (extra: Record<string, unknown> = {}, required: string[] = []) => ({
   type: 'object',
-  properties: { ...extra, file: { type: 'string', format: 'binary', description: 'The file (exactly one part, named `file`, last).' } },
+  properties: {
+    ...extra,
+    file: { type: 'string', format: 'binary', description: 'The file (exactly one part, named `file`, last).' },
+  },
   required: [...required, 'file'],
 })
 

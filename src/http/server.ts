@@ -22,7 +22,11 @@ export interface StartOptions {
 }
 
 /** Listens on `config.http.host:port` (or `options.address`). */
-export async function startHttpServer(app: FastifyInstance, config: Config, options: StartOptions = {}): Promise<RunningHttpServer> {
+export async function startHttpServer(
+  app: FastifyInstance,
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningHttpServer> {
   const { host, port } = options.address ?? config.http
   await app.listen({ host, port })
   const server = app.server

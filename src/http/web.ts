@@ -46,7 +46,10 @@ export const webRoutes: FastifyPluginAsync<WebOptions> = async (app, { config, r
       body = await readFile(join(base, file))
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-      throw new LocalexError('NOT_FOUND', notBuilt ? 'The example page is not built: run npm run build' : 'No such asset')
+      throw new LocalexError(
+        'NOT_FOUND',
+        notBuilt ? 'The example page is not built: run npm run build' : 'No such asset',
+      )
     }
     return reply
       .header('content-type', CONTENT_TYPES[extname(file)] ?? 'application/octet-stream')
@@ -61,7 +64,8 @@ export const webRoutes: FastifyPluginAsync<WebOptions> = async (app, { config, r
 
   app.get<{ Params: { name: string } }>('/app/:name', { schema: { hide: true } }, async (request, reply) => {
     const { name } = request.params
-    if (!ASSET_NAME.test(name) || !(extname(name) in CONTENT_TYPES)) throw new LocalexError('NOT_FOUND', 'No such asset')
+    if (!ASSET_NAME.test(name) || !(extname(name) in CONTENT_TYPES))
+      throw new LocalexError('NOT_FOUND', 'No such asset')
     return send(join('app', name), reply, false)
   })
 }
@@ -89,7 +93,8 @@ export function pageCsp(config: Config): string {
     add(s3.endpoint)
     // Virtual-hosted-style bucket URLs on another host than the endpoint.
     if (s3.endpoint && !s3.forcePathStyle) add(s3.endpoint.replace(/^(https?:\/\/)/, `$1${s3.bucket}.`))
-    if (!s3.endpoint) origins.add(`https://${s3.bucket}.s3.${s3.region}.amazonaws.com`).add(`https://${s3.bucket}.s3.amazonaws.com`)
+    if (!s3.endpoint)
+      origins.add(`https://${s3.bucket}.s3.${s3.region}.amazonaws.com`).add(`https://${s3.bucket}.s3.amazonaws.com`)
   }
   const extra = [...origins].join(' ')
   return [

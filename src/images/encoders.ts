@@ -26,7 +26,13 @@ export type EncoderProfile = 'compact' | 'fast'
 export function applySanitisedEncoder(image: Sharp, format: 'jpeg' | 'png', document: boolean): Sharp {
   return format === 'png'
     ? image.png({ compressionLevel: 1, adaptiveFiltering: false, palette: false })
-    : image.jpeg({ quality: 100, chromaSubsampling: document ? '4:4:4' : '4:2:0', optimiseCoding: false, progressive: false, mozjpeg: false })
+    : image.jpeg({
+        quality: 100,
+        chromaSubsampling: document ? '4:4:4' : '4:2:0',
+        optimiseCoding: false,
+        progressive: false,
+        mozjpeg: false,
+      })
 }
 
 export interface EncodeTarget {

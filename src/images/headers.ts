@@ -17,11 +17,20 @@ export interface HeaderInfo {
 
 export function readHeader(kind: string, b: Buffer): HeaderInfo | undefined {
   switch (kind) {
-    case 'jpeg': return readJpeg(b)
-    case 'png': return b.length >= 24 && b.toString('latin1', 12, 16) === 'IHDR' ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : { width: 0, height: 0, problem: 'PNG has no IHDR chunk' }
-    case 'gif': return b.length >= 10 ? { width: b.readUInt16LE(6), height: b.readUInt16LE(8) } : { width: 0, height: 0, problem: 'GIF header is truncated' }
-    case 'webp': return readWebp(b)
-    default: return undefined
+    case 'jpeg':
+      return readJpeg(b)
+    case 'png':
+      return b.length >= 24 && b.toString('latin1', 12, 16) === 'IHDR'
+        ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) }
+        : { width: 0, height: 0, problem: 'PNG has no IHDR chunk' }
+    case 'gif':
+      return b.length >= 10
+        ? { width: b.readUInt16LE(6), height: b.readUInt16LE(8) }
+        : { width: 0, height: 0, problem: 'GIF header is truncated' }
+    case 'webp':
+      return readWebp(b)
+    default:
+      return undefined
   }
 }
 
@@ -31,13 +40,24 @@ function readJpeg(b: Buffer): HeaderInfo {
   let at = 2
   let sof: { width: number; height: number; precision: number } | undefined
   while (at + 4 <= b.length) {
-    if (b[at] !== 0xff) return { ...(sof ?? { width: 0, height: 0 }), problem: `JPEG has ${countJunk(b, at)} extraneous bytes before a marker` }
+    if (b[at] !== 0xff)
+      return {
+        ...(sof ?? { width: 0, height: 0 }),
+        problem: `JPEG has ${countJunk(b, at)} extraneous bytes before a marker`,
+      }
     const marker = b[at + 1] as number
-    if (marker === 0xff) { at += 1; continue } // fill bytes are allowed
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue }
+    if (marker === 0xff) {
+      at += 1
+      continue
+    } // fill bytes are allowed
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2
+      continue
+    }
     if (marker === 0xd9) return { ...(sof ?? { width: 0, height: 0 }), problem: 'JPEG ends before its first scan' }
     const length = b.readUInt16BE(at + 2)
-    if (length < 2 || at + 2 + length > b.length) return { ...(sof ?? { width: 0, height: 0 }), problem: 'JPEG is truncated inside a header segment' }
+    if (length < 2 || at + 2 + length > b.length)
+      return { ...(sof ?? { width: 0, height: 0 }), problem: 'JPEG is truncated inside a header segment' }
     if (SOF_MARKERS.has(marker) && !sof && length >= 8) {
       sof = { precision: b[at + 4] as number, height: b.readUInt16BE(at + 5), width: b.readUInt16BE(at + 7) }
     }

@@ -79,11 +79,16 @@ function readCurve(view: DataView, sig: (at: number) => string, at: number): Cur
     const p = Array.from({ length: k }, (_, i) => view.getInt32(at + 12 + i * 4) / 65536)
     const [g = 1, a = 1, b = 0, c = 0, d = 0, e = 0, f = 0] = p
     switch (fn) {
-      case 0: return (x) => x ** g
-      case 1: return (x) => (x >= -b / a ? (a * x + b) ** g : 0)
-      case 2: return (x) => (x >= -b / a ? (a * x + b) ** g + c : c)
-      case 3: return (x) => (x >= d ? (a * x + b) ** g : c * x)
-      default: return (x) => (x >= d ? (a * x + b) ** g + e : c * x + f)
+      case 0:
+        return (x) => x ** g
+      case 1:
+        return (x) => (x >= -b / a ? (a * x + b) ** g : 0)
+      case 2:
+        return (x) => (x >= -b / a ? (a * x + b) ** g + c : c)
+      case 3:
+        return (x) => (x >= d ? (a * x + b) ** g : c * x)
+      default:
+        return (x) => (x >= d ? (a * x + b) ** g + e : c * x + f)
     }
   }
   return undefined

@@ -19,5 +19,16 @@ export { PURPOSE_RULES, variantsFor, type PurposeRule } from './purposes.js'
 export type { EncoderProfile } from './encoders.js'
 export { PURPOSES } from '../domain/index.js'
 export type {
-  ImageFacts, ImageInput, ImageOptions, InputFormat, Output, OutputExt, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose, RenderOptions,
+  ImageFacts,
+  ImageInput,
+  ImageOptions,
+  InputFormat,
+  Output,
+  OutputExt,
+  OutputFormat,
+  Placeholder,
+  PreparedOriginal,
+  ProcessedImage,
+  Purpose,
+  RenderOptions,
 } from './types.js'

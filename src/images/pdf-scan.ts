@@ -60,12 +60,22 @@ const XREF_KEYWORD = /(?<![A-Za-z])xref[ \t]*(\r\n|\n|\r)/g
 const DIRECT_LENGTH = new RegExp(`/Length${WS}*(\\d{1,10})(?!${WS}+\\d+${WS}+R)`)
 
 const FILTER_NAMES: Record<string, Filter> = {
-  FlateDecode: 'flate', Fl: 'flate',
-  LZWDecode: 'lzw', LZW: 'lzw',
-  RunLengthDecode: 'runlength', RL: 'runlength',
-  ASCIIHexDecode: 'hex', AHx: 'hex',
-  ASCII85Decode: 'a85', A85: 'a85',
-  DCTDecode: 'image', DCT: 'image', JPXDecode: 'image', JBIG2Decode: 'image', CCITTFaxDecode: 'image', CCF: 'image',
+  FlateDecode: 'flate',
+  Fl: 'flate',
+  LZWDecode: 'lzw',
+  LZW: 'lzw',
+  RunLengthDecode: 'runlength',
+  RL: 'runlength',
+  ASCIIHexDecode: 'hex',
+  AHx: 'hex',
+  ASCII85Decode: 'a85',
+  A85: 'a85',
+  DCTDecode: 'image',
+  DCT: 'image',
+  JPXDecode: 'image',
+  JBIG2Decode: 'image',
+  CCITTFaxDecode: 'image',
+  CCF: 'image',
   Crypt: 'image',
 }
 type Filter = 'flate' | 'lzw' | 'runlength' | 'hex' | 'a85' | 'image'
@@ -78,7 +88,8 @@ export async function scanPdf(input: Buffer, limits: PdfLimits = DEFAULT_PDF_LIM
   const budget = {
     take(bytes: number) {
       inflated += bytes
-      if (inflated > limits.maxInflatedBytes) throw limitExceeded('inflatedBytes', limits.maxInflatedBytes, 'The PDF decompresses to more than the limit')
+      if (inflated > limits.maxInflatedBytes)
+        throw limitExceeded('inflatedBytes', limits.maxInflatedBytes, 'The PDF decompresses to more than the limit')
       if (inflated > limits.expansionFloor && inflated / input.length > limits.maxExpansion) {
         throw limitExceeded('expansion', limits.maxExpansion, 'The PDF decompresses to too many times its own size')
       }
@@ -141,7 +152,10 @@ function filtersOf(dict: string): Filter[] {
   return names.map((raw) => {
     const name = raw.slice(1).replace(/#([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
     const filter = FILTER_NAMES[name]
-    if (!filter) throw new LocalexError('INVALID_PDF', `PDF uses an unknown stream filter /${name}`, { details: { reason: 'filter', filter: name.slice(0, 40) } })
+    if (!filter)
+      throw new LocalexError('INVALID_PDF', `PDF uses an unknown stream filter /${name}`, {
+        details: { reason: 'filter', filter: name.slice(0, 40) },
+      })
     return filter
   })
 }
@@ -167,7 +181,12 @@ async function decodeChain(data: Buffer, chain: Filter[], budget: Budget): Promi
   }
 }
 
-async function decodeOne(filter: Exclude<Filter, 'image'>, data: Buffer, budget: Budget, keep: boolean): Promise<Buffer | undefined> {
+async function decodeOne(
+  filter: Exclude<Filter, 'image'>,
+  data: Buffer,
+  budget: Budget,
+  keep: boolean,
+): Promise<Buffer | undefined> {
   const chunks: Buffer[] = []
   const sink = (chunk: Buffer) => {
     budget.take(chunk.length)
@@ -317,7 +336,14 @@ function asciiHex(data: Buffer, out: Output): void {
   let high = -1
   for (const byte of data) {
     if (byte === 0x3e) break
-    const digit = byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : byte >= 0x41 && byte <= 0x46 ? byte - 55 : byte >= 0x61 && byte <= 0x66 ? byte - 87 : -1
+    const digit =
+      byte >= 0x30 && byte <= 0x39
+        ? byte - 0x30
+        : byte >= 0x41 && byte <= 0x46
+          ? byte - 55
+          : byte >= 0x61 && byte <= 0x66
+            ? byte - 87
+            : -1
     if (digit < 0) continue
     if (high < 0) high = digit
     else {
@@ -382,7 +408,11 @@ function checkDefinitions(text: string, definitions: Map<number, number[]>, revi
         const offset = Number(e[1])
         const defined = definitions.get(num)
         const target = skipWhitespace(text, offset)
-        if (!defined?.includes(target)) throw unsafe('xref-mismatch', `The PDF's cross-reference entry for object ${num} does not point at its definition`)
+        if (!defined?.includes(target))
+          throw unsafe(
+            'xref-mismatch',
+            `The PDF's cross-reference entry for object ${num} does not point at its definition`,
+          )
         newest.set(num, target)
       }
       at += count * 20
@@ -391,7 +421,10 @@ function checkDefinitions(text: string, definitions: Map<number, number[]>, revi
   for (const [num, offset] of newest) {
     const defined = definitions.get(num) as number[]
     if (defined.length > 1 && offset !== defined[defined.length - 1]) {
-      throw unsafe('xref-mismatch', `The PDF's newest cross-reference entry for object ${num} points at an older definition`)
+      throw unsafe(
+        'xref-mismatch',
+        `The PDF's newest cross-reference entry for object ${num} points at an older definition`,
+      )
     }
   }
 }
@@ -412,6 +445,10 @@ function unsafe(reason: string, message: string): LocalexError {
   return new LocalexError('UNSAFE_PDF', message, { details: { reason } })
 }
 
-export function limitExceeded(limit: 'inflatedBytes' | 'expansion' | 'objects' | 'pages', max: number, message: string): LocalexError {
+export function limitExceeded(
+  limit: 'inflatedBytes' | 'expansion' | 'objects' | 'pages',
+  max: number,
+  message: string,
+): LocalexError {
   return new LocalexError('PDF_LIMIT_EXCEEDED', message, { details: { limit, max } })
 }

@@ -32,8 +32,23 @@ const ALLOWED_NAMED = new Set(['NextPage', 'PrevPage', 'FirstPage', 'LastPage'])
  * names structure types, page-label styles and soft masks, which never collide with these).
  */
 const UNSAFE_ACTIONS = new Set([
-  'JavaScript', 'Launch', 'ImportData', 'GoToE', 'GoToR', 'Rendition', 'URI', 'SubmitForm', 'ResetForm',
-  'Sound', 'Movie', 'Hide', 'Thread', 'SetOCGState', 'GoTo3DView', 'RichMediaExecute', 'Trans',
+  'JavaScript',
+  'Launch',
+  'ImportData',
+  'GoToE',
+  'GoToR',
+  'Rendition',
+  'URI',
+  'SubmitForm',
+  'ResetForm',
+  'Sound',
+  'Movie',
+  'Hide',
+  'Thread',
+  'SetOCGState',
+  'GoTo3DView',
+  'RichMediaExecute',
+  'Trans',
 ])
 /** Object types (`/Type`, `/Subtype`) that carry something to run or extract. */
 const UNSAFE_TYPES = new Set(['EmbeddedFile', 'RichMedia', 'FileAttachment', 'Sound', 'Movie', 'Screen', '3D'])
@@ -72,7 +87,9 @@ export async function validatePdf(input: Buffer, limits: PdfLimits = DEFAULT_PDF
     throw new LocalexError('INVALID_PDF', 'PDF could not be parsed', { cause, details: { reason: 'unparseable' } })
   }
   if (doc.isEncrypted) {
-    throw new LocalexError('INVALID_PDF', 'PDF is encrypted (password-protected); upload an unprotected copy', { details: { reason: 'encrypted' } })
+    throw new LocalexError('INVALID_PDF', 'PDF is encrypted (password-protected); upload an unprotected copy', {
+      details: { reason: 'encrypted' },
+    })
   }
   const objects = doc.context.enumerateIndirectObjects().length
   if (objects > limits.maxObjects) throw limitExceeded('objects', limits.maxObjects, 'The PDF has too many objects')
@@ -83,23 +100,37 @@ export async function validatePdf(input: Buffer, limits: PdfLimits = DEFAULT_PDF
     throw new LocalexError('INVALID_PDF', 'PDF page tree could not be read', { cause, details: { reason: 'pages' } })
   }
   if (pages < 1) throw new LocalexError('INVALID_PDF', 'PDF has no pages', { details: { reason: 'pages' } })
-  if (pages > limits.maxPages) throw limitExceeded('pages', limits.maxPages, `The PDF has more than ${limits.maxPages} pages`)
+  if (pages > limits.maxPages)
+    throw limitExceeded('pages', limits.maxPages, `The PDF has more than ${limits.maxPages} pages`)
 
   const found = findUnsafe(doc)
   if (found) throw new LocalexError('UNSAFE_PDF', `PDF contains active content (${found})`, { details: { found } })
   let data: Buffer
   try {
-    data = Buffer.from(await doc.save({ useObjectStreams: false, addDefaultPage: false, updateFieldAppearances: false }))
+    data = Buffer.from(
+      await doc.save({ useObjectStreams: false, addDefaultPage: false, updateFieldAppearances: false }),
+    )
   } catch (cause) {
-    throw new LocalexError('INVALID_PDF', 'PDF could not be written out again', { cause, details: { reason: 'unwritable' } })
+    throw new LocalexError('INVALID_PDF', 'PDF could not be written out again', {
+      cause,
+      details: { reason: 'unwritable' },
+    })
   }
-  return { format: 'pdf', contentType: 'application/pdf', pages, bytes: input.length, sha256: createHash('sha256').update(input).digest('hex'), data }
+  return {
+    format: 'pdf',
+    contentType: 'application/pdf',
+    pages,
+    bytes: input.length,
+    sha256: createHash('sha256').update(input).digest('hex'),
+    data,
+  }
 }
 
 /** Walks every indirect object and the direct objects inside it; returns the first unsafe key or name. */
 function findUnsafe(doc: PDFDocument): string | undefined {
   const seen = new Set<PDFObject>()
-  const resolve = (obj: PDFObject | undefined): PDFObject | undefined => (obj instanceof PDFRef ? doc.context.lookup(obj) : obj)
+  const resolve = (obj: PDFObject | undefined): PDFObject | undefined =>
+    obj instanceof PDFRef ? doc.context.lookup(obj) : obj
   /** An action dictionary must be in-document navigation. */
   const checkAction = (value: PDFObject | undefined, key: string): string | undefined => {
     const action = resolve(value)

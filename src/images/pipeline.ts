@@ -10,7 +10,18 @@ import { validatePdf, type PdfFacts } from './pdf.js'
 import { PURPOSE_RULES, variantsFor } from './purposes.js'
 import { readLimited } from './read-limited.js'
 import { sniffType } from './sniff.js'
-import type { ImageFacts, ImageInput, ImageOptions, Output, OutputFormat, Placeholder, PreparedOriginal, ProcessedImage, Purpose, RenderOptions } from './types.js'
+import type {
+  ImageFacts,
+  ImageInput,
+  ImageOptions,
+  Output,
+  OutputFormat,
+  Placeholder,
+  PreparedOriginal,
+  ProcessedImage,
+  Purpose,
+  RenderOptions,
+} from './types.js'
 import { mapSharpError, validateImageBuffer, type Validated } from './validate.js'
 
 export interface PipelineOptions {
@@ -81,7 +92,10 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   async function bytesOf(input: ImageInput, signal?: AbortSignal): Promise<Buffer> {
     if (Buffer.isBuffer(input)) {
       if (input.length === 0) throw new LocalexError('EMPTY_FILE', 'File is empty')
-      if (input.length > cfg.maxBytes) throw new LocalexError('FILE_TOO_LARGE', `File is larger than ${cfg.maxBytes} bytes`, { details: { maxBytes: cfg.maxBytes, bytes: input.length } })
+      if (input.length > cfg.maxBytes)
+        throw new LocalexError('FILE_TOO_LARGE', `File is larger than ${cfg.maxBytes} bytes`, {
+          details: { maxBytes: cfg.maxBytes, bytes: input.length },
+        })
       return input
     }
     if (input instanceof Readable) return readLimited(input, cfg.maxBytes, signal)
@@ -93,12 +107,19 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     return validateImageBuffer(buffer, purpose, cfg)
   }
 
-  async function validateForProcessing(input: ImageInput, opts?: ImageOptions): Promise<{ buffer: Buffer; validated: Validated }> {
+  async function validateForProcessing(
+    input: ImageInput,
+    opts?: ImageOptions,
+  ): Promise<{ buffer: Buffer; validated: Validated }> {
     const buffer = await bytesOf(input, opts?.signal)
     checkAborted(opts?.signal)
     const validated = await validateBuffer(buffer, purposeOf(opts))
     if ('pdf' in validated) {
-      throw new LocalexError('UNSUPPORTED_TYPE', 'PDFs are validated and written out again by validatePdf(); they are not processed as images', { details: { detected: 'pdf' } })
+      throw new LocalexError(
+        'UNSUPPORTED_TYPE',
+        'PDFs are validated and written out again by validatePdf(); they are not processed as images',
+        { details: { detected: 'pdf' } },
+      )
     }
     checkAborted(opts?.signal)
     return { buffer, validated }
@@ -112,8 +133,15 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   /** The upload as a sharp pipeline: first frame, auto-oriented, capped at maxSide, sRGB. */
   function upright(buffer: Buffer, validated: Validated): Sharp {
     const { width, height } = validated.facts
-    let image = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient()
-    if (Math.max(width, height) > cfg.maxSide) image = image.resize(cfg.maxSide, cfg.maxSide, { fit: 'inside', withoutEnlargement: true })
+    let image = sharp(buffer, {
+      failOn: 'warning',
+      limitInputPixels: cfg.maxInputPixels,
+      ignoreIcc: validated.srgbProfile,
+      page: 0,
+      pages: 1,
+    }).autoOrient()
+    if (Math.max(width, height) > cfg.maxSide)
+      image = image.resize(cfg.maxSide, cfg.maxSide, { fit: 'inside', withoutEnlargement: true })
     return image.toColourspace('srgb')
   }
 
@@ -125,7 +153,8 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       throw mapSharpError(cause)
     }
     const { data, info } = result
-    if (info.channels !== 3 && info.channels !== 4) throw new LocalexError('INVALID_IMAGE', `Image decoded to ${info.channels} channels`)
+    if (info.channels !== 3 && info.channels !== 4)
+      throw new LocalexError('INVALID_IMAGE', `Image decoded to ${info.channels} channels`)
     const pixels: Pixels = { data, width: info.width, height: info.height, channels: info.channels }
     // An alpha channel nobody uses (fully opaque) is dropped, so the photo is stored as JPEG.
     if (pixels.channels === 4 && isOpaque(data)) {
@@ -145,11 +174,31 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     return [...(cfg.webp ? ['webp' as const] : []), ...(cfg.avif ? ['avif' as const] : [])]
   }
 
-  async function encode(pixels: Pixels, variant: string, format: OutputFormat, purpose: Purpose, stage: Stage = 'optimised'): Promise<Output> {
-    return encodeImage(fromPixels(pixels), variant, format, purpose, Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE, stage)
+  async function encode(
+    pixels: Pixels,
+    variant: string,
+    format: OutputFormat,
+    purpose: Purpose,
+    stage: Stage = 'optimised',
+  ): Promise<Output> {
+    return encodeImage(
+      fromPixels(pixels),
+      variant,
+      format,
+      purpose,
+      Math.max(pixels.width, pixels.height) >= LARGE_OUTPUT_SIDE,
+      stage,
+    )
   }
 
-  async function encodeImage(source: Sharp, variant: string, format: OutputFormat, purpose: Purpose, large: boolean, stage: Stage = 'optimised'): Promise<Output> {
+  async function encodeImage(
+    source: Sharp,
+    variant: string,
+    format: OutputFormat,
+    purpose: Purpose,
+    large: boolean,
+    stage: Stage = 'optimised',
+  ): Promise<Output> {
     const document = PURPOSE_RULES[purpose].document
     const quality = document ? cfg.documentQuality : cfg.quality
     let image =
@@ -186,7 +235,11 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   async function placeholderOf(source: Sharp): Promise<{ placeholder: Placeholder; dominantColor: string }> {
     let result: { data: Buffer; info: OutputInfo }
     try {
-      result = await source.resize(100, 100, { fit: 'inside', withoutEnlargement: true }).ensureAlpha().raw().toBuffer({ resolveWithObject: true })
+      result = await source
+        .resize(100, 100, { fit: 'inside', withoutEnlargement: true })
+        .ensureAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true })
     } catch (cause) {
       throw mapSharpError(cause)
     }
@@ -201,7 +254,9 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   /** The original's alternates and every variant in every format, from decoded pixels. */
   async function variantOutputs(pixels: Pixels, purpose: Purpose, signal?: AbortSignal): Promise<Output[]> {
     const main = mainFormat(pixels)
-    const tasks: (() => Promise<Output>)[] = alternateFormats(purpose, 'original').map((f) => () => encode(pixels, 'original', f, purpose))
+    const tasks: (() => Promise<Output>)[] = alternateFormats(purpose, 'original').map(
+      (f) => () => encode(pixels, 'original', f, purpose),
+    )
     for (const spec of variantsFor(purpose, cfg)) {
       let sized: Promise<Pixels> | undefined
       const once = () => (sized ??= resizeFor(pixels, spec))
@@ -217,12 +272,19 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   }
 
   /** process(): decode once to pixels, then every output from them. */
-  async function prepareFromPixels(input: ImageInput, opts: ImageOptions | undefined, stage: Stage): Promise<PreparedOriginal & { pixels: Pixels }> {
+  async function prepareFromPixels(
+    input: ImageInput,
+    opts: ImageOptions | undefined,
+    stage: Stage,
+  ): Promise<PreparedOriginal & { pixels: Pixels }> {
     const purpose = purposeOf(opts)
     const { buffer, validated } = await validateForProcessing(input, opts)
     const pixels = await decode(buffer, validated)
     checkAborted(opts?.signal)
-    const [original, look] = await Promise.all([encode(pixels, 'original', mainFormat(pixels), purpose, stage), placeholderOf(fromPixels(pixels))])
+    const [original, look] = await Promise.all([
+      encode(pixels, 'original', mainFormat(pixels), purpose, stage),
+      placeholderOf(fromPixels(pixels)),
+    ])
     checkAborted(opts?.signal)
     return { facts: validated.facts, original, stage, ...look, hasAlpha: pixels.channels === 4, pixels }
   }
@@ -242,8 +304,19 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     }
     const { width, height } = validated.facts
     const large = Math.min(cfg.maxSide, Math.max(width, height)) >= LARGE_OUTPUT_SIDE
-    const placeholderSource = sharp(buffer, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, page: 0, pages: 1 }).autoOrient().toColourspace('srgb')
-    const [original, look] = await Promise.all([encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal), placeholderOf(placeholderSource)])
+    const placeholderSource = sharp(buffer, {
+      failOn: 'warning',
+      limitInputPixels: cfg.maxInputPixels,
+      ignoreIcc: validated.srgbProfile,
+      page: 0,
+      pages: 1,
+    })
+      .autoOrient()
+      .toColourspace('srgb')
+    const [original, look] = await Promise.all([
+      encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal),
+      placeholderOf(placeholderSource),
+    ])
     checkAborted(opts?.signal)
     return { facts: validated.facts, original, stage: cfg.uploadOriginal, ...look, hasAlpha: false }
   }
@@ -257,7 +330,17 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       const result = await validateBuffer(buffer, purposeOf(opts))
       if ('pdf' in result) {
         const { pages, bytes, sha256, contentType } = result.pdf
-        return { format: 'pdf', contentType, width: 0, height: 0, pages, hasAlpha: false, orientation: 1, bytes, sha256 }
+        return {
+          format: 'pdf',
+          contentType,
+          width: 0,
+          height: 0,
+          pages,
+          hasAlpha: false,
+          orientation: 1,
+          bytes,
+          sha256,
+        }
       }
       return result.facts
     },
@@ -268,10 +351,13 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       const purpose = purposeOf(opts)
       if (!Buffer.isBuffer(original) || original.length === 0) throw new LocalexError('EMPTY_FILE', 'Original is empty')
       checkAborted(opts?.signal)
-      const pixels = await toPixels(sharp(original, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels }).autoOrient())
+      const pixels = await toPixels(
+        sharp(original, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels }).autoOrient(),
+      )
       checkAborted(opts?.signal)
       // The optimised original first: it is the one output every later step (and a reader) needs.
-      const optimised = opts?.reencodeOriginal === false ? [] : [await encode(pixels, 'original', mainFormat(pixels), purpose)]
+      const optimised =
+        opts?.reencodeOriginal === false ? [] : [await encode(pixels, 'original', mainFormat(pixels), purpose)]
       checkAborted(opts?.signal)
       return [...optimised, ...(await variantOutputs(pixels, purpose, opts?.signal))]
     },
@@ -316,7 +402,10 @@ export function dominantColor(rgba: Uint8Array): string {
   let best = 0
   for (let cell = 1; cell < 4096; cell++) if ((count[cell] as number) > (count[best] as number)) best = cell
   const n = Math.max(1, count[best] as number)
-  const hex = (v: number) => Math.round(v / n).toString(16).padStart(2, '0')
+  const hex = (v: number) =>
+    Math.round(v / n)
+      .toString(16)
+      .padStart(2, '0')
   return `#${hex(sums[best * 3] as number)}${hex(sums[best * 3 + 1] as number)}${hex(sums[best * 3 + 2] as number)}`
 }
 

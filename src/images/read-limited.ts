@@ -43,7 +43,8 @@ export function readLimited(stream: Readable, maxBytes: number, signal?: AbortSi
       else finish(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total))
     }
     const onError = (error: Error) => finish(error)
-    const onAbort = () => finish(new LocalexError('ABORTED', 'Reading the upload was aborted', { cause: signal?.reason }))
+    const onAbort = () =>
+      finish(new LocalexError('ABORTED', 'Reading the upload was aborted', { cause: signal?.reason }))
     if (signal?.aborted) {
       onAbort()
       return

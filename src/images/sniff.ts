@@ -5,7 +5,21 @@
 
 /** Every kind the sniffer can name. Only some are accepted: see `ACCEPTED_PHOTO_KINDS` in validate.ts. */
 export const SNIFFED_KINDS = [
-  'jpeg', 'png', 'webp', 'gif', 'avif', 'avif-sequence', 'heif', 'svg', 'xml', 'html', 'tiff', 'bmp', 'jxl', 'pdf', 'unknown',
+  'jpeg',
+  'png',
+  'webp',
+  'gif',
+  'avif',
+  'avif-sequence',
+  'heif',
+  'svg',
+  'xml',
+  'html',
+  'tiff',
+  'bmp',
+  'jxl',
+  'pdf',
+  'unknown',
 ] as const
 export type SniffedKind = (typeof SNIFFED_KINDS)[number]
 
@@ -16,13 +30,37 @@ export interface SniffResult {
 }
 
 const MIME: Record<SniffedKind, string> = {
-  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif', avif: 'image/avif',
-  'avif-sequence': 'image/avif', heif: 'image/heif', svg: 'image/svg+xml', xml: 'application/xml',
-  html: 'text/html', tiff: 'image/tiff', bmp: 'image/bmp', jxl: 'image/jxl', pdf: 'application/pdf',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  avif: 'image/avif',
+  'avif-sequence': 'image/avif',
+  heif: 'image/heif',
+  svg: 'image/svg+xml',
+  xml: 'application/xml',
+  html: 'text/html',
+  tiff: 'image/tiff',
+  bmp: 'image/bmp',
+  jxl: 'image/jxl',
+  pdf: 'application/pdf',
   unknown: 'application/octet-stream',
 }
 
-const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1', 'mif2', 'miaf'])
+const HEIF_BRANDS = new Set([
+  'heic',
+  'heix',
+  'hevc',
+  'hevx',
+  'heim',
+  'heis',
+  'hevm',
+  'hevs',
+  'mif1',
+  'msf1',
+  'mif2',
+  'miaf',
+])
 
 /** Names what `buffer` is by its leading bytes. */
 export function sniffType(buffer: Uint8Array): SniffResult {
@@ -37,17 +75,23 @@ function sniffKind(b: Uint8Array): SniffedKind {
   if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp'
   if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'gif'
   if (b.length >= 5 && ascii(0, 5) === '%PDF-') return 'pdf'
-  if (b.length >= 4 && (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*' || ascii(0, 4) === 'II+\0' || ascii(0, 4) === 'MM\0+')) return 'tiff'
+  if (
+    b.length >= 4 &&
+    (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*' || ascii(0, 4) === 'II+\0' || ascii(0, 4) === 'MM\0+')
+  )
+    return 'tiff'
   if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return 'bmp'
   // JPEG XL: bare codestream FF 0A, or the ISOBMFF container whose first box is `JXL `.
   if (b.length >= 2 && b[0] === 0xff && b[1] === 0x0a) return 'jxl'
-  if (b.length >= 12 && ascii(4, 8) === 'JXL ' && b[8] === 0x0d && b[9] === 0x0a && b[10] === 0x87 && b[11] === 0x0a) return 'jxl'
+  if (b.length >= 12 && ascii(4, 8) === 'JXL ' && b[8] === 0x0d && b[9] === 0x0a && b[10] === 0x87 && b[11] === 0x0a)
+    return 'jxl'
   const ftyp = isobmffBrands(b)
   if (ftyp) {
     // Major brand first: an image sequence (`avis`) lists `avif` among its compatible brands too.
     if (ftyp.major === 'avis') return 'avif-sequence'
     if (ftyp.major === 'avif') return 'avif'
-    if (HEIF_BRANDS.has(ftyp.major)) return ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi') ? 'avif' : 'heif'
+    if (HEIF_BRANDS.has(ftyp.major))
+      return ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi') ? 'avif' : 'heif'
     if (ftyp.compatible.includes('avis')) return 'avif-sequence'
     if (ftyp.compatible.includes('avif')) return 'avif'
     if (ftyp.compatible.some((c) => HEIF_BRANDS.has(c))) return 'heif'

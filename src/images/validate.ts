@@ -43,21 +43,34 @@ export interface Validated {
 export async function validateImageBuffer(input: Buffer, purpose: Purpose, config: ImagesConfig): Promise<Validated> {
   if (input.length === 0) throw new LocalexError('EMPTY_FILE', 'File is empty')
   if (input.length > config.maxBytes) {
-    throw new LocalexError('FILE_TOO_LARGE', `File is larger than ${config.maxBytes} bytes`, { details: { maxBytes: config.maxBytes, bytes: input.length } })
+    throw new LocalexError('FILE_TOO_LARGE', `File is larger than ${config.maxBytes} bytes`, {
+      details: { maxBytes: config.maxBytes, bytes: input.length },
+    })
   }
   const { kind, mime } = sniffType(input)
   const type = KIND_TO_TYPE[kind]
   const accepted = acceptedTypes(purpose, config)
   if (!type || !accepted.includes(type)) {
-    const reason = type ? `${mime} is not accepted for ${purpose.replace('_', ' ')}s` : REFUSAL[kind] ?? 'File is not a recognised image'
-    throw new LocalexError('UNSUPPORTED_TYPE', reason, { details: { detected: kind, accepted: [...accepted, ...(PURPOSE_RULES[purpose].pdf ? [FORMATS.pdf.contentType] : [])] } })
+    const reason = type
+      ? `${mime} is not accepted for ${purpose.replace('_', ' ')}s`
+      : (REFUSAL[kind] ?? 'File is not a recognised image')
+    throw new LocalexError('UNSUPPORTED_TYPE', reason, {
+      details: {
+        detected: kind,
+        accepted: [...accepted, ...(PURPOSE_RULES[purpose].pdf ? [FORMATS.pdf.contentType] : [])],
+      },
+    })
   }
 
   // 1. Our own header read: dimensions before libvips sees the file.
   const header = readHeader(kind, input)
   if (header) {
     if (header.precision !== undefined && header.precision !== 8) {
-      throw new LocalexError('UNSUPPORTED_TYPE', `${header.precision}-bit JPEG is not supported; save it as an ordinary 8-bit JPEG`, { details: { detected: 'jpeg', precision: header.precision } })
+      throw new LocalexError(
+        'UNSUPPORTED_TYPE',
+        `${header.precision}-bit JPEG is not supported; save it as an ordinary 8-bit JPEG`,
+        { details: { detected: 'jpeg', precision: header.precision } },
+      )
     }
     // Dimensions first when the header had them: a bomb is a bomb even if it is also truncated.
     if (header.width > 0 && header.height > 0) checkDimensions(header.width, header.height, config)
@@ -75,7 +88,11 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
   checkDimensions(meta.width, meta.height, config)
   const pages = meta.pages ?? 1
   if (pages > config.maxFrames) {
-    throw new LocalexError('TOO_MANY_FRAMES', `Animation has ${pages} frames; at most ${config.maxFrames} are accepted`, { details: { frames: pages, maxFrames: config.maxFrames } })
+    throw new LocalexError(
+      'TOO_MANY_FRAMES',
+      `Animation has ${pages} frames; at most ${config.maxFrames} are accepted`,
+      { details: { frames: pages, maxFrames: config.maxFrames } },
+    )
   }
   const orientation = meta.orientation && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1
   const storedHeight = meta.height
@@ -83,7 +100,11 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
   const width = swap ? storedHeight : meta.width
   const height = swap ? meta.width : storedHeight
   if (config.oversize === 'reject' && Math.max(width, height) > config.maxSide) {
-    throw new LocalexError('DIMENSIONS_TOO_LARGE', `Image is ${width}x${height}; the longest side may be at most ${config.maxSide} px`, { details: { width, height, maxSide: config.maxSide } })
+    throw new LocalexError(
+      'DIMENSIONS_TOO_LARGE',
+      `Image is ${width}x${height}; the longest side may be at most ${config.maxSide} px`,
+      { details: { width, height, maxSide: config.maxSide } },
+    )
   }
   const facts: ImageFacts = {
     format: kind as ImageFacts['format'],
@@ -100,12 +121,21 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
 }
 
 function checkDimensions(width: number, height: number, config: ImagesConfig): void {
-  if (width < 1 || height < 1) throw new LocalexError('INVALID_IMAGE', 'Image has no pixels', { details: { width, height } })
+  if (width < 1 || height < 1)
+    throw new LocalexError('INVALID_IMAGE', 'Image has no pixels', { details: { width, height } })
   if (width > config.maxInputSide || height > config.maxInputSide) {
-    throw new LocalexError('DIMENSIONS_TOO_LARGE', `Image is ${width}x${height}; each side may be at most ${config.maxInputSide} px`, { details: { width, height, maxInputSide: config.maxInputSide } })
+    throw new LocalexError(
+      'DIMENSIONS_TOO_LARGE',
+      `Image is ${width}x${height}; each side may be at most ${config.maxInputSide} px`,
+      { details: { width, height, maxInputSide: config.maxInputSide } },
+    )
   }
   if (width * height > config.maxInputPixels) {
-    throw new LocalexError('DIMENSIONS_TOO_LARGE', `Image has ${width * height} pixels; at most ${config.maxInputPixels} are accepted`, { details: { width, height, maxInputPixels: config.maxInputPixels } })
+    throw new LocalexError(
+      'DIMENSIONS_TOO_LARGE',
+      `Image has ${width * height} pixels; at most ${config.maxInputPixels} are accepted`,
+      { details: { width, height, maxInputPixels: config.maxInputPixels } },
+    )
   }
 }
 
@@ -120,7 +150,11 @@ export function mapSharpError(cause: unknown): LocalexError {
   if (/pixel limit/i.test(message)) {
     return new LocalexError('DIMENSIONS_TOO_LARGE', 'Image has more pixels than accepted', { cause })
   }
-  if (/unsupported image format|not built in|has not been built|unsupported JPEG data precision|unsupported colou?r ?space/i.test(message)) {
+  if (
+    /unsupported image format|not built in|has not been built|unsupported JPEG data precision|unsupported colou?r ?space/i.test(
+      message,
+    )
+  ) {
     return new LocalexError('UNSUPPORTED_TYPE', 'Image uses a format or coding that cannot be decoded', { cause })
   }
   return new LocalexError('INVALID_IMAGE', `Image data is broken or truncated (${firstLine(message)})`, { cause })

@@ -110,14 +110,20 @@ export class BullMqJobQueue<P extends JobPayloadMap = JobPayloads> implements Jo
   work<N extends JobName>(names: N | readonly N[], handler: JobHandler<N, P>, options: WorkOptions = {}): Worker {
     if (this.#closed) throw new LocalexError('QUEUE_UNAVAILABLE', 'The job queue is closed')
     const list: readonly JobName[] = typeof names === 'string' ? [names] : [...names]
-    const worker = new BullMqWorker(this, list, handler as RawJobHandler, {
-      concurrency: options.concurrency ?? this.#options.concurrency,
-      prefix: this.#options.prefix,
-      lockDurationMs: this.#options.lockDurationMs,
-      stalledIntervalMs: this.#options.stalledIntervalMs,
-      maxStalledCount: this.#options.maxStalledCount,
-      returnGraceMs: this.#options.returnGraceMs,
-    }, this.#logger)
+    const worker = new BullMqWorker(
+      this,
+      list,
+      handler as RawJobHandler,
+      {
+        concurrency: options.concurrency ?? this.#options.concurrency,
+        prefix: this.#options.prefix,
+        lockDurationMs: this.#options.lockDurationMs,
+        stalledIntervalMs: this.#options.stalledIntervalMs,
+        maxStalledCount: this.#options.maxStalledCount,
+        returnGraceMs: this.#options.returnGraceMs,
+      },
+      this.#logger,
+    )
     this.#workers.add(worker)
     return worker
   }
@@ -144,7 +150,11 @@ export class BullMqJobQueue<P extends JobPayloadMap = JobPayloads> implements Jo
     if (this.#closed) return
     this.#closed = true
     await Promise.all([...this.#workers].map((w) => w.close(options)))
-    await Promise.all([...this.#queues.values()].map((q) => withTimeout(q.close(), this.#options.commandTimeoutMs).catch(() => undefined)))
+    await Promise.all(
+      [...this.#queues.values()].map((q) =>
+        withTimeout(q.close(), this.#options.commandTimeoutMs).catch(() => undefined),
+      ),
+    )
     await quit(this.#producer, this.#options.commandTimeoutMs)
   }
 
@@ -153,9 +163,13 @@ export class BullMqJobQueue<P extends JobPayloadMap = JobPayloads> implements Jo
    * a queue; refuses while workers are active on it unless they are closed first.
    */
   async obliterate(): Promise<void> {
-    await this.#bounded('obliterate', async () => {
-      for (const name of JOB_NAMES) await this.#queue(name).obliterate({ force: true })
-    }, 30_000)
+    await this.#bounded(
+      'obliterate',
+      async () => {
+        for (const name of JOB_NAMES) await this.#queue(name).obliterate({ force: true })
+      },
+      30_000,
+    )
   }
 
   // ------------------------------------------------------------ shared with BullMqWorker
@@ -254,25 +268,40 @@ class BullMqWorker implements Worker {
   #returning = false
   #closing: Promise<void> | undefined
 
-  constructor(owner: WorkerOwner, names: readonly JobName[], handler: RawJobHandler, settings: WorkerSettings, logger: JobsLogger) {
+  constructor(
+    owner: WorkerOwner,
+    names: readonly JobName[],
+    handler: RawJobHandler,
+    settings: WorkerSettings,
+    logger: JobsLogger,
+  ) {
     this.#owner = owner
     this.#settings = settings
     this.#client = owner.connect('worker', { maxRetriesPerRequest: null })
     this.#workers = names.map((name) => {
-      const worker = new BullWorker(name, (job: Job, token?: string, signal?: AbortSignal) => this.#process(name, handler, job, token, signal), {
-        connection: this.#client,
-        prefix: settings.prefix,
-        concurrency: settings.concurrency,
-        lockDuration: settings.lockDurationMs,
-        stalledInterval: settings.stalledIntervalMs,
-        maxStalledCount: settings.maxStalledCount,
-      })
+      const worker = new BullWorker(
+        name,
+        (job: Job, token?: string, signal?: AbortSignal) => this.#process(name, handler, job, token, signal),
+        {
+          connection: this.#client,
+          prefix: settings.prefix,
+          concurrency: settings.concurrency,
+          lockDuration: settings.lockDurationMs,
+          stalledInterval: settings.stalledIntervalMs,
+          maxStalledCount: settings.maxStalledCount,
+        },
+      )
       // Connection errors are reported by the client listener; others are worth a line.
       worker.on('error', (error: Error) => {
-        if (this.#client.status === 'ready' && !this.#closing) logger.error({ job: name, error: error.message }, 'worker error')
+        if (this.#client.status === 'ready' && !this.#closing)
+          logger.error({ job: name, error: error.message }, 'worker error')
       })
       worker.on('failed', (job: Job | undefined, error: Error) => {
-        if (job && !(error instanceof WaitingError)) logger.warn({ jobId: job.id, job: name, attempt: job.attemptsMade, error: error.message }, 'job attempt failed')
+        if (job && !(error instanceof WaitingError))
+          logger.warn(
+            { jobId: job.id, job: name, attempt: job.attemptsMade, error: error.message },
+            'job attempt failed',
+          )
       })
       return worker
     })
@@ -283,27 +312,45 @@ class BullMqWorker implements Worker {
     return this.#closing
   }
 
-  #process(name: JobName, handler: RawJobHandler, job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+  #process(
+    name: JobName,
+    handler: RawJobHandler,
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const controller = new AbortController()
     const forward = () => controller.abort(signal?.reason)
     signal?.addEventListener('abort', forward, { once: true })
-    const run = handler({ id: job.id as string, name, data: job.data as unknown, attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, signal: controller.signal })
-    this.#inFlight.set(controller, run.catch(() => undefined))
-    return run.then(
-      () => undefined,
-      async (error: unknown) => {
-        if (this.#returning && token) {
-          // Shutdown past its grace period: hand the job back untouched (no attempt counted).
-          await job.moveToWait(token)
-          throw new WaitingError()
-        }
-        if (isPermanentFailure(error)) throw new UnrecoverableError(describeError(error))
-        throw error instanceof Error ? error : new Error(describeError(error))
-      },
-    ).finally(() => {
-      signal?.removeEventListener('abort', forward)
-      this.#inFlight.delete(controller)
+    const run = handler({
+      id: job.id as string,
+      name,
+      data: job.data as unknown,
+      attempt: job.attemptsMade + 1,
+      maxAttempts: job.opts.attempts ?? 1,
+      signal: controller.signal,
     })
+    this.#inFlight.set(
+      controller,
+      run.catch(() => undefined),
+    )
+    return run
+      .then(
+        () => undefined,
+        async (error: unknown) => {
+          if (this.#returning && token) {
+            // Shutdown past its grace period: hand the job back untouched (no attempt counted).
+            await job.moveToWait(token)
+            throw new WaitingError()
+          }
+          if (isPermanentFailure(error)) throw new UnrecoverableError(describeError(error))
+          throw error instanceof Error ? error : new Error(describeError(error))
+        },
+      )
+      .finally(() => {
+        signal?.removeEventListener('abort', forward)
+        this.#inFlight.delete(controller)
+      })
   }
 
   async #shutdown(options: CloseOptions): Promise<void> {
@@ -314,14 +361,21 @@ class BullMqWorker implements Worker {
       () => true,
     )
     const handlers = () => Promise.all(this.#inFlight.values()).then(() => true)
-    let settled = options.timeoutMs === undefined ? await handlers() : await Promise.race([handlers(), sleep(options.timeoutMs, { unref: true }).then(() => false)])
+    let settled =
+      options.timeoutMs === undefined
+        ? await handlers()
+        : await Promise.race([handlers(), sleep(options.timeoutMs, { unref: true }).then(() => false)])
     if (!settled) {
       this.#returning = true
-      for (const controller of this.#inFlight.keys()) controller.abort(new LocalexError('ABORTED', 'Worker is shutting down'))
+      for (const controller of this.#inFlight.keys())
+        controller.abort(new LocalexError('ABORTED', 'Worker is shutting down'))
       settled = await Promise.race([handlers(), sleep(this.#settings.returnGraceMs, { unref: true }).then(() => false)])
     }
     // Let BullMQ record the last results (or move returned jobs back) while Redis answers.
-    const finished = await Promise.race([closed, sleep(this.#client.status === 'ready' ? 5000 : 0, { unref: true }).then(() => false)])
+    const finished = await Promise.race([
+      closed,
+      sleep(this.#client.status === 'ready' ? 5000 : 0, { unref: true }).then(() => false),
+    ])
     // Otherwise drop the connection: a job still running loses its lock and another worker
     // takes it after lockDuration (at-least-once).
     if (!settled || !finished) this.#client.disconnect()
@@ -336,7 +390,10 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new LocalexError('QUEUE_UNAVAILABLE', `Redis did not answer within ${ms} ms`)), ms)
+        timer = setTimeout(
+          () => reject(new LocalexError('QUEUE_UNAVAILABLE', `Redis did not answer within ${ms} ms`)),
+          ms,
+        )
       }),
     ])
   } finally {

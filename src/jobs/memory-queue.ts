@@ -75,7 +75,12 @@ export class InProcessJobQueue<P extends JobPayloadMap = JobPayloads> implements
   work<N extends JobName>(names: N | readonly N[], handler: JobHandler<N, P>, options: WorkOptions = {}): Worker {
     if (this.#closed) throw new LocalexError('QUEUE_UNAVAILABLE', 'The job queue is closed')
     const list: readonly JobName[] = typeof names === 'string' ? [names] : [...names]
-    const worker = new InProcessWorker(this, list, handler as RawJobHandler, options.concurrency ?? this.#options.concurrency)
+    const worker = new InProcessWorker(
+      this,
+      list,
+      handler as RawJobHandler,
+      options.concurrency ?? this.#options.concurrency,
+    )
     this.#workers.add(worker)
     this.schedulePump()
     return worker
@@ -126,7 +131,10 @@ export class InProcessJobQueue<P extends JobPayloadMap = JobPayloads> implements
     } else if (isPermanentFailure(error) || entry.failedAttempts + 1 >= this.#options.attempts) {
       this.#entries.delete(entry.id)
       this.#failed += 1
-      this.#logger.warn({ jobId: entry.id, job: entry.name, attempt: entry.failedAttempts + 1, error: describeError(error) }, 'job failed')
+      this.#logger.warn(
+        { jobId: entry.id, job: entry.name, attempt: entry.failedAttempts + 1, error: describeError(error) },
+        'job failed',
+      )
     } else {
       entry.failedAttempts += 1
       // No jitter: the schedule BullMQ's `exponential` backoff follows (base, 2×base, 4×base, …).
@@ -222,7 +230,10 @@ class InProcessWorker<P extends JobPayloadMap> implements Worker {
       await all
     } else {
       let timer: NodeJS.Timeout | undefined
-      const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.timeoutMs)))])
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.timeoutMs))),
+      ])
       clearTimeout(timer)
       if (timedOut) {
         for (const [entry, flight] of this.#inFlight) {
@@ -244,7 +255,14 @@ class InProcessWorker<P extends JobPayloadMap> implements Worker {
       let error: unknown
       let failed = false
       try {
-        await this.#handler({ id: entry.id, name, data: entry.data, attempt: entry.failedAttempts + 1, maxAttempts: this.#queue.maxAttempts, signal: controller.signal })
+        await this.#handler({
+          id: entry.id,
+          name,
+          data: entry.data,
+          attempt: entry.failedAttempts + 1,
+          maxAttempts: this.#queue.maxAttempts,
+          signal: controller.signal,
+        })
       } catch (e) {
         error = e
         failed = true
@@ -260,5 +278,6 @@ class InProcessWorker<P extends JobPayloadMap> implements Worker {
 
 /** Both queues take the same ids: BullMQ reserves ':' and needs something non-numeric. */
 export function assertJobId(id: string): void {
-  if (!id || id.includes(':') || /^\d+$/.test(id)) throw new LocalexError('INTERNAL', `Job id "${id}" is not allowed (empty, numeric or containing ":")`)
+  if (!id || id.includes(':') || /^\d+$/.test(id))
+    throw new LocalexError('INTERNAL', `Job id "${id}" is not allowed (empty, numeric or containing ":")`)
 }

@@ -8,6 +8,7 @@ export function isPermanentFailure(error: unknown): boolean {
 }
 
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return isLocalexError(error) ? `${error.code}: ${error.message}` : error.message || error.name
+  if (error instanceof Error)
+    return isLocalexError(error) ? `${error.code}: ${error.message}` : error.message || error.name
   return String(error)
 }

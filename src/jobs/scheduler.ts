@@ -36,15 +36,26 @@ export interface SchedulerOptions {
 
 const QUEUE = 'schedules'
 
-export async function startScheduler(config: Pick<Config, 'queue'>, tasks: readonly ScheduledTask[], options: SchedulerOptions = {}): Promise<Scheduler> {
+export async function startScheduler(
+  config: Pick<Config, 'queue'>,
+  tasks: readonly ScheduledTask[],
+  options: SchedulerOptions = {},
+): Promise<Scheduler> {
   const logger = options.logger ?? consoleLogger
   for (const task of tasks) {
     if (!/^[a-z0-9_-]+$/.test(task.name)) throw new Error(`Invalid schedule name "${task.name}"`)
   }
-  return config.queue.redisUrl ? startBullMq(config.queue.redisUrl, config.queue.prefix, tasks, logger) : startTimers(tasks, logger)
+  return config.queue.redisUrl
+    ? startBullMq(config.queue.redisUrl, config.queue.prefix, tasks, logger)
+    : startTimers(tasks, logger)
 }
 
-async function startBullMq(redisUrl: string, prefix: string, tasks: readonly ScheduledTask[], logger: JobsLogger): Promise<Scheduler> {
+async function startBullMq(
+  redisUrl: string,
+  prefix: string,
+  tasks: readonly ScheduledTask[],
+  logger: JobsLogger,
+): Promise<Scheduler> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2000 })
   let reported = false
   connection.on('error', (error: Error) => {
@@ -59,7 +70,11 @@ async function startBullMq(redisUrl: string, prefix: string, tasks: readonly Sch
   try {
     for (const task of tasks) {
       if (task.everyMs > 0) {
-        await queue.upsertJobScheduler(task.name, { every: task.everyMs }, { name: task.name, opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 100 } })
+        await queue.upsertJobScheduler(
+          task.name,
+          { every: task.everyMs },
+          { name: task.name, opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 100 } },
+        )
       } else {
         await queue.removeJobScheduler(task.name)
       }
@@ -82,8 +97,12 @@ async function startBullMq(redisUrl: string, prefix: string, tasks: readonly Sch
     },
     { connection: workerConnection, prefix, concurrency: 1 },
   )
-  worker.on('error', (error: Error) => logger.error({ role: 'scheduler', error: error.message }, 'scheduler worker error'))
-  worker.on('failed', (job: Job | undefined, error: Error) => logger.warn({ schedule: job?.name, error: error.message }, 'scheduled run failed'))
+  worker.on('error', (error: Error) =>
+    logger.error({ role: 'scheduler', error: error.message }, 'scheduler worker error'),
+  )
+  worker.on('failed', (job: Job | undefined, error: Error) =>
+    logger.warn({ schedule: job?.name, error: error.message }, 'scheduled run failed'),
+  )
   let closed = false
   const close = async () => {
     if (closed) return
@@ -116,7 +135,11 @@ function startTimers(tasks: readonly ScheduledTask[], logger: JobsLogger): Sched
       const run = task
         .run(controller.signal)
         .catch((error: unknown) => {
-          if (!controller.signal.aborted) logger.warn({ schedule: task.name, error: error instanceof Error ? error.message : String(error) }, 'scheduled run failed')
+          if (!controller.signal.aborted)
+            logger.warn(
+              { schedule: task.name, error: error instanceof Error ? error.message : String(error) },
+              'scheduled run failed',
+            )
         })
         .finally(() => {
           running.delete(run)

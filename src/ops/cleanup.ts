@@ -112,7 +112,12 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
   }
 
   // 2-4. File rows: stale uploads, failed past retention, deleted past retention.
-  const phases: Array<{ status: FileStatus; before: string; kind: CleanupItem['kind']; count: keyof CleanupSummary['counts'] }> = [
+  const phases: Array<{
+    status: FileStatus
+    before: string
+    kind: CleanupItem['kind']
+    count: keyof CleanupSummary['counts']
+  }> = [
     { status: 'uploading', before: cutoffs.uploading, kind: 'stale_uploading', count: 'staleUploading' },
     { status: 'failed', before: cutoffs.failed, kind: 'failed', count: 'failed' },
     { status: 'deleted', before: cutoffs.deleted, kind: 'deleted', count: 'deleted' },
@@ -173,7 +178,13 @@ export async function cleanup(ctx: OpsContext, options: CleanupOptions = {}): Pr
  * `markStored` then fails and it compensates. Resolves the number of objects, or null when the
  * row changed meanwhile (left alone).
  */
-async function purgeFile(ctx: OpsContext, row: FileRecord, kind: CleanupItem['kind'], dryRun: boolean, signal?: AbortSignal): Promise<number | null> {
+async function purgeFile(
+  ctx: OpsContext,
+  row: FileRecord,
+  kind: CleanupItem['kind'],
+  dryRun: boolean,
+  signal?: AbortSignal,
+): Promise<number | null> {
   const owner = ownerOfKey(`${row.keyPrefix}x`)
   // A row whose folder is not its own (corrupt data) must never make us delete a wider prefix.
   const own = owner.kind === 'file' && owner.fileId === row.id && owner.folder === row.keyPrefix
@@ -208,11 +219,16 @@ async function countObjects(store: ObjectStore, prefix: string, signal?: AbortSi
 /** Deletes every object under `prefix` (one folder: a handful of keys), resolving how many. */
 export async function deletePrefix(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<number> {
   const keys: string[] = []
-  for await (const entry of store.list(prefix, signal ? { signal } : {})) if (entry.type === 'object') keys.push(entry.key)
+  for await (const entry of store.list(prefix, signal ? { signal } : {}))
+    if (entry.type === 'object') keys.push(entry.key)
   if (keys.length === 0) return 0
   const result = await store.deleteMany(keys, signal ? { signal } : {})
   if (result.failed.length) {
-    throw new LocalexError('STORE_ERROR', `Could not delete ${result.failed.length} of ${keys.length} objects under ${prefix}`, { details: { failed: result.failed.slice(0, 10) } })
+    throw new LocalexError(
+      'STORE_ERROR',
+      `Could not delete ${result.failed.length} of ${keys.length} objects under ${prefix}`,
+      { details: { failed: result.failed.slice(0, 10) } },
+    )
   }
   return result.deleted.length
 }

@@ -129,7 +129,8 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
     try {
       const result = await ctx.store.deleteMany(keys, signal ? { signal } : {})
       summary.orphans.deleted += result.deleted.length
-      for (const f of result.failed) pushBounded(summary.errors, { phase: 'delete', target: f.key, code: f.code, message: f.message })
+      for (const f of result.failed)
+        pushBounded(summary.errors, { phase: 'delete', target: f.key, code: f.code, message: f.message })
     } catch (error) {
       if (!stopped()) summary.errors.push(errorOf('delete', `${keys.length} keys from ${keys[0]}`, error))
     }
@@ -178,10 +179,12 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
       const walk = maintenance.filesWithObjects(ctx.db, { before: summary.cutoff, prefix, batchSize: 200 })
       for await (const batch of walk) {
         if (stopped()) break
-        const found = await mapLimit(batch, options.concurrency ?? 16, (row) => checkRow(ctx.store, row, prefix, signal).catch((error: unknown) => {
-          if (!stopped()) summary.errors.push(errorOf('rows', row.id, error))
-          return null
-        }))
+        const found = await mapLimit(batch, options.concurrency ?? 16, (row) =>
+          checkRow(ctx.store, row, prefix, signal).catch((error: unknown) => {
+            if (!stopped()) summary.errors.push(errorOf('rows', row.id, error))
+            return null
+          }),
+        )
         for (const missing of found) {
           if (!missing) continue
           if (missing.severity === 'original') summary.rows.missingOriginal++
@@ -210,7 +213,10 @@ export async function findOrphans(ctx: OpsContext, options: OrphanOptions = {}):
 }
 
 /** The orphans among one batch of listed keys: two indexed queries, whatever the batch size. */
-async function classify(db: Db, batch: ReadonlyArray<{ key: string; size: number; lastModified: Date }>): Promise<OrphanObject[]> {
+async function classify(
+  db: Db,
+  batch: ReadonlyArray<{ key: string; size: number; lastModified: Date }>,
+): Promise<OrphanObject[]> {
   const fileIds = new Set<string>()
   const uploadIds = new Set<string>()
   const owners = batch.map((entry) => {
@@ -251,7 +257,12 @@ async function classify(db: Db, batch: ReadonlyArray<{ key: string; size: number
 }
 
 /** Lists one row's folder; null when every object it should have is there. */
-async function checkRow(store: ObjectStore, row: FileRecord, prefix: string, signal?: AbortSignal): Promise<MissingObjects | null> {
+async function checkRow(
+  store: ObjectStore,
+  row: FileRecord,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<MissingObjects | null> {
   const present = new Set<string>()
   for await (const entry of store.list(row.keyPrefix, signal ? { signal } : {})) {
     if (entry.type === 'object') present.add(entry.key)
@@ -274,20 +285,26 @@ async function checkRow(store: ObjectStore, row: FileRecord, prefix: string, sig
 async function markMissing(db: Db, m: MissingObjects): Promise<boolean> {
   const names = m.missing.map((k) => k.slice(m.keyPrefix.length))
   const list = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ')
-  const changed = m.severity === 'original'
-    ? await files.transition(db, m.fileId, {
-        from: m.status,
-        to: 'failed',
-        patch: { errorReason: `OBJECTS_MISSING: ${list} not in the store` },
-      })
-    : await files.update(
-        db,
-        m.fileId,
-        { errorReason: `OBJECTS_MISSING: ${list} not in the store; reprocess to regenerate` },
-        { expect: 'ready' },
-      )
+  const changed =
+    m.severity === 'original'
+      ? await files.transition(db, m.fileId, {
+          from: m.status,
+          to: 'failed',
+          patch: { errorReason: `OBJECTS_MISSING: ${list} not in the store` },
+        })
+      : await files.update(
+          db,
+          m.fileId,
+          { errorReason: `OBJECTS_MISSING: ${list} not in the store; reprocess to regenerate` },
+          { expect: 'ready' },
+        )
   if (changed) {
-    await auditLog.append(db, { action: 'objects_missing', actorRole: 'system', fileId: m.fileId, details: { missing: m.missing.slice(0, 20), severity: m.severity, previousStatus: m.status } })
+    await auditLog.append(db, {
+      action: 'objects_missing',
+      actorRole: 'system',
+      fileId: m.fileId,
+      details: { missing: m.missing.slice(0, 20), severity: m.severity, previousStatus: m.status },
+    })
   }
   return changed
 }

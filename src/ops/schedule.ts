@@ -11,7 +11,9 @@ export interface ScheduleOptions {
   orphansEveryMs?: number
   logger?: JobsLogger
   /** Each run's summary (the worker logs it; tests look at it). */
-  onReport?: (report: { task: 'cleanup'; summary: CleanupSummary } | { task: 'orphans'; summary: OrphanSummary }) => void
+  onReport?: (
+    report: { task: 'cleanup'; summary: CleanupSummary } | { task: 'orphans'; summary: OrphanSummary },
+  ) => void
 }
 
 /**
@@ -24,29 +26,44 @@ export interface ScheduleOptions {
 export async function startSchedules(storage: OpsContext, options: ScheduleOptions = {}): Promise<Scheduler> {
   const logger = options.logger ?? consoleLogger
   const schedule = storage.config.ops.schedule
-  return startScheduler(storage.config, [
-    {
-      name: 'cleanup',
-      everyMs: options.cleanupEveryMs ?? schedule.cleanupEveryMs,
-      async run(signal) {
-        const summary = await cleanup(storage, { signal })
-        options.onReport?.({ task: 'cleanup', summary })
-        if (summary.errors.length) logger.warn({ counts: summary.counts, errors: summary.errors.slice(0, 10) }, 'scheduled cleanup had errors')
+  return startScheduler(
+    storage.config,
+    [
+      {
+        name: 'cleanup',
+        everyMs: options.cleanupEveryMs ?? schedule.cleanupEveryMs,
+        async run(signal) {
+          const summary = await cleanup(storage, { signal })
+          options.onReport?.({ task: 'cleanup', summary })
+          if (summary.errors.length)
+            logger.warn({ counts: summary.counts, errors: summary.errors.slice(0, 10) }, 'scheduled cleanup had errors')
+        },
       },
-    },
-    {
-      name: 'orphans',
-      everyMs: options.orphansEveryMs ?? schedule.orphansEveryMs,
-      async run(signal) {
-        const summary = await findOrphans(storage, { signal })
-        options.onReport?.({ task: 'orphans', summary })
-        if (summary.orphans.objects || summary.rows.missingOriginal || summary.rows.missingDerived || summary.errors.length) {
-          logger.warn(
-            { orphans: summary.orphans, rows: summary.rows, errors: summary.errors.length, sample: summary.orphanObjects.slice(0, 10).map((o) => o.key) },
-            'orphan sweep found leftovers; run `localex-storage orphans` for the list, `--delete` to remove them',
-          )
-        }
+      {
+        name: 'orphans',
+        everyMs: options.orphansEveryMs ?? schedule.orphansEveryMs,
+        async run(signal) {
+          const summary = await findOrphans(storage, { signal })
+          options.onReport?.({ task: 'orphans', summary })
+          if (
+            summary.orphans.objects ||
+            summary.rows.missingOriginal ||
+            summary.rows.missingDerived ||
+            summary.errors.length
+          ) {
+            logger.warn(
+              {
+                orphans: summary.orphans,
+                rows: summary.rows,
+                errors: summary.errors.length,
+                sample: summary.orphanObjects.slice(0, 10).map((o) => o.key),
+              },
+              'orphan sweep found leftovers; run `localex-storage orphans` for the list, `--delete` to remove them',
+            )
+          }
+        },
       },
-    },
-  ], { logger })
+    ],
+    { logger },
+  )
 }

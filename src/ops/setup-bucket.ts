@@ -71,14 +71,16 @@ export function corsRules(config: Config): BucketCorsRule[] {
   const origins = config.ops.bucket.corsOrigins
   if (origins.length === 0) return []
   // Direct uploads are presigned POSTs (and PUTs); GET/HEAD for signed-URL reads from a page.
-  return [{
-    id: 'direct-uploads',
-    allowedOrigins: [...origins],
-    allowedMethods: ['GET', 'HEAD', 'PUT', 'POST'],
-    allowedHeaders: ['*'],
-    exposeHeaders: ['ETag'],
-    maxAgeSeconds: 3000,
-  }]
+  return [
+    {
+      id: 'direct-uploads',
+      allowedOrigins: [...origins],
+      allowedMethods: ['GET', 'HEAD', 'PUT', 'POST'],
+      allowedHeaders: ['*'],
+      exposeHeaders: ['ETag'],
+      maxAgeSeconds: 3000,
+    },
+  ]
 }
 
 interface WantedSetting {
@@ -108,9 +110,10 @@ function wantedSettings(config: Config, existed: boolean): WantedSetting[] {
     // Versioning is only ever turned on here, or suspended when configured off on a bucket that has it.
     {
       feature: 'versioning',
-      change: o.versioning || existed
-        ? { name: 'versioning', value: { status: o.versioning ? 'enabled' : 'suspended' } }
-        : null,
+      change:
+        o.versioning || existed
+          ? { name: 'versioning', value: { status: o.versioning ? 'enabled' : 'suspended' } }
+          : null,
       skipped: 'BUCKET_VERSIONING=false on a new bucket',
     },
     {

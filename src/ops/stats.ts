@@ -33,7 +33,14 @@ export interface VerifyResult {
   /** Objects and bytes per key prefix kind (`item`, `profile`, `verification`, `temp`, `other`). */
   bucket: Record<string, { objects: number; bytes: number }>
   /** Per entity type: database stored bytes vs bucket bytes (temp and other have no rows). */
-  comparison: Array<{ entityType: string; dbObjects: number; dbBytes: number; bucketObjects: number; bucketBytes: number; diffBytes: number }>
+  comparison: Array<{
+    entityType: string
+    dbObjects: number
+    dbBytes: number
+    bucketObjects: number
+    bucketBytes: number
+    diffBytes: number
+  }>
   matches: boolean
   interrupted: boolean
 }
@@ -90,11 +97,21 @@ export async function storageStats(ctx: OpsContext, options: StatsOptions = {}):
   const gb = storedBytes / BYTES_PER_GB
   const summary: StatsSummary = {
     generatedAt: new Date(options.now ?? Date.now()).toISOString(),
-    totals: { files: sum('files'), storedBytes, originalBytes: sum('originalBytes'), derivedBytes: sum('derivedBytes'), uploadedBytes: sum('uploadedBytes') },
+    totals: {
+      files: sum('files'),
+      storedBytes,
+      originalBytes: sum('originalBytes'),
+      derivedBytes: sum('derivedBytes'),
+      uploadedBytes: sum('uploadedBytes'),
+    },
     byEntity,
     byStatus: statusRows
       .map((r) => ({ entityType: r.entityType, status: r.status, files: r.files, bytes: r.storedBytes }))
-      .sort((a, b) => a.entityType.localeCompare(b.entityType) || FILE_STATUSES.indexOf(a.status as never) - FILE_STATUSES.indexOf(b.status as never)),
+      .sort(
+        (a, b) =>
+          a.entityType.localeCompare(b.entityType) ||
+          FILE_STATUSES.indexOf(a.status as never) - FILE_STATUSES.indexOf(b.status as never),
+      ),
     byVariant: groups,
     topUsers: users,
     cost: { pricePerGbMonth: price, gb: round(gb, 6), monthly: round(gb * price, 4), currency: 'USD' },
@@ -131,12 +148,22 @@ export async function storageStats(ctx: OpsContext, options: StatsOptions = {}):
     for (const g of groups) dbObjects.set(g.entityType, (dbObjects.get(g.entityType) ?? 0) + g.objects)
     const comparison = byEntity.map((e) => {
       const b = bucket[e.entityType] ?? { objects: 0, bytes: 0 }
-      return { entityType: e.entityType, dbObjects: dbObjects.get(e.entityType) ?? 0, dbBytes: e.storedBytes, bucketObjects: b.objects, bucketBytes: b.bytes, diffBytes: b.bytes - e.storedBytes }
+      return {
+        entityType: e.entityType,
+        dbObjects: dbObjects.get(e.entityType) ?? 0,
+        dbBytes: e.storedBytes,
+        bucketObjects: b.objects,
+        bucketBytes: b.bytes,
+        diffBytes: b.bytes - e.storedBytes,
+      }
     })
     summary.verify = {
       bucket,
       comparison,
-      matches: !interrupted && summary.errors.length === 0 && comparison.every((c) => c.diffBytes === 0 && c.dbObjects === c.bucketObjects),
+      matches:
+        !interrupted &&
+        summary.errors.length === 0 &&
+        comparison.every((c) => c.diffBytes === 0 && c.dbObjects === c.bucketObjects),
       interrupted,
     }
   }

@@ -10,7 +10,11 @@ import { sanitizeDisplayName } from './keys.js'
  * The name is normalised again (NFC, no controls or bidi overrides, no path) so that whatever
  * reaches here cannot break out of the header or disguise its extension.
  */
-export function contentDisposition(name: string | undefined, type: 'attachment' | 'inline' = 'attachment', fallback = 'file'): string {
+export function contentDisposition(
+  name: string | undefined,
+  type: 'attachment' | 'inline' = 'attachment',
+  fallback = 'file',
+): string {
   const display = sanitizeDisplayName(name, fallback)
   return `${type}; filename="${asciiFallback(display, fallback)}"; filename*=UTF-8''${encodeRfc8187(display)}`
 }

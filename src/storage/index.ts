@@ -44,13 +44,19 @@ export interface ObjectStoreOverrides {
  */
 export function createObjectStore(config: Config, overrides: ObjectStoreOverrides = {}): GuardedObjectStore {
   const { storage } = config
-  const driver: ObjectStore = storage.driver === 's3'
-    ? new S3ObjectStore({ s3: storage.s3, retry: storage.retry, timeoutMs: storage.timeoutMs, ...(overrides.s3Client ? { client: overrides.s3Client } : {}) })
-    : new DiskObjectStore({
-        root: storage.disk.root,
-        signingSecret: storage.signingSecret,
-        publicBaseUrl: overrides.publicBaseUrl ?? storage.publicBaseUrl,
-        ...(overrides.durable !== undefined ? { durable: overrides.durable } : {}),
-      })
+  const driver: ObjectStore =
+    storage.driver === 's3'
+      ? new S3ObjectStore({
+          s3: storage.s3,
+          retry: storage.retry,
+          timeoutMs: storage.timeoutMs,
+          ...(overrides.s3Client ? { client: overrides.s3Client } : {}),
+        })
+      : new DiskObjectStore({
+          root: storage.disk.root,
+          signingSecret: storage.signingSecret,
+          publicBaseUrl: overrides.publicBaseUrl ?? storage.publicBaseUrl,
+          ...(overrides.durable !== undefined ? { durable: overrides.durable } : {}),
+        })
   return new GuardedObjectStore(driver, overrides.onError)
 }

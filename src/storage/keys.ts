@@ -60,7 +60,9 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
 /** Ids that come from outside (item ids, user ids) become path segments: keep them boring. */
 export function assertSafeId(id: string, what = 'id'): string {
   if (!ID.test(id)) {
-    throw new LocalexError('VALIDATION_FAILED', `${what} must be 1-128 letters, digits, "_" or "-"`, { details: { field: what } })
+    throw new LocalexError('VALIDATION_FAILED', `${what} must be 1-128 letters, digits, "_" or "-"`, {
+      details: { field: what },
+    })
   }
   return id
 }
@@ -74,7 +76,10 @@ export function sanitizeDisplayName(name: string | undefined, fallback = 'file')
   // eslint-disable-next-line no-control-regex
   out = out.replace(/[\u0000-\u001f\u007f-\u009f]/g, '')
   out = out.split(/[/\\]/).pop() ?? ''
-  out = out.replace(/^[\s.]+/, '').replace(/\s+$/, '').replace(/\s+/g, ' ')
+  out = out
+    .replace(/^[\s.]+/, '')
+    .replace(/\s+$/, '')
+    .replace(/\s+/g, ' ')
   if (!out) out = fallback
   return truncateUtf8(out, 255)
 }
@@ -86,7 +91,12 @@ export function safeFileName(name: string | undefined, fallback = 'file'): strin
   const stem = dot > 0 ? display.slice(0, dot) : display
   const ext = dot > 0 ? display.slice(dot + 1) : ''
   const clean = (s: string) =>
-    s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/^[-.]+|[-.]+$/g, '')
+    s
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/-+/g, '-')
+      .replace(/^[-.]+|[-.]+$/g, '')
   const safeStem = clean(stem).slice(0, 100) || fallback
   const safeExt = clean(ext).toLowerCase().slice(0, 10)
   return safeExt ? `${safeStem}.${safeExt}` : safeStem
@@ -110,15 +120,21 @@ function truncateUtf8(value: string, maxBytes: number): string {
 export type OutputName = `${string}.${OutputExt}`
 
 export const keys = {
-  itemPhotoFolder: (itemId: string, photoId: string) => `items/${assertSafeId(itemId, 'itemId')}/photos/${assertSafeId(photoId, 'photoId')}/`,
-  itemPhoto: (itemId: string, photoId: string, output: OutputName) => `${keys.itemPhotoFolder(itemId, photoId)}${output}`,
-  profilePhotoFolder: (userId: string, photoId: string) => `profiles/${assertSafeId(userId, 'userId')}/photo/${assertSafeId(photoId, 'photoId')}/`,
-  profilePhoto: (userId: string, photoId: string, output: OutputName) => `${keys.profilePhotoFolder(userId, photoId)}${output}`,
-  verificationFolder: (userId: string, type: DocumentType, fileId: string) => `verification/${assertSafeId(userId, 'userId')}/${type}/${assertSafeId(fileId, 'fileId')}/`,
+  itemPhotoFolder: (itemId: string, photoId: string) =>
+    `items/${assertSafeId(itemId, 'itemId')}/photos/${assertSafeId(photoId, 'photoId')}/`,
+  itemPhoto: (itemId: string, photoId: string, output: OutputName) =>
+    `${keys.itemPhotoFolder(itemId, photoId)}${output}`,
+  profilePhotoFolder: (userId: string, photoId: string) =>
+    `profiles/${assertSafeId(userId, 'userId')}/photo/${assertSafeId(photoId, 'photoId')}/`,
+  profilePhoto: (userId: string, photoId: string, output: OutputName) =>
+    `${keys.profilePhotoFolder(userId, photoId)}${output}`,
+  verificationFolder: (userId: string, type: DocumentType, fileId: string) =>
+    `verification/${assertSafeId(userId, 'userId')}/${type}/${assertSafeId(fileId, 'fileId')}/`,
   verification: (userId: string, type: DocumentType, fileId: string, fileName: string) =>
     `${keys.verificationFolder(userId, type, fileId)}${safeFileName(fileName, 'document')}`,
   tempUploadFolder: (uploadId: string) => `temp/uploads/${assertSafeId(uploadId, 'uploadId')}/`,
-  tempUpload: (uploadId: string, fileName: string) => `${keys.tempUploadFolder(uploadId)}${safeFileName(fileName, 'upload')}`,
+  tempUpload: (uploadId: string, fileName: string) =>
+    `${keys.tempUploadFolder(uploadId)}${safeFileName(fileName, 'upload')}`,
 } as const
 
 /** Which policy a key falls under, from its prefix (what lifecycle rules and the CDN see too). */

@@ -9,7 +9,9 @@ import { LocalexError } from '../errors/index.js'
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 export function validateRange(range: { start: number; end?: number | undefined }): void {
-  const ok = Number.isSafeInteger(range.start) && range.start >= 0 &&
+  const ok =
+    Number.isSafeInteger(range.start) &&
+    range.start >= 0 &&
     (range.end === undefined || (Number.isSafeInteger(range.end) && range.end >= range.start))
   if (!ok) {
     const message = 'Byte range must have 0 <= start <= end'

@@ -53,8 +53,27 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
   }
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET'])
-const THROTTLING_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled', 'ServiceUnavailable', 'InternalError'])
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+])
+const THROTTLING_NAMES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'ServiceUnavailable',
+  'InternalError',
+])
 
 /**
  * Throttling (SlowDown, 429, 503), other 5xx and network failures (reset, refused, timed out,
@@ -63,7 +82,13 @@ const THROTTLING_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException
  */
 export function isTransientError(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false
-  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown }
+  const e = error as {
+    name?: string
+    code?: string
+    message?: string
+    $metadata?: { httpStatusCode?: number }
+    $retryable?: unknown
+  }
   if (e.name === 'AbortError' || (error instanceof LocalexError && error.code === 'ABORTED')) return false
   const status = e.$metadata?.httpStatusCode
   if (status !== undefined && status >= 400 && status < 500) return status === 429
@@ -71,7 +96,8 @@ export function isTransientError(error: unknown): boolean {
   if (e.name && THROTTLING_NAMES.has(e.name)) return true
   if (e.name === 'TimeoutError') return true
   if (e.code && NETWORK_CODES.has(e.code)) return true
-  if (typeof e.message === 'string' && /socket hang up|ECONNRESET|EPIPE|ECONNREFUSED|ETIMEDOUT/i.test(e.message)) return true
+  if (typeof e.message === 'string' && /socket hang up|ECONNRESET|EPIPE|ECONNREFUSED|ETIMEDOUT/i.test(e.message))
+    return true
   // A transport failure wrapped by another error counts too.
   const cause = (error as { cause?: unknown }).cause
   return cause !== undefined && cause !== error && isTransientError(cause)

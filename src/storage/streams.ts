@@ -31,7 +31,11 @@ export class ByteCounter extends Transform {
       return
     }
     if (expected !== undefined && this.bytes > expected) {
-      callback(new LocalexError('VALIDATION_FAILED', `Body is longer than its declared length of ${expected} bytes`, { details: { contentLength: expected } }))
+      callback(
+        new LocalexError('VALIDATION_FAILED', `Body is longer than its declared length of ${expected} bytes`, {
+          details: { contentLength: expected },
+        }),
+      )
       return
     }
     this.#options.onBytes?.(this.bytes)
@@ -41,11 +45,17 @@ export class ByteCounter extends Transform {
   override _flush(callback: TransformCallback): void {
     const { expected, min } = this.#options
     if (expected !== undefined && this.bytes !== expected) {
-      callback(new LocalexError('VALIDATION_FAILED', `Body ended after ${this.bytes} of its declared ${expected} bytes`, { details: { contentLength: expected } }))
+      callback(
+        new LocalexError('VALIDATION_FAILED', `Body ended after ${this.bytes} of its declared ${expected} bytes`, {
+          details: { contentLength: expected },
+        }),
+      )
       return
     }
     if (min !== undefined && this.bytes < min) {
-      callback(new LocalexError('VALIDATION_FAILED', `Body is smaller than ${min} bytes`, { details: { minBytes: min } }))
+      callback(
+        new LocalexError('VALIDATION_FAILED', `Body is smaller than ${min} bytes`, { details: { minBytes: min } }),
+      )
       return
     }
     callback()

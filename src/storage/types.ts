@@ -66,8 +66,7 @@ export interface ListOptions extends IoOptions {
 }
 
 export type ListEntry =
-  | { type: 'object'; key: string; size: number; etag?: string; lastModified: Date }
-  | { type: 'prefix'; prefix: string }
+  { type: 'object'; key: string; size: number; etag?: string; lastModified: Date } | { type: 'prefix'; prefix: string }
 
 export interface DeleteManyResult {
   deleted: string[]

@@ -1,5 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import { CloudFrontClient, CreateInvalidationCommand, type CreateInvalidationCommandInput } from '@aws-sdk/client-cloudfront'
+import {
+  CloudFrontClient,
+  CreateInvalidationCommand,
+  type CreateInvalidationCommandInput,
+} from '@aws-sdk/client-cloudfront'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createStorage, type Storage } from '../../src/app.js'
@@ -29,8 +33,15 @@ function sent(): CreateInvalidationCommandInput[] {
   return cf.commandCalls(CreateInvalidationCommand).map((c) => c.args[0].input)
 }
 
-function invalidator(extra: Partial<ConstructorParameters<typeof CloudFrontInvalidator>[0]> = {}): CloudFrontInvalidator {
-  return new CloudFrontInvalidator({ distributionId: DISTRIBUTION, client, retry: { baseDelayMs: 1, maxDelayMs: 5 }, ...extra })
+function invalidator(
+  extra: Partial<ConstructorParameters<typeof CloudFrontInvalidator>[0]> = {},
+): CloudFrontInvalidator {
+  return new CloudFrontInvalidator({
+    distributionId: DISTRIBUTION,
+    client,
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+    ...extra,
+  })
 }
 
 afterEach(() => {
@@ -39,13 +50,17 @@ afterEach(() => {
 
 describe('CloudFront invalidation (mocked CloudFront API)', () => {
   it('sends at most 3,000 paths per CreateInvalidation, each batch with its own caller reference', async () => {
-    cf.on(CreateInvalidationCommand).resolves({ Invalidation: { Id: 'I1', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined } })
+    cf.on(CreateInvalidationCommand).resolves({
+      Invalidation: { Id: 'I1', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined },
+    })
     const paths = Array.from({ length: 7001 }, (_, i) => `/items/i${i}/photos/p/original.jpg`)
     await invalidator().invalidate(paths, { reference: 'job-1' })
     const calls = sent()
     expect(calls.map((c) => c.InvalidationBatch?.Paths?.Quantity)).toEqual([3000, 3000, 1001])
     expect(calls.every((c) => c.DistributionId === DISTRIBUTION)).toBe(true)
-    expect(calls.every((c) => c.InvalidationBatch?.Paths?.Items?.length === c.InvalidationBatch?.Paths?.Quantity)).toBe(true)
+    expect(calls.every((c) => c.InvalidationBatch?.Paths?.Items?.length === c.InvalidationBatch?.Paths?.Quantity)).toBe(
+      true,
+    )
     expect(calls.map((c) => c.InvalidationBatch?.CallerReference)).toEqual(['job-1-0', 'job-1-1', 'job-1-2'])
     // Every path sent exactly once.
     const all = calls.flatMap((c) => c.InvalidationBatch?.Paths?.Items ?? [])
@@ -64,7 +79,10 @@ describe('CloudFront invalidation (mocked CloudFront API)', () => {
       '/items/a/photos/p1/sub/*',
     ])
     expect(sent()).toHaveLength(1)
-    expect(sent()[0]?.InvalidationBatch?.Paths?.Items).toEqual(['/items/a/photos/p1/*', '/profiles/u/photo/x/original.jpg'])
+    expect(sent()[0]?.InvalidationBatch?.Paths?.Items).toEqual([
+      '/items/a/photos/p1/*',
+      '/profiles/u/photo/x/original.jpg',
+    ])
   })
 
   it('gives every call a unique caller reference unless the caller passes one (a redelivered job reuses its own)', async () => {
@@ -80,9 +98,14 @@ describe('CloudFront invalidation (mocked CloudFront API)', () => {
     expect(refs.slice(2)).toEqual(['outbox-row-7-0', 'outbox-row-7-0'])
   })
 
-  it('encodes odd keys the way public URLs do, under the CDN URL\'s path', async () => {
+  it("encodes odd keys the way public URLs do, under the CDN URL's path", async () => {
     cf.on(CreateInvalidationCommand).resolves({})
-    const keys = ['items/a b/photos/ü/original.jpg', 'items/x/photos/100%/a?b#c.jpg', 'items/x/photos/y/star*name.jpg', 'items/x/photos/y/plus+&=.jpg']
+    const keys = [
+      'items/a b/photos/ü/original.jpg',
+      'items/x/photos/100%/a?b#c.jpg',
+      'items/x/photos/y/star*name.jpg',
+      'items/x/photos/y/plus+&=.jpg',
+    ]
     await invalidator({ pathPrefix: '/media' }).invalidate([...keys.map((k) => `/${k}`), '/items/odd folder/*'])
     expect(sent()[0]?.InvalidationBatch?.Paths?.Items).toEqual([
       '/media/items/a%20b/photos/%C3%BC/original.jpg',
@@ -102,20 +125,34 @@ describe('CloudFront invalidation (mocked CloudFront API)', () => {
     cf.on(CreateInvalidationCommand)
       .rejectsOnce(throttled('TooManyInvalidationsInProgress'))
       .rejectsOnce(throttled('Throttling'))
-      .rejectsOnce(Object.assign(new Error('Service Unavailable (mocked)'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }))
-      .resolves({ Invalidation: { Id: 'I2', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined } })
+      .rejectsOnce(
+        Object.assign(new Error('Service Unavailable (mocked)'), {
+          name: 'ServiceUnavailable',
+          $metadata: { httpStatusCode: 503 },
+        }),
+      )
+      .resolves({
+        Invalidation: { Id: 'I2', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined },
+      })
     await invalidator().invalidate(['/items/a/photos/p/*'], { reference: 'r' })
     expect(sent().map((c) => c.InvalidationBatch?.CallerReference)).toEqual(['r-0', 'r-0', 'r-0', 'r-0'])
   })
 
   it('gives up after its attempts with a retryable CDN_ERROR (the outbox retries later); refusals are not retried', async () => {
     cf.on(CreateInvalidationCommand).rejects(throttled('TooManyInvalidationsInProgress'))
-    await expect(invalidator({ retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).invalidate(['/a'])).rejects.toMatchObject({ code: 'CDN_ERROR', retryable: true })
+    await expect(
+      invalidator({ retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).invalidate(['/a']),
+    ).rejects.toMatchObject({ code: 'CDN_ERROR', retryable: true })
     expect(sent()).toHaveLength(3)
 
     cf.reset()
-    cf.on(CreateInvalidationCommand).rejects(Object.assign(new Error('Access denied (mocked)'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }))
-    await expect(invalidator().invalidate(['/a'])).rejects.toMatchObject({ code: 'CDN_ERROR', details: { error: 'AccessDenied' } })
+    cf.on(CreateInvalidationCommand).rejects(
+      Object.assign(new Error('Access denied (mocked)'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    )
+    await expect(invalidator().invalidate(['/a'])).rejects.toMatchObject({
+      code: 'CDN_ERROR',
+      details: { error: 'AccessDenied' },
+    })
     expect(sent()).toHaveLength(1)
   })
 
@@ -147,13 +184,16 @@ describe('FileManager with CloudFront (mocked CloudFront API)', () => {
 
   beforeAll(async () => {
     testDb = await createTestDatabase('sqlite')
-    const config = testConfig({
-      SQLITE_PATH: testDb.config.db.sqlitePath,
-      CDN_PROVIDER: 'cloudfront',
-      CDN_URL: 'https://d111111abcdef8.cloudfront.net',
-      CLOUDFRONT_DISTRIBUTION_ID: DISTRIBUTION,
-      JOB_BACKOFF_MS: '50',
-    }, testDb.dir)
+    const config = testConfig(
+      {
+        SQLITE_PATH: testDb.config.db.sqlitePath,
+        CDN_PROVIDER: 'cloudfront',
+        CDN_URL: 'https://d111111abcdef8.cloudfront.net',
+        CLOUDFRONT_DISTRIBUTION_ID: DISTRIBUTION,
+        JOB_BACKOFF_MS: '50',
+      },
+      testDb.dir,
+    )
     storage = await createStorage(config, {
       workers: true,
       migrate: false,

@@ -78,12 +78,28 @@ describe('http-purge provider (against recording HTTP servers)', () => {
     maxInFlight = 0
   })
 
-  it('sends PURGE for every path to each edge, under the CDN URL\'s path and with its Host', async () => {
-    const cdn = createCdn(testConfig({ CDN_PROVIDER: 'http-purge', CDN_URL: 'https://cdn.example.com/media', CDN_PURGE_URLS: edges.join(',') }))
-    await cdn.invalidate(['/items/a/photos/p/*', '/items/a/photos/p/large.jpg', '/items/a/photos/p/large.jpg', '/items/a b/x.jpg'])
+  it("sends PURGE for every path to each edge, under the CDN URL's path and with its Host", async () => {
+    const cdn = createCdn(
+      testConfig({
+        CDN_PROVIDER: 'http-purge',
+        CDN_URL: 'https://cdn.example.com/media',
+        CDN_PURGE_URLS: edges.join(','),
+      }),
+    )
+    await cdn.invalidate([
+      '/items/a/photos/p/*',
+      '/items/a/photos/p/large.jpg',
+      '/items/a/photos/p/large.jpg',
+      '/items/a b/x.jpg',
+    ])
     expect(seen.every((s) => s.method === 'PURGE' && s.host === 'cdn.example.com')).toBe(true)
     for (const edge of [0, 1]) {
-      expect(seen.filter((s) => s.edge === edge).map((s) => s.url).sort()).toEqual(['/media/items/a%20b/x.jpg', '/media/items/a/photos/p/*', '/media/items/a/photos/p/large.jpg'])
+      expect(
+        seen
+          .filter((s) => s.edge === edge)
+          .map((s) => s.url)
+          .sort(),
+      ).toEqual(['/media/items/a%20b/x.jpg', '/media/items/a/photos/p/*', '/media/items/a/photos/p/large.jpg'])
     }
   })
 
@@ -100,7 +116,10 @@ describe('http-purge provider (against recording HTTP servers)', () => {
 
     seen.length = 0
     answers = [403]
-    await expect(purger.invalidate(['/a', '/b', '/c'])).rejects.toMatchObject({ code: 'CDN_ERROR', details: { status: 403 } })
+    await expect(purger.invalidate(['/a', '/b', '/c'])).rejects.toMatchObject({
+      code: 'CDN_ERROR',
+      details: { status: 403 },
+    })
     expect(seen.filter((s) => s.url === '/a')).toHaveLength(1)
   })
 
@@ -112,7 +131,10 @@ describe('http-purge provider (against recording HTTP servers)', () => {
   })
 
   it('rejects CDN_ERROR when an edge cannot be reached', async () => {
-    const purger = new HttpPurger({ edges: ['http://127.0.0.1:1'], retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } })
+    const purger = new HttpPurger({
+      edges: ['http://127.0.0.1:1'],
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    })
     await expect(purger.invalidate(['/a'])).rejects.toMatchObject({ code: 'CDN_ERROR' })
   })
 })
@@ -133,7 +155,12 @@ describe('requestThroughEdge', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
     try {
-      const urls = [...Array.from({ length: 10 }, () => `${base}/hit`), `${base}/miss`, `${base}/boom`, 'http://127.0.0.1:1/refused']
+      const urls = [
+        ...Array.from({ length: 10 }, () => `${base}/hit`),
+        `${base}/miss`,
+        `${base}/boom`,
+        'http://127.0.0.1:1/refused',
+      ]
       const results = await requestThroughEdge(urls, { concurrency: 2 })
       expect(results.map((r) => r.result)).toEqual([...Array(10).fill('hit'), 'miss', 'error', 'error'])
       expect(max).toBeLessThanOrEqual(2)

@@ -31,7 +31,9 @@ function edgeVerify(signedUrl: string, key: KeyObject = publicKey, now = Date.no
   if (keyPairId !== KEY_PAIR_ID) return 'wrong-key-pair'
   for (const p of ['Expires', 'Signature', 'Key-Pair-Id']) url.searchParams.delete(p)
   const resource = url.toString().replace(/\?$/, '')
-  const policy = JSON.stringify({ Statement: [{ Resource: resource, Condition: { DateLessThan: { 'AWS:EpochTime': Number(expires) } } }] })
+  const policy = JSON.stringify({
+    Statement: [{ Resource: resource, Condition: { DateLessThan: { 'AWS:EpochTime': Number(expires) } } }],
+  })
   const raw = Buffer.from(signature.replace(/-/g, '+').replace(/_/g, '=').replace(/~/g, '/'), 'base64')
   if (!verify('RSA-SHA1', Buffer.from(policy), key, raw)) return 'bad-signature'
   if (Number(expires) * 1000 <= now) return 'expired'
@@ -39,7 +41,13 @@ function edgeVerify(signedUrl: string, key: KeyObject = publicKey, now = Date.no
 }
 
 describe('signed CloudFront URLs (canned policy)', () => {
-  const cdn = createCdn(testConfig({ CDN_URL: CDN, CLOUDFRONT_KEY_PAIR_ID: KEY_PAIR_ID, CLOUDFRONT_PRIVATE_KEY: PEM.replace(/\n/g, '\\n') }))
+  const cdn = createCdn(
+    testConfig({
+      CDN_URL: CDN,
+      CLOUDFRONT_KEY_PAIR_ID: KEY_PAIR_ID,
+      CLOUDFRONT_PRIVATE_KEY: PEM.replace(/\n/g, '\\n'),
+    }),
+  )
 
   it('verifies with the matching public key and expires when asked', () => {
     const before = Date.now()
@@ -54,7 +62,7 @@ describe('signed CloudFront URLs (canned policy)', () => {
     expect(edgeVerify(url, publicKey, expires * 1000)).toBe('expired')
   })
 
-  it('refuses a tampered expiry, path or key, and another key pair\'s public key', () => {
+  it("refuses a tampered expiry, path or key, and another key pair's public key", () => {
     const url = cdn.signedUrl('items/a/photos/p/original.jpg', { expiresIn: 60 }) as string
     const later = new URL(url)
     later.searchParams.set('Expires', String(Number(later.searchParams.get('Expires')) + 86_400))
@@ -82,7 +90,9 @@ describe('signed CloudFront URLs (canned policy)', () => {
 
   it('is null without a key pair (the caller signs a bucket URL instead)', () => {
     expect(createCdn(testConfig({ CDN_URL: CDN })).signedUrl('items/a/x.jpg', { expiresIn: 60 })).toBeNull()
-    expect(() => signCloudFrontUrl(`${CDN}/x`, new Date(Date.now() + 1000), { keyPairId: KEY_PAIR_ID, privateKey: 'not a key' })).toThrow()
+    expect(() =>
+      signCloudFrontUrl(`${CDN}/x`, new Date(Date.now() + 1000), { keyPairId: KEY_PAIR_ID, privateKey: 'not a key' }),
+    ).toThrow()
   })
 })
 
@@ -92,7 +102,11 @@ describe('FileManager: which URL each access level gets', () => {
   let t: TestStorage
 
   beforeAll(async () => {
-    t = await openTestStorage('embedded', { CDN_URL: CDN, CLOUDFRONT_KEY_PAIR_ID: KEY_PAIR_ID, CLOUDFRONT_PRIVATE_KEY: PEM })
+    t = await openTestStorage('embedded', {
+      CDN_URL: CDN,
+      CLOUDFRONT_KEY_PAIR_ID: KEY_PAIR_ID,
+      CLOUDFRONT_PRIVATE_KEY: PEM,
+    })
   })
   afterAll(async () => {
     await t?.close()

@@ -70,7 +70,15 @@ async function openEdgeService(env: Record<string, string> = {}): Promise<EdgeSe
       cdn: { retry: { maxAttempts: 3, baseDelayMs: 20, maxDelayMs: 100 } },
     })
     cleanups.push(() => storage.close())
-    const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics, logger: false, web: false })
+    const app = buildHttpApp({
+      config,
+      files: storage.files,
+      store: storage.store,
+      health: storage.health,
+      metrics,
+      logger: false,
+      web: false,
+    })
     await app.listen({ port: appPort, host: '127.0.0.1' })
     cleanups.push(() => app.close())
     const edge = await startVarnish(edgePort, `127.0.0.1:${appPort}`)
@@ -143,7 +151,9 @@ describe('Varnish edge in front of the delivery route', () => {
       expect(xCache(await rawRequest(url))).toBe('HIT')
     }
     // Control: objects removed behind the edge's back stay served from cache.
-    await s.storage.store.deleteMany(kept.variants.map((v) => decodeURIComponent(new URL(v.url as string).pathname.slice('/files/'.length))))
+    await s.storage.store.deleteMany(
+      kept.variants.map((v) => decodeURIComponent(new URL(v.url as string).pathname.slice('/files/'.length))),
+    )
     const stale = await rawRequest(kept.url as string)
     expect([stale.status, xCache(stale)]).toEqual([200, 'HIT'])
 
@@ -163,7 +173,7 @@ describe('Varnish edge in front of the delivery route', () => {
     }
   })
 
-  it('purges a replaced profile photo\'s old URLs; the new photo is cached from its first read', async () => {
+  it("purges a replaced profile photo's old URLs; the new photo is cached from its first read", async () => {
     const first = await s.storage.files.uploadProfilePhoto(alice, { body: png, wait: true })
     for (const url of urlsOf(first)) {
       await rawRequest(url)
@@ -179,7 +189,10 @@ describe('Varnish edge in front of the delivery route', () => {
 
   it('never caches private documents: a signed URL through the edge is passed to the service every time', async () => {
     const pdf = await readFile(fixture('docs/pdf-1-page-libreoffice.pdf'))
-    const doc = await s.storage.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'passport.pdf' })
+    const doc = await s.storage.files.uploadVerificationDocument(alice, 'passport', {
+      body: pdf,
+      fileName: 'passport.pdf',
+    })
     const signed = new URL((await s.storage.files.getUrl(alice, doc.id)).url)
     expect(signed.origin).toBe(s.appUrl)
     const throughEdge = `${s.edge.url}${signed.pathname}${signed.search}`
@@ -197,7 +210,7 @@ describe('Varnish edge in front of the delivery route', () => {
     expect(unsigned.status).toBe(403)
   })
 
-  it('refuses PURGE from an address outside the VCL\'s purgers (127.0.0.2), accepts it from 127.0.0.1', async () => {
+  it("refuses PURGE from an address outside the VCL's purgers (127.0.0.2), accepts it from 127.0.0.1", async () => {
     const view = await s.storage.files.uploadItemPhoto(alice, 'item-acl', { body: png, wait: true })
     const url = view.url as string
     await rawRequest(url)
@@ -215,7 +228,12 @@ describe('Varnish edge in front of the delivery route', () => {
     const half = urls.slice(0, Math.ceil(urls.length / 2))
     for (const url of half) await rawRequest(url)
     const report = await probeHitRatio(urls, { concurrency: 3, stats: s.storage.cdn.stats })
-    expect(report).toMatchObject({ requests: urls.length, hits: half.length, misses: urls.length - half.length, errors: 0 })
+    expect(report).toMatchObject({
+      requests: urls.length,
+      hits: half.length,
+      misses: urls.length - half.length,
+      errors: 0,
+    })
     expect(report.hitRatio).toBeCloseTo(half.length / urls.length)
     const again = await probeHitRatio(urls, { stats: s.storage.cdn.stats })
     expect(again.hitRatio).toBe(1)
@@ -230,7 +248,14 @@ describe('Varnish edge in front of the delivery route', () => {
     const png2 = await readFile(fixture('images/png-rgba-alpha.png'))
     const fresh = await s.storage.files.uploadItemPhoto(alice, 'item-stats', { body: png2, wait: true })
     const first = await probeCdnHitRatio(s.storage, { files: 1, cdn: s.storage.cdn })
-    expect(first).toMatchObject({ cdnUrl: `${s.edge.url}/files`, files: 1, urls: fresh.variants.length, hits: 0, misses: fresh.variants.length, hitRatio: 0 })
+    expect(first).toMatchObject({
+      cdnUrl: `${s.edge.url}/files`,
+      files: 1,
+      urls: fresh.variants.length,
+      hits: 0,
+      misses: fresh.variants.length,
+      hitRatio: 0,
+    })
     const all = await probeCdnHitRatio(s.storage, { files: 100 })
     expect(all.files).toBeGreaterThan(1)
     expect(all.requests + all.errors).toBe(all.urls)
@@ -242,15 +267,22 @@ describe('Varnish edge in front of the delivery route', () => {
     const png2 = await readFile(fixture('images/png-rgba-alpha.png'))
     await s.storage.files.uploadItemPhoto(alice, 'item-cli', { body: png2, wait: true })
     const out = capture()
-    expect(await runCli(['stats', '--cdn', '--json'], { env: s.env, stdout: out.stream, stderr: capture().stream })).toBe(0)
-    const json = JSON.parse(out.text()) as { cdnHitRatio: number; cdn: { urls: number; hits: number; misses: number; cdnUrl: string } }
+    expect(
+      await runCli(['stats', '--cdn', '--json'], { env: s.env, stdout: out.stream, stderr: capture().stream }),
+    ).toBe(0)
+    const json = JSON.parse(out.text()) as {
+      cdnHitRatio: number
+      cdn: { urls: number; hits: number; misses: number; cdnUrl: string }
+    }
     expect(json.cdn.cdnUrl).toBe(`${s.edge.url}/files`)
     expect(json.cdn.misses).toBeGreaterThan(0)
     expect(json.cdnHitRatio).toBeCloseTo(json.cdn.hits / (json.cdn.hits + json.cdn.misses))
     const text = capture()
     expect(await runCli(['stats', '--cdn'], { env: s.env, stdout: text.stream, stderr: capture().stream })).toBe(0)
     expect(text.text()).toMatch(/CDN hit ratio 100\.0%/)
-    expect(text.text()).toMatch(new RegExp(`CDN probe of ${s.edge.url}/files: \\d+ URLs of \\d+ files, \\d+ hits, 0 misses`))
+    expect(text.text()).toMatch(
+      new RegExp(`CDN probe of ${s.edge.url}/files: \\d+ URLs of \\d+ files, \\d+ hits, 0 misses`),
+    )
   })
 })
 
@@ -296,26 +328,38 @@ describe('Varnish edge in front of radosgw (production backend: radosgw, Postgre
     png = await readFile(fixture('images/png-rgba-alpha.png'))
     bucket = await createTestBucket('cdn-edge')
     // The stand-in for CloudFront's origin access: anonymous reads of the public prefixes only.
-    await bucket.client.send(new PutBucketPolicyCommand({
-      Bucket: bucket.bucket,
-      Policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: [`arn:aws:s3:::${bucket.bucket}/items/*`, `arn:aws:s3:::${bucket.bucket}/profiles/*`] }],
+    await bucket.client.send(
+      new PutBucketPolicyCommand({
+        Bucket: bucket.bucket,
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: '*',
+              Action: 's3:GetObject',
+              Resource: [`arn:aws:s3:::${bucket.bucket}/items/*`, `arn:aws:s3:::${bucket.bucket}/profiles/*`],
+            },
+          ],
+        }),
       }),
-    }))
+    )
     testDb = await createTestDatabase('postgres')
     const edgePort = await freePort()
     const origin = new URL(s3TestEnv().endpoint)
-    const config = testConfig({
-      ...s3ConfigEnv(bucket.bucket),
-      DATABASE_URL: testDb.url as string,
-      REDIS_URL,
-      QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}`,
-      CDN_PROVIDER: 'http-purge',
-      CDN_URL: `http://127.0.0.1:${edgePort}/${bucket.bucket}`,
-      CDN_PURGE_URLS: `http://127.0.0.1:${edgePort}`,
-      JOB_BACKOFF_MS: '50',
-    }, testDb.dir)
+    const config = testConfig(
+      {
+        ...s3ConfigEnv(bucket.bucket),
+        DATABASE_URL: testDb.url as string,
+        REDIS_URL,
+        QUEUE_PREFIX: `localex-test-${randomBytes(5).toString('hex')}`,
+        CDN_PROVIDER: 'http-purge',
+        CDN_URL: `http://127.0.0.1:${edgePort}/${bucket.bucket}`,
+        CDN_PURGE_URLS: `http://127.0.0.1:${edgePort}`,
+        JOB_BACKOFF_MS: '50',
+      },
+      testDb.dir,
+    )
     storage = await createStorage(config, {
       workers: true,
       migrate: false,
@@ -344,7 +388,7 @@ describe('Varnish edge in front of radosgw (production backend: radosgw, Postgre
     }
   }
 
-  it('first GET misses, second hits; after delete + purge the edge no longer serves the photo (the bucket\'s 403)', async () => {
+  it("first GET misses, second hits; after delete + purge the edge no longer serves the photo (the bucket's 403)", async () => {
     const view = await storage.files.uploadItemPhoto(alice, 'item-rgw', { body: png, wait: true })
     expect(view.url).toBe(`${edge.url}/${bucket.bucket}/items/item-rgw/photos/${view.id}/original.png`)
     for (const url of urlsOf(view)) {
@@ -369,7 +413,10 @@ describe('Varnish edge in front of radosgw (production backend: radosgw, Postgre
 
   it('serves no private document through the edge: the bucket refuses, and nothing is cached', async () => {
     const pdf = await readFile(fixture('docs/pdf-1-page-libreoffice.pdf'))
-    const doc = await storage.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'passport.pdf' })
+    const doc = await storage.files.uploadVerificationDocument(alice, 'passport', {
+      body: pdf,
+      fileName: 'passport.pdf',
+    })
     // The presigned URL's path, without its signature, through the edge.
     const path = new URL((await storage.files.getUrl(alice, doc.id)).url).pathname
     expect(path.startsWith(`/${bucket.bucket}/verification/`)).toBe(true)

@@ -32,8 +32,24 @@ describe('warm_cdn job against a failing edge (fetch stub)', () => {
 
   beforeAll(async () => {
     testDb = await createTestDatabase('sqlite')
-    const config = testConfig({ SQLITE_PATH: testDb.config.db.sqlitePath, CDN_URL: 'https://cdn.example.test', CDN_WARM: 'true', CDN_WARM_CONCURRENCY: '3', JOB_BACKOFF_MS: '50' }, testDb.dir)
-    storage = await createStorage(config, { workers: true, migrate: false, logger: silentLogger, metrics, relayOptions: { intervalMs: 50, retryDelayMs: 100 }, cdn: { fetch: stubFetch } })
+    const config = testConfig(
+      {
+        SQLITE_PATH: testDb.config.db.sqlitePath,
+        CDN_URL: 'https://cdn.example.test',
+        CDN_WARM: 'true',
+        CDN_WARM_CONCURRENCY: '3',
+        JOB_BACKOFF_MS: '50',
+      },
+      testDb.dir,
+    )
+    storage = await createStorage(config, {
+      workers: true,
+      migrate: false,
+      logger: silentLogger,
+      metrics,
+      relayOptions: { intervalMs: 50, retryDelayMs: 100 },
+      cdn: { fetch: stubFetch },
+    })
   })
   afterAll(async () => {
     await storage?.close()
@@ -58,7 +74,11 @@ describe('warm_cdn job against a failing edge (fetch stub)', () => {
     const urls = view.variants.map((v) => v.url as string)
     expect(new Set(requested)).toEqual(new Set(urls))
     // First run: 2 failed, the others warmed; second run: all of them again.
-    expect(storage.cdn.stats.snapshot('warm')).toMatchObject({ misses: urls.length - 2 + urls.length, errors: 2, hits: 0 })
+    expect(storage.cdn.stats.snapshot('warm')).toMatchObject({
+      misses: urls.length - 2 + urls.length,
+      errors: 2,
+      hits: 0,
+    })
     const text = await metrics.render()
     expect(text).toContain('localex_jobs_failed_total{job="warm_cdn"} 1')
     expect(text).toContain('localex_cdn_edge_requests_total{source="warm",result="error"} 2')

@@ -10,11 +10,31 @@ function fileRow(id: string, overrides: Partial<NewFileRow> = {}): NewFileRow {
     { variant: 'thumbnail', format: 'webp', key: `${folder}thumbnail.webp`, contentType: 'image/webp', size: 50 },
   ]
   return {
-    id, owner_id: 'u1', entity_type: 'item', entity_id: 'i1', purpose: 'item_photo', document_type: null,
-    access_level: 'public', status: 'ready', original_name: 'x.jpg', content_type: 'image/jpeg', bytes: 1000,
-    width: 1, height: 1, sha256: 'x', key_prefix: folder, objects: JSON.stringify(objects), stored_bytes: 750,
-    placeholder: null, dominant_color: null, position: null, error_reason: null, idempotency_key: null,
-    created_at: '2024-01-01T00:00:00.000Z', updated_at: '2024-01-01T00:00:00.000Z', ...overrides,
+    id,
+    owner_id: 'u1',
+    entity_type: 'item',
+    entity_id: 'i1',
+    purpose: 'item_photo',
+    document_type: null,
+    access_level: 'public',
+    status: 'ready',
+    original_name: 'x.jpg',
+    content_type: 'image/jpeg',
+    bytes: 1000,
+    width: 1,
+    height: 1,
+    sha256: 'x',
+    key_prefix: folder,
+    objects: JSON.stringify(objects),
+    stored_bytes: 750,
+    placeholder: null,
+    dominant_color: null,
+    position: null,
+    error_reason: null,
+    idempotency_key: null,
+    created_at: '2024-01-01T00:00:00.000Z',
+    updated_at: '2024-01-01T00:00:00.000Z',
+    ...overrides,
   }
 }
 
@@ -33,8 +53,9 @@ for (const dialect of DIALECTS) {
     it('keysetPages reads every row once, in key order, across batches that split equal leading keys', async () => {
       // Five rows share one updated_at: batches of 2 cut through them, so the second key must carry the walk.
       const times = ['2024-01-01T00:00:03.000Z', '2024-01-01T00:00:01.000Z', '2024-01-01T00:00:02.000Z']
-      const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
-        .map((id, i) => fileRow(id, { updated_at: times[i % 3], status: 'failed' }))
+      const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id, i) =>
+        fileRow(id, { updated_at: times[i % 3], status: 'failed' }),
+      )
       await t.db.insertInto('files').values(rows).execute()
       const query = t.db.selectFrom('files').select(['id', 'updated_at'])
       const batches: string[][] = []
@@ -56,13 +77,16 @@ for (const dialect of DIALECTS) {
     })
 
     it('staleFiles, filesWithObjects (with a prefix) and their count see only what they should', async () => {
-      await t.db.insertInto('files').values([
-        fileRow('f1', { status: 'uploading' }),
-        fileRow('f2', { status: 'ready' }),
-        fileRow('f3', { status: 'processing', key_prefix: 'profiles/u1/photo/f3/' }),
-        fileRow('f4', { status: 'ready', updated_at: '2030-01-01T00:00:00.000Z' }),
-        fileRow('f5', { status: 'deleted' }),
-      ]).execute()
+      await t.db
+        .insertInto('files')
+        .values([
+          fileRow('f1', { status: 'uploading' }),
+          fileRow('f2', { status: 'ready' }),
+          fileRow('f3', { status: 'processing', key_prefix: 'profiles/u1/photo/f3/' }),
+          fileRow('f4', { status: 'ready', updated_at: '2030-01-01T00:00:00.000Z' }),
+          fileRow('f5', { status: 'deleted' }),
+        ])
+        .execute()
       const before = '2025-01-01T00:00:00.000Z'
       const walk = async <T>(pages: AsyncIterable<T[]>) => {
         const out: T[] = []
@@ -89,23 +113,40 @@ for (const dialect of DIALECTS) {
 
     it('expiredUploads and uploadStatuses', async () => {
       const upload = (id: string, status: 'pending' | 'expired' | 'completed', expiresAt: string) => ({
-        id, owner_id: 'u1', purpose: 'item_photo' as const, entity_id: 'i1', document_type: null,
+        id,
+        owner_id: 'u1',
+        purpose: 'item_photo' as const,
+        entity_id: 'i1',
+        document_type: null,
         key: `temp/uploads/${id}/x.jpg`,
-        file_name: 'x.jpg', content_type: 'image/jpeg', max_bytes: 10, status, file_id: null, expires_at: expiresAt,
+        file_name: 'x.jpg',
+        content_type: 'image/jpeg',
+        max_bytes: 10,
+        status,
+        file_id: null,
+        expires_at: expiresAt,
         created_at: '2024-01-01T00:00:00.000Z',
       })
-      await t.db.insertInto('uploads').values([
-        upload('u1', 'pending', '2024-01-02T00:00:00.000Z'),
-        upload('u2', 'pending', '2030-01-01T00:00:00.000Z'),
-        upload('u3', 'expired', '2030-01-01T00:00:00.000Z'),
-        upload('u4', 'completed', '2024-01-02T00:00:00.000Z'),
-      ]).execute()
+      await t.db
+        .insertInto('uploads')
+        .values([
+          upload('u1', 'pending', '2024-01-02T00:00:00.000Z'),
+          upload('u2', 'pending', '2030-01-01T00:00:00.000Z'),
+          upload('u3', 'expired', '2030-01-01T00:00:00.000Z'),
+          upload('u4', 'completed', '2024-01-02T00:00:00.000Z'),
+        ])
+        .execute()
       const found: string[] = []
       const at = '2025-01-01T00:00:00.000Z'
       for await (const page of maintenance.expiredUploads(t.db, { at, createdBefore: at })) found.push(...ids(page))
       expect(found).toEqual(['u1', 'u3'])
       const statuses = await maintenance.uploadStatuses(t.db, ['u2', 'u4', 'nope'])
-      expect(statuses).toEqual(new Map([['u2', 'pending'], ['u4', 'completed']]))
+      expect(statuses).toEqual(
+        new Map([
+          ['u2', 'pending'],
+          ['u4', 'completed'],
+        ]),
+      )
     })
 
     it('usage: the per-dialect JSON statistics agree', async () => {

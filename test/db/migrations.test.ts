@@ -88,20 +88,47 @@ for (const dialect of DIALECTS) {
         // Two processes: better-sqlite3 blocks its thread while waiting for a lock, so two
         // connections in one process would only wait for each other.
         const path = t.config.db.sqlitePath
-        results = await Promise.all([0, 1].map(() => runChild(fileURLToPath(new URL('./fixtures/migrate.ts', import.meta.url)), [path])))
+        results = await Promise.all(
+          [0, 1].map(() => runChild(fileURLToPath(new URL('./fixtures/migrate.ts', import.meta.url)), [path])),
+        )
       }
       expect(results.flat()).toEqual([{ name: '0001_initial', status: 'Success' }])
     })
 
     it('enforces one idempotency key per owner but allows many rows without one', async () => {
       t = await createTestDatabase(dialect)
-      const row = (id: string, key: string | null) => ({
-        id, owner_id: 'u1', entity_type: 'item', entity_id: 'i1', purpose: 'item_photo', document_type: null, access_level: 'public',
-        status: 'uploading', original_name: 'a.jpg', content_type: 'image/jpeg', bytes: 1, width: null, height: null, sha256: 'x',
-        key_prefix: 'p/', objects: '[]', placeholder: null, dominant_color: null, position: null, error_reason: null,
-        idempotency_key: key, created_at: 'now', updated_at: 'now', ready_at: null, deleted_at: null,
-      } as const)
-      await t.db.insertInto('files').values([row('a', null), row('b', null), row('c', 'k1')]).execute()
+      const row = (id: string, key: string | null) =>
+        ({
+          id,
+          owner_id: 'u1',
+          entity_type: 'item',
+          entity_id: 'i1',
+          purpose: 'item_photo',
+          document_type: null,
+          access_level: 'public',
+          status: 'uploading',
+          original_name: 'a.jpg',
+          content_type: 'image/jpeg',
+          bytes: 1,
+          width: null,
+          height: null,
+          sha256: 'x',
+          key_prefix: 'p/',
+          objects: '[]',
+          placeholder: null,
+          dominant_color: null,
+          position: null,
+          error_reason: null,
+          idempotency_key: key,
+          created_at: 'now',
+          updated_at: 'now',
+          ready_at: null,
+          deleted_at: null,
+        }) as const
+      await t.db
+        .insertInto('files')
+        .values([row('a', null), row('b', null), row('c', 'k1')])
+        .execute()
       await expect(t.db.insertInto('files').values(row('d', 'k1')).execute()).rejects.toThrow()
     })
   })
@@ -114,7 +141,8 @@ describe('sqlite: connection', () => {
     const db = await createDatabase({ db: { ...config.db, url: undefined, sqlitePath: path } })
     try {
       expect(existsSync(path)).toBe(true)
-      const pragma = async (name: string) => Object.values((await sql.raw<Record<string, unknown>>(`pragma ${name}`).execute(db)).rows[0] ?? {})[0]
+      const pragma = async (name: string) =>
+        Object.values((await sql.raw<Record<string, unknown>>(`pragma ${name}`).execute(db)).rows[0] ?? {})[0]
       expect(await pragma('journal_mode')).toBe('wal')
       expect(Number(await pragma('busy_timeout'))).toBeGreaterThanOrEqual(5000)
       expect(Number(await pragma('foreign_keys'))).toBe(1)
@@ -153,7 +181,11 @@ describe('postgres: unreachable', () => {
     const config = testConfig({ DATABASE_URL: `postgres://postgres:pw@127.0.0.1:${port}/localex` })
     const db: Db = await createDatabase(config, { verify: false })
     try {
-      const error = await db.selectFrom('files').selectAll().execute().catch((e: unknown) => e)
+      const error = await db
+        .selectFrom('files')
+        .selectAll()
+        .execute()
+        .catch((e: unknown) => e)
       expect(isLocalexError(error, 'DATABASE_UNAVAILABLE')).toBe(true)
     } finally {
       await db.destroy()

@@ -46,7 +46,15 @@ function newFile(overrides: Partial<NewFile> = {}): NewFile {
 }
 
 const objects: StoredObject[] = [
-  { variant: 'original', format: 'jpeg', key: 'k/original.jpg', contentType: 'image/jpeg', size: 700, width: 800, height: 600 },
+  {
+    variant: 'original',
+    format: 'jpeg',
+    key: 'k/original.jpg',
+    contentType: 'image/jpeg',
+    size: 700,
+    width: 800,
+    height: 600,
+  },
   { variant: 'thumbnail', format: 'webp', key: 'k/thumbnail.webp', contentType: 'image/webp', size: 50 },
 ]
 
@@ -131,18 +139,32 @@ for (const dialect of DIALECTS) {
     })
 
     it('files: item photos in order, counted, positioned and reordered', async () => {
-      for (const [id, position, status] of [['p1', 0, 'ready'], ['p2', 1, 'processing'], ['p3', 2, 'uploading'], ['p4', null, 'ready'], ['p5', 3, 'failed']] as const) {
+      for (const [id, position, status] of [
+        ['p1', 0, 'ready'],
+        ['p2', 1, 'processing'],
+        ['p3', 2, 'uploading'],
+        ['p4', null, 'ready'],
+        ['p5', 3, 'failed'],
+      ] as const) {
         await files.insert(t.db, newFile({ id, position, status }))
       }
       await files.insert(t.db, newFile({ id: 'other', entityId: 'item2', position: 0, status: 'ready' }))
       expect((await files.listByEntity(t.db, 'item', 'item1')).map((f) => f.id)).toEqual(['p1', 'p2', 'p3', 'p4'])
-      expect((await files.listByEntity(t.db, 'item', 'item1', { statuses: ['ready'] })).map((f) => f.id)).toEqual(['p1', 'p4'])
+      expect((await files.listByEntity(t.db, 'item', 'item1', { statuses: ['ready'] })).map((f) => f.id)).toEqual([
+        'p1',
+        'p4',
+      ])
       expect(await files.countActivePhotos(t.db, 'item1')).toBe(4)
       expect(await files.nextPosition(t.db, 'item1')).toBe(3)
       expect(await files.nextPosition(t.db, 'nothing')).toBe(0)
 
       expect(await files.setPositions(t.db, 'item1', ['p4', 'p3', 'p2', 'p1', 'other'])).toBe(4)
-      expect((await files.listByEntity(t.db, 'item', 'item1')).map((f) => [f.id, f.position])).toEqual([['p4', 0], ['p3', 1], ['p2', 2], ['p1', 3]])
+      expect((await files.listByEntity(t.db, 'item', 'item1')).map((f) => [f.id, f.position])).toEqual([
+        ['p4', 0],
+        ['p3', 1],
+        ['p2', 2],
+        ['p1', 3],
+      ])
       expect((await files.get(t.db, 'other'))?.position).toBe(0)
     })
 
@@ -182,8 +204,12 @@ for (const dialect of DIALECTS) {
       await files.insert(t.db, newFile({ id: 's2', status: 'failed', createdAt: old }))
       await files.insert(t.db, newFile({ id: 's3', status: 'uploading' }))
       const cutoff = new Date(Date.now() - 60_000).toISOString()
-      expect((await files.listStale(t.db, { statuses: ['uploading'], before: cutoff })).map((f) => f.id)).toEqual(['s1'])
-      expect((await files.listStale(t.db, { statuses: ['uploading', 'failed'], before: cutoff })).map((f) => f.id).sort()).toEqual(['s1', 's2'])
+      expect((await files.listStale(t.db, { statuses: ['uploading'], before: cutoff })).map((f) => f.id)).toEqual([
+        's1',
+      ])
+      expect(
+        (await files.listStale(t.db, { statuses: ['uploading', 'failed'], before: cutoff })).map((f) => f.id).sort(),
+      ).toEqual(['s1', 's2'])
 
       const profile = { entityType: 'profile', entityId: 'u9', purpose: 'profile_photo' } as const
       for (let i = 0; i < 7; i++) {
@@ -194,13 +220,20 @@ for (const dialect of DIALECTS) {
       expect(seen).toHaveLength(10)
       expect(new Set(seen).size).toBe(10)
       const ready: string[] = []
-      for await (const f of files.iterate(t.db, { batchSize: 2, statuses: ['ready'], entityType: 'profile' })) ready.push(f.id)
+      for await (const f of files.iterate(t.db, { batchSize: 2, statuses: ['ready'], entityType: 'profile' }))
+        ready.push(f.id)
       expect(ready.sort()).toEqual(['it0', 'it1', 'it2', 'it3', 'it4', 'it5', 'it6'])
       expect(await files.count(t.db, { statuses: ['ready'] })).toBe(7)
       expect(await files.count(t.db)).toBe(10)
 
       const stats = await files.stats(t.db)
-      expect(stats).toContainEqual({ entityType: 'profile', status: 'ready', files: 7, bytes: 700, storedBytes: 7 * 750 })
+      expect(stats).toContainEqual({
+        entityType: 'profile',
+        status: 'ready',
+        files: 7,
+        bytes: 700,
+        storedBytes: 7 * 750,
+      })
       expect(stats).toContainEqual({ entityType: 'item', status: 'uploading', files: 2, bytes: 2000, storedBytes: 0 })
       expect(await files.stats(t.db, { ownerId: 'nobody' })).toEqual([])
     })
@@ -213,7 +246,11 @@ for (const dialect of DIALECTS) {
       expect((await itemOwners.get(t.db, 'it'))?.ownerId).toBe('bob')
       expect(await itemOwners.transfer(t.db, 'fresh', 'carol')).toBeNull()
 
-      const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => withTransaction(t.db, (trx) => itemOwners.registerIfAbsent(trx, 'race', `user${i}`))))
+      const racers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          withTransaction(t.db, (trx) => itemOwners.registerIfAbsent(trx, 'race', `user${i}`)),
+        ),
+      )
       expect(racers.filter((r) => r.created)).toHaveLength(1)
       expect(new Set(racers.map((r) => r.ownerId)).size).toBe(1)
     })
@@ -225,7 +262,9 @@ for (const dialect of DIALECTS) {
       }
       expect(await profilePhotos.getCurrent(t.db, 'u1')).toBeNull()
 
-      const previous = await Promise.all(ids.map((id) => withTransaction(t.db, (trx) => profilePhotos.setCurrent(trx, 'u1', id))))
+      const previous = await Promise.all(
+        ids.map((id) => withTransaction(t.db, (trx) => profilePhotos.setCurrent(trx, 'u1', id))),
+      )
       const current = await profilePhotos.getCurrent(t.db, 'u1')
       expect(ids).toContain(current)
       expect(previous.filter((p) => p === null)).toHaveLength(1)
@@ -246,9 +285,23 @@ for (const dialect of DIALECTS) {
 
     it('audit log: append and page by file and by actor, newest first', async () => {
       for (let i = 0; i < 5; i++) {
-        await auditLog.append(t.db, { action: 'read_private', actorId: 'admin', actorRole: 'admin', fileId: 'doc1', ip: '10.0.0.1', userAgent: 'ua', details: { n: i } })
+        await auditLog.append(t.db, {
+          action: 'read_private',
+          actorId: 'admin',
+          actorRole: 'admin',
+          fileId: 'doc1',
+          ip: '10.0.0.1',
+          userAgent: 'ua',
+          details: { n: i },
+        })
       }
-      await auditLog.append(t.db, { action: 'upload', actorId: 'u1', fileId: 'doc2', entityType: 'verification', entityId: 'u1' })
+      await auditLog.append(t.db, {
+        action: 'upload',
+        actorId: 'u1',
+        fileId: 'doc2',
+        entityType: 'verification',
+        entityId: 'u1',
+      })
       const first = await auditLog.listByFile(t.db, 'doc1', { limit: 2 })
       expect(first.entries.map((e) => e.details)).toEqual([{ n: 4 }, { n: 3 }])
       expect(first.entries[0]).toMatchObject({
@@ -322,7 +375,10 @@ for (const dialect of DIALECTS) {
       expect(await outboxRows.get(t.db, 'bulk0')).toMatchObject({ status: 'pending', lastError: 'queue down' })
       expect(await outboxRows.touch(t.db, 'bulk1', { runAfter: now(-1), countAttempt: true, error: 'boom' })).toBe(true)
       // bulk0 is due again, and bulk1's lease expired: both are claimed again.
-      expect((await outboxRows.claimDue(t.db, { limit: 50, leaseMs: 60_000 })).map((r) => r.id).sort()).toEqual(['bulk0', 'bulk1'])
+      expect((await outboxRows.claimDue(t.db, { limit: 50, leaseMs: 60_000 })).map((r) => r.id).sort()).toEqual([
+        'bulk0',
+        'bulk1',
+      ])
       expect(await outboxRows.markDone(t.db, 'bulk0')).toBe(true)
       expect(await outboxRows.markDone(t.db, 'bulk0')).toBe(false)
       expect(await outboxRows.markFailed(t.db, 'bulk0', 'late')).toBe(false)

@@ -15,7 +15,16 @@ import { objectKeys, openTestStorage, type TestStorage } from '../support/storag
  */
 const alice: Actor = { id: 'alice', role: 'user' }
 const CLI = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url))
-const ITEM_OBJECTS = ['large.jpg', 'large.webp', 'medium.jpg', 'medium.webp', 'original.jpg', 'original.webp', 'thumbnail.jpg', 'thumbnail.webp']
+const ITEM_OBJECTS = [
+  'large.jpg',
+  'large.webp',
+  'medium.jpg',
+  'medium.webp',
+  'original.jpg',
+  'original.webp',
+  'thumbnail.jpg',
+  'thumbnail.webp',
+]
 
 async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -36,7 +45,11 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
 
   it('a worker process SIGKILLed mid variants job: the job is redelivered and exactly one set of variants results', async () => {
     // The test process only relays the outbox; the variants job runs in a `localex-storage worker`.
-    t = await openTestStorage('production', { JOB_LOCK_DURATION: '1s', JOB_STALLED_INTERVAL: '500ms' }, { workers: false })
+    t = await openTestStorage(
+      'production',
+      { JOB_LOCK_DURATION: '1s', JOB_STALLED_INTERVAL: '500ms' },
+      { workers: false },
+    )
     const big = await readFile(fixture('images/jpeg-large-12mp-orientation-6.jpg'))
     const file = await t.files.uploadItemPhoto(alice, 'crash-1', { body: big })
     expect(file.status).toBe('processing')
@@ -52,10 +65,14 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
     try {
       // The worker has taken the job (it counts the attempt on the outbox row before running it).
       // Generous: under a full parallel test run, starting a TypeScript CLI process takes a while.
-      await waitFor('the worker to start the job', async () => {
-        const [row] = await outboxRows.list(db, { fileId: file.id, kind: 'variants' })
-        return row && row.attempts >= 1
-      }, 90_000).catch((error: unknown) => {
+      await waitFor(
+        'the worker to start the job',
+        async () => {
+          const [row] = await outboxRows.list(db, { fileId: file.id, kind: 'variants' })
+          return row && row.attempts >= 1
+        },
+        90_000,
+      ).catch((error: unknown) => {
         throw new Error(`${(error as Error).message}; worker stderr: ${stderr}`)
       })
       await sleep(300) // into the rendering
@@ -69,8 +86,12 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
     await t.startWorkers()
     const ready = await t.files.waitUntilSettled(file.id, { timeoutMs: 30_000 })
     expect(ready.status).toBe('ready')
-    expect(await objectKeys(t, `items/crash-1/photos/${file.id}/`)).toEqual(ITEM_OBJECTS.map((n) => `items/crash-1/photos/${file.id}/${n}`))
-    expect(ready.variants.map((v) => `${v.variant}.${v.format}`).sort()).toEqual(ITEM_OBJECTS.map((n) => n.replace('.jpg', '.jpeg')).sort())
+    expect(await objectKeys(t, `items/crash-1/photos/${file.id}/`)).toEqual(
+      ITEM_OBJECTS.map((n) => `items/crash-1/photos/${file.id}/${n}`),
+    )
+    expect(ready.variants.map((v) => `${v.variant}.${v.format}`).sort()).toEqual(
+      ITEM_OBJECTS.map((n) => n.replace('.jpg', '.jpeg')).sort(),
+    )
     const [job] = await outboxRows.list(db, { fileId: file.id, kind: 'variants' })
     expect(job).toMatchObject({ status: 'done' })
   }, 180_000)
@@ -84,7 +105,9 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
     expect(await objectKeys(t, 'items/pg-down-1/')).toEqual([])
 
     await t.proxies.db?.start()
-    const file = await waitFor('PostgreSQL to be back', () => t!.files.uploadItemPhoto(alice, 'pg-down-1', { body: png, wait: true }).catch(() => undefined))
+    const file = await waitFor('PostgreSQL to be back', () =>
+      t!.files.uploadItemPhoto(alice, 'pg-down-1', { body: png, wait: true }).catch(() => undefined),
+    )
     expect(file.status).toBe('ready')
   }, 60_000)
 
@@ -108,7 +131,11 @@ describe('crashes and outages around an upload (radosgw, PostgreSQL, BullMQ)', (
     // The row could not be updated while PostgreSQL was away: it stays `uploading`, never
     // `processing`, and cleanup removes it after the grace period (lifecycle). No job was queued.
     await proxy?.start()
-    const rows = await waitFor('PostgreSQL to be back', () => fileRows.listByEntity(t!.db, 'item', 'pg-down-2', { statuses: ['uploading', 'processing', 'ready', 'failed'] }).catch(() => undefined))
+    const rows = await waitFor('PostgreSQL to be back', () =>
+      fileRows
+        .listByEntity(t!.db, 'item', 'pg-down-2', { statuses: ['uploading', 'processing', 'ready', 'failed'] })
+        .catch(() => undefined),
+    )
     expect(rows.map((r) => r.status)).toEqual(['uploading'])
     expect(await outboxRows.list(t.db, { fileId: rows[0]?.id as string })).toEqual([])
   }, 60_000)

@@ -40,9 +40,31 @@ for (const backend of BACKENDS) {
       const ready = await t.files.waitUntilSettled(first.id)
       expect(ready.status).toBe('ready')
       const names = ready.variants.map((v) => `${v.variant}.${v.format}`).sort()
-      expect(names).toEqual(['large.jpeg', 'large.webp', 'medium.jpeg', 'medium.webp', 'original.jpeg', 'original.webp', 'thumbnail.jpeg', 'thumbnail.webp'])
+      expect(names).toEqual([
+        'large.jpeg',
+        'large.webp',
+        'medium.jpeg',
+        'medium.webp',
+        'original.jpeg',
+        'original.webp',
+        'thumbnail.jpeg',
+        'thumbnail.webp',
+      ])
       const stored = await objectKeys(t, `items/item-1/photos/${first.id}/`)
-      expect(stored.sort()).toEqual(['large.jpg', 'large.webp', 'medium.jpg', 'medium.webp', 'original.jpg', 'original.webp', 'thumbnail.jpg', 'thumbnail.webp'].map((n) => `items/item-1/photos/${first.id}/${n}`).sort())
+      expect(stored.sort()).toEqual(
+        [
+          'large.jpg',
+          'large.webp',
+          'medium.jpg',
+          'medium.webp',
+          'original.jpg',
+          'original.webp',
+          'thumbnail.jpg',
+          'thumbnail.webp',
+        ]
+          .map((n) => `items/item-1/photos/${first.id}/${n}`)
+          .sort(),
+      )
       const thumb = await t.store.getBuffer(`items/item-1/photos/${first.id}/thumbnail.webp`)
       const meta = await sharp(thumb).metadata()
       expect(meta.format).toBe('webp')
@@ -58,7 +80,11 @@ for (const backend of BACKENDS) {
         const f = await u.files.uploadItemPhoto(alice, 'item-s', { body: photo })
         const key = `items/item-s/photos/${f.id}/original.jpg`
         const sanitised = await u.store.head(key)
-        expect(sanitised).toMatchObject({ contentType: 'image/jpeg', cacheControl: 'public, max-age=60', metadata: { 'localex-original': 'sanitised' } })
+        expect(sanitised).toMatchObject({
+          contentType: 'image/jpeg',
+          cacheControl: 'public, max-age=60',
+          metadata: { 'localex-original': 'sanitised' },
+        })
         const meta = await sharp(await u.store.getBuffer(key)).metadata()
         expect(meta).toMatchObject({ isProgressive: false, width: 1800, height: 1200 })
         expect([meta.exif, meta.orientation]).toEqual([undefined, undefined])
@@ -66,7 +92,10 @@ for (const backend of BACKENDS) {
 
         await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
         const optimised = await u.store.head(key)
-        expect(optimised).toMatchObject({ cacheControl: 'public, max-age=2592000, immutable', metadata: { 'localex-original': 'optimised' } })
+        expect(optimised).toMatchObject({
+          cacheControl: 'public, max-age=2592000, immutable',
+          metadata: { 'localex-original': 'optimised' },
+        })
         expect(optimised.size).toBeLessThan(sanitised.size)
         const bytes = await u.store.getBuffer(key)
         expect(await sharp(bytes).metadata()).toMatchObject({ isProgressive: true, width: 1800, height: 1200 })
@@ -90,7 +119,10 @@ for (const backend of BACKENDS) {
       try {
         const f = await u.files.uploadItemPhoto(alice, 'item-o', { body: photo })
         const key = `items/item-o/photos/${f.id}/original.jpg`
-        expect(await u.store.head(key)).toMatchObject({ cacheControl: 'public, max-age=2592000, immutable', metadata: { 'localex-original': 'optimised' } })
+        expect(await u.store.head(key)).toMatchObject({
+          cacheControl: 'public, max-age=2592000, immutable',
+          metadata: { 'localex-original': 'optimised' },
+        })
         const bytes = await u.store.getBuffer(key)
         expect(await sharp(bytes).metadata()).toMatchObject({ isProgressive: true, width: 1800, height: 1200 })
         await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
@@ -102,7 +134,7 @@ for (const backend of BACKENDS) {
       }
     })
 
-    it('keeps the order of an item\'s photos, lets the owner reorder them, refuses others', async () => {
+    it("keeps the order of an item's photos, lets the owner reorder them, refuses others", async () => {
       const a = await t.files.uploadItemPhoto(alice, 'item-2', { body: png, wait: true })
       const b = await t.files.uploadItemPhoto(alice, 'item-2', { body: photo, wait: true })
       expect((await t.files.listItemPhotos('item-2')).map((f) => f.id)).toEqual([a.id, b.id])
@@ -123,23 +155,45 @@ for (const backend of BACKENDS) {
     })
 
     it('refuses the photo over the limit with TOO_MANY_PHOTOS, even when uploads race', async () => {
-      const small = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c83' } }).jpeg().toBuffer()
-      const results = await Promise.allSettled(Array.from({ length: 13 }, () => t.files.uploadItemPhoto(alice, 'item-full', { body: small })))
+      const small = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c83' } })
+        .jpeg()
+        .toBuffer()
+      const results = await Promise.allSettled(
+        Array.from({ length: 13 }, () => t.files.uploadItemPhoto(alice, 'item-full', { body: small })),
+      )
       const ok = results.filter((r) => r.status === 'fulfilled')
       const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
       expect(ok).toHaveLength(10)
-      expect(refused.map((r) => (r.reason as { code: string }).code)).toEqual(['TOO_MANY_PHOTOS', 'TOO_MANY_PHOTOS', 'TOO_MANY_PHOTOS'])
+      expect(refused.map((r) => (r.reason as { code: string }).code)).toEqual([
+        'TOO_MANY_PHOTOS',
+        'TOO_MANY_PHOTOS',
+        'TOO_MANY_PHOTOS',
+      ])
       expect((await t.files.listItemPhotos('item-full')).map((f) => f.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     })
 
     it('leaves nothing behind when the upload is refused', async () => {
       await t.drain()
       const before = await t.counts()
-      await expect(t.files.uploadItemPhoto(alice, 'item-3', { body: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>') })).rejects.toMatchObject({ code: 'UNSUPPORTED_TYPE' })
-      await expect(t.files.uploadItemPhoto(alice, 'item-3', { body: Buffer.alloc(0) })).rejects.toMatchObject({ code: 'EMPTY_FILE' })
-      const huge = Readable.from((function* () { for (let i = 0; i < 12; i++) yield Buffer.alloc(1024 * 1024, i) })())
-      await expect(t.files.uploadItemPhoto(alice, 'item-3', { body: huge })).rejects.toMatchObject({ code: 'FILE_TOO_LARGE' })
-      await expect(t.files.uploadItemPhoto(alice, 'item-3', { body: await readFile(fixture('images/jpeg-truncated-progressive.jpg')) })).rejects.toMatchObject({ code: 'INVALID_IMAGE' })
+      await expect(
+        t.files.uploadItemPhoto(alice, 'item-3', { body: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>') }),
+      ).rejects.toMatchObject({ code: 'UNSUPPORTED_TYPE' })
+      await expect(t.files.uploadItemPhoto(alice, 'item-3', { body: Buffer.alloc(0) })).rejects.toMatchObject({
+        code: 'EMPTY_FILE',
+      })
+      const huge = Readable.from(
+        (function* () {
+          for (let i = 0; i < 12; i++) yield Buffer.alloc(1024 * 1024, i)
+        })(),
+      )
+      await expect(t.files.uploadItemPhoto(alice, 'item-3', { body: huge })).rejects.toMatchObject({
+        code: 'FILE_TOO_LARGE',
+      })
+      await expect(
+        t.files.uploadItemPhoto(alice, 'item-3', {
+          body: await readFile(fixture('images/jpeg-truncated-progressive.jpg')),
+        }),
+      ).rejects.toMatchObject({ code: 'INVALID_IMAGE' })
       expect(await t.counts()).toEqual(before)
       expect(await objectKeys(t, 'items/item-3/')).toEqual([])
     })
@@ -159,7 +213,13 @@ for (const backend of BACKENDS) {
     it('replaces a profile photo: exactly one current after 20 concurrent replacements, no leftovers', async () => {
       const first = await t.files.uploadProfilePhoto(bob, { body: png, wait: true })
       expect(first.variants.map((v) => v.variant).sort()).toEqual(['original', 'original', 'thumbnail', 'thumbnail'])
-      const jpegs = await Promise.all(Array.from({ length: 20 }, (_, i) => sharp({ create: { width: 64 + i, height: 64, channels: 3, background: { r: i * 10, g: 100, b: 50 } } }).jpeg().toBuffer()))
+      const jpegs = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          sharp({ create: { width: 64 + i, height: 64, channels: 3, background: { r: i * 10, g: 100, b: 50 } } })
+            .jpeg()
+            .toBuffer(),
+        ),
+      )
       const views = await Promise.all(jpegs.map((body) => t.files.uploadProfilePhoto(bob, { body })))
       await t.drain()
       const current = await t.files.getProfilePhoto('bob')
@@ -177,12 +237,26 @@ for (const backend of BACKENDS) {
     })
 
     it('keeps verification documents private: owner and admins only, short signed URLs, audited', async () => {
-      const doc = await t.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'Passport scan.pdf' })
-      expect(doc).toMatchObject({ status: 'ready', accessLevel: 'private', contentType: 'application/pdf', documentType: 'passport' })
+      const doc = await t.files.uploadVerificationDocument(alice, 'passport', {
+        body: pdf,
+        fileName: 'Passport scan.pdf',
+      })
+      expect(doc).toMatchObject({
+        status: 'ready',
+        accessLevel: 'private',
+        contentType: 'application/pdf',
+        documentType: 'passport',
+      })
       expect(doc.variants.every((v) => v.url === undefined)).toBe(true)
-      const scan = await t.files.uploadVerificationDocument(alice, 'id_card', { body: photo, fileName: 'id.jpg', wait: true })
+      const scan = await t.files.uploadVerificationDocument(alice, 'id_card', {
+        body: photo,
+        fileName: 'id.jpg',
+        wait: true,
+      })
       expect(scan.variants.map((v) => v.variant).sort()).toContain('thumbnail')
-      expect(await objectKeys(t, `verification/alice/passport/${doc.id}/`)).toEqual([`verification/alice/passport/${doc.id}/Passport-scan.pdf`])
+      expect(await objectKeys(t, `verification/alice/passport/${doc.id}/`)).toEqual([
+        `verification/alice/passport/${doc.id}/Passport-scan.pdf`,
+      ])
 
       for (const actor of [bob, null]) {
         await expect(t.files.getFile(actor, doc.id)).rejects.toMatchObject({ code: 'NOT_FOUND' })
@@ -190,7 +264,9 @@ for (const backend of BACKENDS) {
         await expect(t.files.deleteFile(actor, doc.id)).rejects.toMatchObject({ code: 'NOT_FOUND' })
       }
       await expect(t.files.listVerificationDocuments(bob, 'alice')).rejects.toMatchObject({ code: 'FORBIDDEN' })
-      expect((await t.files.listVerificationDocuments(admin, 'alice')).map((d) => d.id).sort()).toEqual([doc.id, scan.id].sort())
+      expect((await t.files.listVerificationDocuments(admin, 'alice')).map((d) => d.id).sort()).toEqual(
+        [doc.id, scan.id].sort(),
+      )
 
       const grant = await t.files.getUrl(alice, doc.id)
       expect(Date.parse(grant.expiresAt as string) - Date.now()).toBeLessThanOrEqual(300_000)
@@ -204,8 +280,14 @@ for (const backend of BACKENDS) {
       const trail = audit.map((a) => `${a.action}:${a.actorId}`)
       expect(trail).toEqual(['upload:alice', 'url_private:alice', 'url_private:root'])
 
-      await expect(t.files.uploadVerificationDocument(alice, 'passport', { body: await readFile(fixture('docs/pdf-encrypted-password.pdf')) })).rejects.toMatchObject({ code: 'INVALID_PDF' })
-      await expect(t.files.uploadVerificationDocument(alice, 'selfie' as 'passport', { body: pdf })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' })
+      await expect(
+        t.files.uploadVerificationDocument(alice, 'passport', {
+          body: await readFile(fixture('docs/pdf-encrypted-password.pdf')),
+        }),
+      ).rejects.toMatchObject({ code: 'INVALID_PDF' })
+      await expect(
+        t.files.uploadVerificationDocument(alice, 'selfie' as 'passport', { body: pdf }),
+      ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' })
     })
 
     it('answers the access matrix: public, authenticated and private × owner, other, admin, anonymous', async () => {
@@ -221,11 +303,19 @@ for (const backend of BACKENDS) {
         [`url:${auth.id}`]: { owner: 'ok', other: 'ok', admin: 'ok', anonymous: 'UNAUTHENTICATED' },
         [`url:${priv.id}`]: { owner: 'ok', other: 'NOT_FOUND', admin: 'ok', anonymous: 'NOT_FOUND' },
       }
-      const outcome = async (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code ?? String(e))
+      const outcome = async (p: Promise<unknown>) =>
+        p.then(
+          () => 'ok',
+          (e: { code?: string }) => e.code ?? String(e),
+        )
       for (const [name, actor] of Object.entries(actors) as [keyof typeof actors, Actor][]) {
         for (const f of [pub, auth, priv]) {
-          expect(await outcome(t.files.getFile(actor, f.id)), `${name} read ${f.accessLevel}`).toBe(expected[`read:${f.id}`]?.[name])
-          expect(await outcome(t.files.getUrl(actor, f.id)), `${name} url ${f.accessLevel}`).toBe(expected[`url:${f.id}`]?.[name])
+          expect(await outcome(t.files.getFile(actor, f.id)), `${name} read ${f.accessLevel}`).toBe(
+            expected[`read:${f.id}`]?.[name],
+          )
+          expect(await outcome(t.files.getUrl(actor, f.id)), `${name} url ${f.accessLevel}`).toBe(
+            expected[`url:${f.id}`]?.[name],
+          )
         }
       }
       // Deletes: only the owner or an admin; others learn nothing about private files.
@@ -269,7 +359,12 @@ for (const backend of BACKENDS) {
     })
 
     it('does direct uploads through a presigned POST, then validates and processes them', async () => {
-      const upload = await t.files.createDirectUpload(alice, { purpose: 'item_photo', itemId: 'item-8', fileName: 'big.png', contentType: 'image/png' })
+      const upload = await t.files.createDirectUpload(alice, {
+        purpose: 'item_photo',
+        itemId: 'item-8',
+        fileName: 'big.png',
+        contentType: 'image/png',
+      })
       const form = new FormData()
       for (const [k, v] of Object.entries(upload.fields)) form.append(k, v)
       form.append('file', new Blob([png], { type: 'image/png' }), 'big.png')
@@ -282,7 +377,11 @@ for (const backend of BACKENDS) {
       // Completing twice gives the same file.
       expect((await t.files.completeDirectUpload(alice, upload.id)).id).toBe(file.id)
 
-      const hostile = await t.files.createDirectUpload(alice, { purpose: 'item_photo', itemId: 'item-8', fileName: 'x.png' })
+      const hostile = await t.files.createDirectUpload(alice, {
+        purpose: 'item_photo',
+        itemId: 'item-8',
+        fileName: 'x.png',
+      })
       const form2 = new FormData()
       for (const [k, v] of Object.entries(hostile.fields)) form2.append(k, v)
       form2.append('file', new Blob([await readFile(fixture('images/bmp-unsupported.bmp'))]), 'x.png')

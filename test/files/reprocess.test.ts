@@ -11,7 +11,9 @@ const alice: Actor = { id: 'alice', role: 'user' }
 
 function sink(): Writable & { text: () => string } {
   const chunks: Buffer[] = []
-  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => (chunks.push(chunk), done()) }) as Writable & { text: () => string }
+  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => (chunks.push(chunk), done()) }) as Writable & {
+    text: () => string
+  }
   stream.text = () => Buffer.concat(chunks).toString()
   return stream
 }
@@ -39,16 +41,28 @@ describe('localex-storage reprocess (embedded: disk, SQLite, in-process queue)',
     const stdout = sink()
     const stderr = sink()
     const env = { ...t.env, IMAGE_WEBP: 'false', IMAGE_VARIANTS: 'thumbnail:200,medium:640' }
-    const code = await runCli(['reprocess', '--entity', 'item', '--concurrency', '2', '--json'], { env, stdout, stderr })
+    const code = await runCli(['reprocess', '--entity', 'item', '--concurrency', '2', '--json'], {
+      env,
+      stdout,
+      stderr,
+    })
     expect(stderr.text()).toBe('')
     expect(code).toBe(0)
-    expect(JSON.parse(stdout.text())).toMatchObject({ selected: 2, ready: 2, failed: [], skipped: 0, interrupted: false })
+    expect(JSON.parse(stdout.text())).toMatchObject({
+      selected: 2,
+      ready: 2,
+      failed: [],
+      skipped: 0,
+      interrupted: false,
+    })
 
     for (const f of [a, b]) {
       const view = await t.files.getFile(alice, f.id)
       expect(view.status).toBe('ready')
       const ext = f.id === a.id ? 'jpg' : 'png'
-      expect(await objectKeys(t, `items/rp-1/photos/${f.id}/`)).toEqual([`medium.${ext}`, `original.${ext}`, `thumbnail.${ext}`].map((n) => `items/rp-1/photos/${f.id}/${n}`))
+      expect(await objectKeys(t, `items/rp-1/photos/${f.id}/`)).toEqual(
+        [`medium.${ext}`, `original.${ext}`, `thumbnail.${ext}`].map((n) => `items/rp-1/photos/${f.id}/${n}`),
+      )
       expect(view.variants.map((v) => v.variant).sort()).toEqual(['medium', 'original', 'thumbnail'])
       const thumb = await sharp(await t.store.getBuffer(`items/rp-1/photos/${f.id}/thumbnail.${ext}`)).metadata()
       expect(Math.max(thumb.width as number, thumb.height as number)).toBe(200)
@@ -60,7 +74,11 @@ describe('localex-storage reprocess (embedded: disk, SQLite, in-process queue)',
   it('refuses a request without exactly one selection, with a usage error', async () => {
     const stdout = sink()
     await expect(runCli(['reprocess'], { env: t.env, stdout, stderr: sink() })).resolves.not.toBe(0)
-    await expect(runCli(['reprocess', '--all', '--entity', 'item'], { env: t.env, stdout, stderr: sink() })).resolves.not.toBe(0)
-    await expect(runCli(['reprocess', '--entity', 'basket'], { env: t.env, stdout, stderr: sink() })).resolves.not.toBe(0)
+    await expect(
+      runCli(['reprocess', '--all', '--entity', 'item'], { env: t.env, stdout, stderr: sink() }),
+    ).resolves.not.toBe(0)
+    await expect(runCli(['reprocess', '--entity', 'basket'], { env: t.env, stdout, stderr: sink() })).resolves.not.toBe(
+      0,
+    )
   })
 })

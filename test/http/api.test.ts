@@ -18,7 +18,12 @@ describe('problem+json', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     const body = res.json()
     expectProblemShape(body)
-    expect(body).toMatchObject({ type: 'urn:localex-storage:error:NOT_FOUND', title: 'Not found', status: 404, code: 'NOT_FOUND' })
+    expect(body).toMatchObject({
+      type: 'urn:localex-storage:error:NOT_FOUND',
+      title: 'Not found',
+      status: 404,
+      code: 'NOT_FOUND',
+    })
     expect(body.detail).not.toContain('secret')
     expect(body.requestId).toEqual(expect.any(String))
   })
@@ -27,7 +32,12 @@ describe('problem+json', () => {
     const res = await t.app.inject({ method: 'GET', url: '/v1/items/..%2Fetc/photos' })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 })
-    const body = await t.app.inject({ method: 'PUT', url: '/v1/items/item-1/photos/order', headers: await t.bearer('alice'), payload: { fileIds: 'x', extra: 1 } })
+    const body = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/items/item-1/photos/order',
+      headers: await t.bearer('alice'),
+      payload: { fileIds: 'x', extra: 1 },
+    })
     expect(body.statusCode).toBe(400)
     expectProblemShape(body.json())
   })
@@ -105,7 +115,12 @@ describe('routes', () => {
     const ids: string[] = []
     for (let i = 0; i < 3; i++) {
       const form = photoForm(jpeg(6000 + i), `p${i}.jpg`)
-      const res = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: { ...alice, ...form.headers }, payload: form.payload })
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/items/item-1/photos',
+        headers: { ...alice, ...form.headers },
+        payload: form.payload,
+      })
       expect(res.statusCode, res.body).toBe(201)
       const view = res.json()
       expect(view).toMatchObject({ entityId: 'item-1', ownerId: 'alice', status: 'processing', bytes: 6000 + i })
@@ -119,13 +134,32 @@ describe('routes', () => {
 
     const reversed = [...ids].reverse()
     const bob = await t.bearer('bob')
-    expect((await t.app.inject({ method: 'PUT', url: '/v1/items/item-1/photos/order', headers: bob, payload: { fileIds: reversed } })).statusCode).toBe(403)
-    const reorder = await t.app.inject({ method: 'PUT', url: '/v1/items/item-1/photos/order', headers: alice, payload: { fileIds: reversed } })
+    expect(
+      (
+        await t.app.inject({
+          method: 'PUT',
+          url: '/v1/items/item-1/photos/order',
+          headers: bob,
+          payload: { fileIds: reversed },
+        })
+      ).statusCode,
+    ).toBe(403)
+    const reorder = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/items/item-1/photos/order',
+      headers: alice,
+      payload: { fileIds: reversed },
+    })
     expect(reorder.statusCode).toBe(200)
     expect(reorder.json().photos.map((p: { id: string }) => p.id)).toEqual(reversed)
 
     const form = photoForm()
-    const other = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: { ...bob, ...form.headers }, payload: form.payload })
+    const other = await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-1/photos',
+      headers: { ...bob, ...form.headers },
+      payload: form.payload,
+    })
     expect(other.statusCode).toBe(403)
     expect(other.json().code).toBe('FORBIDDEN')
   })
@@ -133,8 +167,18 @@ describe('routes', () => {
   it('passes wait, Idempotency-Key and the request context to the files layer', async () => {
     await t.storage.startWorkers()
     const form = photoForm()
-    const headers = { ...(await t.bearer('alice')), ...form.headers, 'idempotency-key': 'k-1', 'user-agent': 'tests/1.0' }
-    const first = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos?wait=true', headers, payload: form.payload })
+    const headers = {
+      ...(await t.bearer('alice')),
+      ...form.headers,
+      'idempotency-key': 'k-1',
+      'user-agent': 'tests/1.0',
+    }
+    const first = await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-1/photos?wait=true',
+      headers,
+      payload: form.payload,
+    })
     expect(first.statusCode).toBe(201)
     expect(first.json().status).toBe('ready')
     const call = t.files.calls.find((c) => c.method === 'uploadItemPhoto')
@@ -143,20 +187,35 @@ describe('routes', () => {
     expect(call?.ctx).toMatchObject({ ip: '127.0.0.1', userAgent: 'tests/1.0' })
     expect(call?.ctx?.signal).toBeInstanceOf(AbortSignal)
     // A replay answers the same file.
-    const again = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos?wait=true', headers, payload: form.payload })
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-1/photos?wait=true',
+      headers,
+      payload: form.payload,
+    })
     expect(again.statusCode).toBe(201)
     expect(again.json().id).toBe(first.json().id)
   })
 
   it('rejects a malformed Idempotency-Key', async () => {
     const form = photoForm()
-    const res = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: { ...(await t.bearer('alice')), ...form.headers, 'idempotency-key': 'x'.repeat(300) }, payload: form.payload })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-1/photos',
+      headers: { ...(await t.bearer('alice')), ...form.headers, 'idempotency-key': 'x'.repeat(300) },
+      payload: form.payload,
+    })
     expect(res.statusCode).toBe(400)
   })
 
   it('refuses anonymous uploads before reading the body', async () => {
     const form = photoForm()
-    const res = await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: form.headers, payload: form.payload })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-1/photos',
+      headers: form.headers,
+      payload: form.payload,
+    })
     expect(res.statusCode).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Bearer realm="localex-storage"')
     expect(t.files.calls).toHaveLength(0)
@@ -167,7 +226,12 @@ describe('routes', () => {
     const alice = await t.bearer('alice')
     const up = async () => {
       const form = photoForm()
-      return t.app.inject({ method: 'PUT', url: '/v1/users/me/profile-photo', headers: { ...alice, ...form.headers }, payload: form.payload })
+      return t.app.inject({
+        method: 'PUT',
+        url: '/v1/users/me/profile-photo',
+        headers: { ...alice, ...form.headers },
+        payload: form.payload,
+      })
     }
     const first = await up()
     expect(first.statusCode, first.body).toBe(201)
@@ -176,10 +240,19 @@ describe('routes', () => {
     const pub = await t.app.inject({ method: 'GET', url: '/v1/users/alice/profile-photo' })
     expect(pub.statusCode).toBe(200)
     expect(pub.json().id).toBe(second.json().id)
-    expect((await t.app.inject({ method: 'GET', url: '/v1/users/me/profile-photo', headers: alice })).json().id).toBe(second.json().id)
+    expect((await t.app.inject({ method: 'GET', url: '/v1/users/me/profile-photo', headers: alice })).json().id).toBe(
+      second.json().id,
+    )
     expect((await t.app.inject({ method: 'GET', url: '/v1/users/me/profile-photo' })).statusCode).toBe(401)
-    expect((await t.app.inject({ method: 'DELETE', url: '/v1/users/alice/profile-photo', headers: await t.bearer('bob') })).statusCode).toBe(403)
-    const del = await t.app.inject({ method: 'DELETE', url: '/v1/users/alice/profile-photo', headers: await t.bearer('root', { admin: true }) })
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: '/v1/users/alice/profile-photo', headers: await t.bearer('bob') }))
+        .statusCode,
+    ).toBe(403)
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/users/alice/profile-photo',
+      headers: await t.bearer('root', { admin: true }),
+    })
     expect(del.statusCode).toBe(204)
     expect(del.body).toBe('')
     expect((await t.app.inject({ method: 'GET', url: '/v1/users/alice/profile-photo' })).statusCode).toBe(404)
@@ -191,40 +264,98 @@ describe('routes', () => {
       { name: 'type', data: 'passport' },
       { name: 'file', filename: 'pässport scan.pdf', contentType: 'application/pdf', data: PDF },
     ])
-    const res = await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...form.headers }, payload: form.payload })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/verification-documents',
+      headers: { ...alice, ...form.headers },
+      payload: form.payload,
+    })
     expect(res.statusCode, res.body).toBe(201)
-    expect(res.json()).toMatchObject({ documentType: 'passport', accessLevel: 'private', url: null, originalName: 'pässport scan.pdf' })
+    expect(res.json()).toMatchObject({
+      documentType: 'passport',
+      accessLevel: 'private',
+      url: null,
+      originalName: 'pässport scan.pdf',
+    })
     const id = res.json().id
 
-    expect((await t.app.inject({ method: 'GET', url: '/v1/verification-documents', headers: alice })).json().documents).toHaveLength(1)
-    expect((await t.app.inject({ method: 'GET', url: '/v1/verification-documents?userId=alice', headers: await t.bearer('bob') })).statusCode).toBe(403)
-    expect((await t.app.inject({ method: 'GET', url: '/v1/verification-documents?userId=alice', headers: await t.bearer('root', { admin: true }) })).json().documents).toHaveLength(1)
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/v1/verification-documents', headers: alice })).json().documents,
+    ).toHaveLength(1)
+    expect(
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: '/v1/verification-documents?userId=alice',
+          headers: await t.bearer('bob'),
+        })
+      ).statusCode,
+    ).toBe(403)
+    expect(
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: '/v1/verification-documents?userId=alice',
+          headers: await t.bearer('root', { admin: true }),
+        })
+      ).json().documents,
+    ).toHaveLength(1)
     expect((await t.app.inject({ method: 'GET', url: '/v1/verification-documents' })).statusCode).toBe(401)
     // Others cannot tell it exists.
-    expect((await t.app.inject({ method: 'GET', url: `/v1/files/${id}`, headers: await t.bearer('bob') })).statusCode).toBe(404)
+    expect(
+      (await t.app.inject({ method: 'GET', url: `/v1/files/${id}`, headers: await t.bearer('bob') })).statusCode,
+    ).toBe(404)
     expect((await t.app.inject({ method: 'GET', url: `/v1/files/${id}` })).statusCode).toBe(404)
 
-    const wrongType = multipart([{ name: 'type', data: 'selfie' }, { name: 'file', filename: 'a.pdf', data: Buffer.from('%PDF-1.7') }])
-    const bad = await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...wrongType.headers }, payload: wrongType.payload })
+    const wrongType = multipart([
+      { name: 'type', data: 'selfie' },
+      { name: 'file', filename: 'a.pdf', data: Buffer.from('%PDF-1.7') },
+    ])
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: '/v1/verification-documents',
+      headers: { ...alice, ...wrongType.headers },
+      payload: wrongType.payload,
+    })
     expect(bad.statusCode).toBe(400)
     expect(bad.json().details).toEqual({ field: 'type' })
     const noType = multipart([{ name: 'file', filename: 'a.pdf', data: Buffer.from('%PDF-1.7') }])
-    expect((await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...noType.headers }, payload: noType.payload })).statusCode).toBe(400)
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/v1/verification-documents',
+          headers: { ...alice, ...noType.headers },
+          payload: noType.payload,
+        })
+      ).statusCode,
+    ).toBe(400)
   })
 
   it('files: metadata, URL (signed for private), delete', async () => {
     const alice = await t.bearer('alice')
     const form = photoForm()
-    const up = await t.app.inject({ method: 'POST', url: '/v1/items/item-9/photos', headers: { ...alice, ...form.headers }, payload: form.payload })
+    const up = await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-9/photos',
+      headers: { ...alice, ...form.headers },
+      payload: form.payload,
+    })
     const id = up.json().id
     const meta = await t.app.inject({ method: 'GET', url: `/v1/files/${id}` })
     expect(meta.statusCode).toBe(200)
     expect(meta.json()).toEqual(up.json())
     const url = await t.app.inject({ method: 'GET', url: `/v1/files/${id}/url?variant=original` })
     expect(url.statusCode).toBe(200)
-    expect(url.json()).toMatchObject({ variant: 'original', format: 'jpeg', url: expect.stringContaining(`/files/items/item-9/photos/${id}/original.jpg`) })
+    expect(url.json()).toMatchObject({
+      variant: 'original',
+      format: 'jpeg',
+      url: expect.stringContaining(`/files/items/item-9/photos/${id}/original.jpg`),
+    })
     expect((await t.app.inject({ method: 'GET', url: `/v1/files/${id}/url?format=tiff` })).statusCode).toBe(400)
-    expect((await t.app.inject({ method: 'DELETE', url: `/v1/files/${id}`, headers: await t.bearer('bob') })).statusCode).toBe(403)
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: `/v1/files/${id}`, headers: await t.bearer('bob') })).statusCode,
+    ).toBe(403)
     expect((await t.app.inject({ method: 'DELETE', url: `/v1/files/${id}` })).statusCode).toBe(401)
     expect((await t.app.inject({ method: 'DELETE', url: `/v1/files/${id}`, headers: alice })).statusCode).toBe(204)
     expect((await t.app.inject({ method: 'GET', url: `/v1/files/${id}` })).statusCode).toBe(404)
@@ -233,24 +364,57 @@ describe('routes', () => {
   it('direct uploads: create (validated), POST to the disk receiver, complete', async () => {
     await t.storage.startWorkers()
     const alice = await t.bearer('alice')
-    expect((await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'item_photo' } })).json()).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'itemId' } })
-    expect((await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'banner', itemId: 'x' } })).statusCode).toBe(400)
-    expect((await t.app.inject({ method: 'POST', url: '/v1/uploads', payload: { purpose: 'profile_photo' } })).statusCode).toBe(401)
+    expect(
+      (
+        await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'item_photo' } })
+      ).json(),
+    ).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'itemId' } })
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/v1/uploads',
+          headers: alice,
+          payload: { purpose: 'banner', itemId: 'x' },
+        })
+      ).statusCode,
+    ).toBe(400)
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/v1/uploads', payload: { purpose: 'profile_photo' } })).statusCode,
+    ).toBe(401)
 
-    const created = await t.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'item_photo', itemId: 'item-2', fileName: 'big.jpg', contentType: 'image/jpeg' } })
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/uploads',
+      headers: alice,
+      payload: { purpose: 'item_photo', itemId: 'item-2', fileName: 'big.jpg', contentType: 'image/jpeg' },
+    })
     expect(created.statusCode, created.body).toBe(201)
     const upload = created.json()
-    expect(upload).toMatchObject({ id: expect.any(String), url: 'http://localhost:3000/uploads/direct', maxBytes: t.config.images.maxBytes })
+    expect(upload).toMatchObject({
+      id: expect.any(String),
+      url: 'http://localhost:3000/uploads/direct',
+      maxBytes: t.config.images.maxBytes,
+    })
 
     // The client's presigned POST, received by the disk store's handler mounted in the app.
     const form = multipart([
       ...Object.entries(upload.fields as Record<string, string>).map(([name, data]) => ({ name, data })),
       { name: 'file', filename: 'big.jpg', contentType: 'image/jpeg', data: jpeg(7000) },
     ])
-    const posted = await t.app.inject({ method: 'POST', url: '/uploads/direct', headers: form.headers, payload: form.payload })
+    const posted = await t.app.inject({
+      method: 'POST',
+      url: '/uploads/direct',
+      headers: form.headers,
+      payload: form.payload,
+    })
     expect(posted.statusCode, posted.body).toBe(204)
 
-    const done = await t.app.inject({ method: 'POST', url: `/v1/uploads/${upload.id}/complete?wait=true`, headers: alice })
+    const done = await t.app.inject({
+      method: 'POST',
+      url: `/v1/uploads/${upload.id}/complete?wait=true`,
+      headers: alice,
+    })
     expect(done.statusCode, done.body).toBe(201)
     expect(done.json()).toMatchObject({ entityId: 'item-2', bytes: 7000, status: 'ready' })
     // Someone else's upload id is answered like a missing one; completing twice gives the same file.
@@ -262,9 +426,17 @@ describe('routes', () => {
 
   it('item owner: admins only', async () => {
     const payload = { ownerId: 'carol' }
-    expect((await t.app.inject({ method: 'PUT', url: '/v1/items/item-3/owner', headers: await t.bearer('bob'), payload })).statusCode).toBe(403)
+    expect(
+      (await t.app.inject({ method: 'PUT', url: '/v1/items/item-3/owner', headers: await t.bearer('bob'), payload }))
+        .statusCode,
+    ).toBe(403)
     expect((await t.app.inject({ method: 'PUT', url: '/v1/items/item-3/owner', payload })).statusCode).toBe(401)
-    const res = await t.app.inject({ method: 'PUT', url: '/v1/items/item-3/owner', headers: await t.bearer('root', { admin: true }), payload })
+    const res = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/items/item-3/owner',
+      headers: await t.bearer('root', { admin: true }),
+      payload,
+    })
     expect(res.statusCode).toBe(204)
     // Carol owns the item now: she may add photos, the first other uploader may not.
     const upload = async (who: string) => {
@@ -285,19 +457,54 @@ describe('upload rate limit', () => {
       const codes: number[] = []
       for (let i = 0; i < 2; i++) {
         const form = photoForm()
-        codes.push((await limited.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: { ...alice, ...form.headers }, payload: form.payload })).statusCode)
+        codes.push(
+          (
+            await limited.app.inject({
+              method: 'POST',
+              url: '/v1/items/item-1/photos',
+              headers: { ...alice, ...form.headers },
+              payload: form.payload,
+            })
+          ).statusCode,
+        )
       }
-      codes.push((await limited.app.inject({ method: 'POST', url: '/v1/uploads', headers: alice, payload: { purpose: 'profile_photo' } })).statusCode)
+      codes.push(
+        (
+          await limited.app.inject({
+            method: 'POST',
+            url: '/v1/uploads',
+            headers: alice,
+            payload: { purpose: 'profile_photo' },
+          })
+        ).statusCode,
+      )
       const form = photoForm()
-      const over = await limited.app.inject({ method: 'PUT', url: '/v1/users/me/profile-photo', headers: { ...alice, ...form.headers }, payload: form.payload })
+      const over = await limited.app.inject({
+        method: 'PUT',
+        url: '/v1/users/me/profile-photo',
+        headers: { ...alice, ...form.headers },
+        payload: form.payload,
+      })
       expect(codes).toEqual([201, 201, 201])
       expect(over.statusCode).toBe(429)
       expect(over.json()).toMatchObject({ code: 'RATE_LIMITED', status: 429 })
       expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
       // Another user has a counter of their own; reads are not limited.
       const bobForm = photoForm()
-      expect((await limited.app.inject({ method: 'POST', url: '/v1/items/item-2/photos', headers: { ...(await limited.bearer('bob')), ...bobForm.headers }, payload: bobForm.payload })).statusCode).toBe(201)
-      for (let i = 0; i < 5; i++) expect((await limited.app.inject({ method: 'GET', url: '/v1/items/item-1/photos', headers: alice })).statusCode).toBe(200)
+      expect(
+        (
+          await limited.app.inject({
+            method: 'POST',
+            url: '/v1/items/item-2/photos',
+            headers: { ...(await limited.bearer('bob')), ...bobForm.headers },
+            payload: bobForm.payload,
+          })
+        ).statusCode,
+      ).toBe(201)
+      for (let i = 0; i < 5; i++)
+        expect(
+          (await limited.app.inject({ method: 'GET', url: '/v1/items/item-1/photos', headers: alice })).statusCode,
+        ).toBe(200)
     } finally {
       await limited.close()
     }

@@ -19,9 +19,18 @@ interface Claims {
 
 /** Builds a token claim by claim, so each test can leave one out or get one wrong. */
 async function sign(claims: Claims, key: Uint8Array | CryptoKey = hs, alg = 'HS256', kid?: string): Promise<string> {
-  const payload: Record<string, unknown> = { iss: 'localex', aud: 'localex-storage', exp: now() + 600, sub: 'alice', ...claims }
+  const payload: Record<string, unknown> = {
+    iss: 'localex',
+    aud: 'localex-storage',
+    exp: now() + 600,
+    sub: 'alice',
+    ...claims,
+  }
   for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k]
-  return new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) }).setIssuedAt().sign(key)
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
+    .setIssuedAt()
+    .sign(key)
 }
 
 async function expectInvalid(t: TestApp, authorization: string, url = '/v1/verification-documents'): Promise<string> {
@@ -45,21 +54,41 @@ describe('HS256 (the embedded default)', () => {
   })
 
   it('accepts a valid token; role "admin" marks admins', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/v1/verification-documents', headers: { authorization: `Bearer ${await sign({})}` } })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/v1/verification-documents',
+      headers: { authorization: `Bearer ${await sign({})}` },
+    })
     expect(res.statusCode).toBe(200)
-    const admin = await t.app.inject({ method: 'GET', url: '/v1/verification-documents?userId=bob', headers: { authorization: `Bearer ${await sign({ sub: 'root', role: 'admin' })}` } })
+    const admin = await t.app.inject({
+      method: 'GET',
+      url: '/v1/verification-documents?userId=bob',
+      headers: { authorization: `Bearer ${await sign({ sub: 'root', role: 'admin' })}` },
+    })
     expect(admin.statusCode).toBe(200)
-    expect(t.files.calls.map((c) => c.actor)).toEqual([{ id: 'alice', role: 'user' }, { id: 'root', role: 'admin' }])
+    expect(t.files.calls.map((c) => c.actor)).toEqual([
+      { id: 'alice', role: 'user' },
+      { id: 'root', role: 'admin' },
+    ])
     t.files.calls.length = 0
   })
 
   const cases: [string, () => Promise<string>, RegExp][] = [
-    ['alg none', async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: 'localex', aud: 'localex-storage', sub: 'alice', exp: now() + 600 })}.`, /algorithm|malformed/],
+    [
+      'alg none',
+      async () =>
+        `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: 'localex', aud: 'localex-storage', sub: 'alice', exp: now() + 600 })}.`,
+      /algorithm|malformed/,
+    ],
     ['another HS algorithm than the pinned one', () => sign({}, hs, 'HS512'), /algorithm/],
-    ['tampered payload', async () => {
-      const [h, , s] = (await sign({ sub: 'alice' })).split('.')
-      return `${h}.${b64({ iss: 'localex', aud: 'localex-storage', sub: 'root', role: 'admin', exp: now() + 600 })}.${s}`
-    }, /signature/],
+    [
+      'tampered payload',
+      async () => {
+        const [h, , s] = (await sign({ sub: 'alice' })).split('.')
+        return `${h}.${b64({ iss: 'localex', aud: 'localex-storage', sub: 'root', role: 'admin', exp: now() + 600 })}.${s}`
+      },
+      /signature/,
+    ],
     ['wrong secret', () => sign({}, new TextEncoder().encode('x'.repeat(48))), /signature/],
     ['expired', () => sign({ exp: now() - 60 }), /expired/],
     ['not valid yet (nbf in the future)', () => sign({ nbf: now() + 600 }), /not valid yet/],
@@ -107,20 +136,30 @@ describe('RS256 public key', () => {
   })
 
   it('accepts a token signed with the private key', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/v1/verification-documents', headers: { authorization: `Bearer ${await sign({}, privateKey, 'RS256')}` } })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/v1/verification-documents',
+      headers: { authorization: `Bearer ${await sign({}, privateKey, 'RS256')}` },
+    })
     expect(res.statusCode, res.body).toBe(200)
     t.files.calls.length = 0
   })
 
   it('401 for key confusion: an HS256 token whose secret is the public key', async () => {
-    const detail = await expectInvalid(t, `Bearer ${await sign({ sub: 'root', role: 'admin' }, new TextEncoder().encode(pem), 'HS256')}`)
+    const detail = await expectInvalid(
+      t,
+      `Bearer ${await sign({ sub: 'root', role: 'admin' }, new TextEncoder().encode(pem), 'HS256')}`,
+    )
     expect(detail).toMatch(/algorithm/)
   })
 
   it('401 for a token of another key pair, and for alg none', async () => {
     const other = await generateKeyPair('RS256')
     await expectInvalid(t, `Bearer ${await sign({}, other.privateKey, 'RS256')}`)
-    await expectInvalid(t, `Bearer ${b64({ alg: 'none' })}.${b64({ iss: 'localex', aud: 'localex-storage', sub: 'alice', exp: now() + 60 })}.`)
+    await expectInvalid(
+      t,
+      `Bearer ${b64({ alg: 'none' })}.${b64({ iss: 'localex', aud: 'localex-storage', sub: 'alice', exp: now() + 60 })}.`,
+    )
   })
 })
 
@@ -132,10 +171,14 @@ describe('JWKS URL', () => {
     const pair = await generateKeyPair('ES256', { extractable: true })
     privateKey = pair.privateKey
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }
-    server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })))
+    server = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+    )
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
     const { port } = server.address() as AddressInfo
-    t = await makeTestApp({ env: { JWT_SECRET: undefined, JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` } })
+    t = await makeTestApp({
+      env: { JWT_SECRET: undefined, JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` },
+    })
   })
   afterAll(async () => {
     await t.close()
@@ -143,7 +186,11 @@ describe('JWKS URL', () => {
   })
 
   it('accepts a token signed with a key of the set, refuses an unknown kid', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/v1/verification-documents', headers: { authorization: `Bearer ${await sign({}, privateKey, 'ES256', 'k1')}` } })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/v1/verification-documents',
+      headers: { authorization: `Bearer ${await sign({}, privateKey, 'ES256', 'k1')}` },
+    })
     expect(res.statusCode, res.body).toBe(200)
     t.files.calls.length = 0
     const other = await generateKeyPair('ES256')

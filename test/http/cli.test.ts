@@ -6,15 +6,30 @@ import { makeTestApp, type TestApp } from './support/app.js'
 function capture(): { stream: Writable; text: () => string } {
   let out = ''
   return {
-    stream: new Writable({ write(chunk, _enc, done) { out += String(chunk); done() } }),
+    stream: new Writable({
+      write(chunk, _enc, done) {
+        out += String(chunk)
+        done()
+      },
+    }),
     text: () => out,
   }
 }
 
-async function runToken(env: Record<string, string | undefined>, values: Record<string, string | boolean | undefined>): Promise<{ code: number; stdout: string }> {
+async function runToken(
+  env: Record<string, string | undefined>,
+  values: Record<string, string | boolean | undefined>,
+): Promise<{ code: number; stdout: string }> {
   const stdout = capture()
   const stderr = capture()
-  const code = await token.run({ env, values, positionals: [], stdout: stdout.stream, stderr: stderr.stream, signal: new AbortController().signal })
+  const code = await token.run({
+    env,
+    values,
+    positionals: [],
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    signal: new AbortController().signal,
+  })
   return { code, stdout: stdout.text() }
 }
 
@@ -34,17 +49,28 @@ describe('localex-storage token', () => {
     const { code, stdout } = await runToken(env, { user: 'alice', ttl: '1h' })
     expect(code).toBe(0)
     expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/)
-    const res = await t.app.inject({ method: 'GET', url: '/v1/verification-documents', headers: { authorization: `Bearer ${stdout.trim()}` } })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/v1/verification-documents',
+      headers: { authorization: `Bearer ${stdout.trim()}` },
+    })
     expect(res.statusCode, res.body).toBe(200)
     expect(t.files.calls.at(-1)?.actor).toEqual({ id: 'alice', role: 'user' })
   })
 
   it('--admin marks the token as an admin one; --ttl sets exp', async () => {
     const { stdout } = await runToken(env, { user: 'root', admin: true, ttl: '90s' })
-    const payload = JSON.parse(Buffer.from(stdout.trim().split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>
+    const payload = JSON.parse(Buffer.from(stdout.trim().split('.')[1] ?? '', 'base64url').toString()) as Record<
+      string,
+      unknown
+    >
     expect(payload).toMatchObject({ sub: 'root', role: 'admin', iss: 'localex', aud: 'localex-storage' })
     expect(Number(payload.exp) - Number(payload.iat)).toBe(90)
-    await t.app.inject({ method: 'GET', url: '/v1/verification-documents?userId=bob', headers: { authorization: `Bearer ${stdout.trim()}` } })
+    await t.app.inject({
+      method: 'GET',
+      url: '/v1/verification-documents?userId=bob',
+      headers: { authorization: `Bearer ${stdout.trim()}` },
+    })
     expect(t.files.calls.at(-1)?.actor).toEqual({ id: 'root', role: 'admin' })
   })
 
@@ -55,6 +81,11 @@ describe('localex-storage token', () => {
   })
 
   it('explains that a public-key deployment cannot mint tokens', async () => {
-    await expect(runToken({ ...env, JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----' }, { user: 'alice', ttl: '1h' })).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
+    await expect(
+      runToken(
+        { ...env, JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----' },
+        { user: 'alice', ttl: '1h' },
+      ),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
   })
 })

@@ -24,9 +24,11 @@ afterAll(async () => {
   await t.close()
 })
 
-const get = (url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') => t.app.inject({ method, url, headers })
+const get = (url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') =>
+  t.app.inject({ method, url, headers })
 const pathOf = (url: string) => url.replace(/^https?:\/\/[^/]+/, '')
-const signed = async (key: string, options: { responseContentDisposition?: string } = {}) => pathOf(await t.store.signedUrl(key, { expiresIn: 60, ...options }))
+const signed = async (key: string, options: { responseContentDisposition?: string } = {}) =>
+  pathOf(await t.store.signedUrl(key, { expiresIn: 60, ...options }))
 
 function problem(res: Awaited<ReturnType<typeof get>>, status: number, code: string): void {
   expect(res.statusCode, res.body).toBe(status)
@@ -72,7 +74,10 @@ describe('GET /files/* (public keys)', () => {
     expect(first.rawPayload.equals(photo.subarray(0, 10))).toBe(true)
 
     const suffix = await get(`/files/${photoKey}`, { range: 'bytes=-100' })
-    expect([suffix.statusCode, suffix.headers['content-range']]).toEqual([206, `bytes ${photo.length - 100}-${photo.length - 1}/${photo.length}`])
+    expect([suffix.statusCode, suffix.headers['content-range']]).toEqual([
+      206,
+      `bytes ${photo.length - 100}-${photo.length - 1}/${photo.length}`,
+    ])
     expect(suffix.rawPayload.equals(photo.subarray(-100))).toBe(true)
 
     const open = await get(`/files/${photoKey}`, { range: 'bytes=4990-' })
@@ -102,8 +107,14 @@ describe('GET /files/* (public keys)', () => {
     expect(hit.headers['cache-control']).toBe('public, max-age=2592000, immutable')
     expect((await get(`/files/${photoKey}`, { 'if-none-match': 'W/' + etag })).statusCode).toBe(304)
     expect((await get(`/files/${photoKey}`, { 'if-none-match': '"other"' })).statusCode).toBe(200)
-    expect((await get(`/files/${photoKey}`, { 'if-modified-since': new Date(Date.now() + 60_000).toUTCString() })).statusCode).toBe(304)
-    expect((await get(`/files/${photoKey}`, { 'if-modified-since': new Date(Date.now() - 3600_000).toUTCString() })).statusCode).toBe(200)
+    expect(
+      (await get(`/files/${photoKey}`, { 'if-modified-since': new Date(Date.now() + 60_000).toUTCString() }))
+        .statusCode,
+    ).toBe(304)
+    expect(
+      (await get(`/files/${photoKey}`, { 'if-modified-since': new Date(Date.now() - 3600_000).toUTCString() }))
+        .statusCode,
+    ).toBe(200)
   })
 
   it('404 for missing objects, unsafe keys and unknown prefixes, without paths', async () => {
@@ -133,12 +144,17 @@ describe('GET /files/* (signed keys)', () => {
     const ranged = await get(await signed(docKey), { range: 'bytes=0-3' })
     expect([ranged.statusCode, ranged.body]).toEqual([206, '%PDF'])
     const temp = await get(await signed(tempKey))
-    expect([temp.statusCode, temp.headers['content-disposition']]).toEqual([200, `attachment; filename="big.jpg"; filename*=UTF-8''big.jpg`])
+    expect([temp.statusCode, temp.headers['content-disposition']]).toEqual([
+      200,
+      `attachment; filename="big.jpg"; filename*=UTF-8''big.jpg`,
+    ])
   })
 
   it('honours a signed response-content-disposition, made attachment-only for documents', async () => {
     const name = 'Pässport «scan».pdf'
-    const res = await get(await signed(docKey, { responseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(name)}` }))
+    const res = await get(
+      await signed(docKey, { responseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(name)}` }),
+    )
     expect(res.headers['content-disposition']).toBe(`attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
     const inline = await get(await signed(docKey, { responseContentDisposition: 'inline' }))
     expect(inline.headers['content-disposition']).toMatch(/^attachment; filename="scan.pdf"/)
@@ -161,7 +177,11 @@ describe('GET /files/* (signed keys)', () => {
   })
 
   it('a public key with a bad signature is refused too (overrides only count when signed)', async () => {
-    problem(await get(`/files/${photoKey}?expires=9999999999&sig=forged&response-content-type=text%2Fhtml`), 403, 'SIGNATURE_INVALID')
+    problem(
+      await get(`/files/${photoKey}?expires=9999999999&sig=forged&response-content-type=text%2Fhtml`),
+      403,
+      'SIGNATURE_INVALID',
+    )
   })
 
   it('end to end: upload a document, ask for its URL, download it', async () => {
@@ -170,12 +190,20 @@ describe('GET /files/* (signed keys)', () => {
       { name: 'type', data: 'id_card' },
       { name: 'file', filename: 'id card.pdf', contentType: 'application/pdf', data: PDF },
     ])
-    const up = await t.app.inject({ method: 'POST', url: '/v1/verification-documents', headers: { ...alice, ...form.headers }, payload: form.payload })
+    const up = await t.app.inject({
+      method: 'POST',
+      url: '/v1/verification-documents',
+      headers: { ...alice, ...form.headers },
+      payload: form.payload,
+    })
     expect(up.statusCode, up.body).toBe(201)
     const link = await t.app.inject({ method: 'GET', url: `/v1/files/${up.json().id}/url`, headers: alice })
     expect(link.statusCode).toBe(200)
     expect(link.json().expiresAt).toEqual(expect.any(String))
-    expect((await t.app.inject({ method: 'GET', url: `/v1/files/${up.json().id}/url`, headers: await t.bearer('bob') })).statusCode).toBe(404)
+    expect(
+      (await t.app.inject({ method: 'GET', url: `/v1/files/${up.json().id}/url`, headers: await t.bearer('bob') }))
+        .statusCode,
+    ).toBe(404)
     const download = await get(pathOf(link.json().url))
     expect(download.statusCode).toBe(200)
     // What is stored, and delivered, is the checked document written out again.

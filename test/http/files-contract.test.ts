@@ -19,4 +19,4 @@ async function subject(wrap: (files: FilesSubject['files']) => FilesSubject['fil
 }
 
 fileManagerContract('the files layer (createStorage, embedded)', () => subject((files) => files))
-fileManagerContract('the files layer behind the HTTP tests\' call recorder', () => subject(recordingFiles))
+fileManagerContract("the files layer behind the HTTP tests' call recorder", () => subject(recordingFiles))

@@ -42,8 +42,16 @@ describe('INTERNAL_PORT: metrics and docs on a separate loopback listener', () =
   beforeAll(async () => {
     t = await makeTestApp({ env: { INTERNAL_PORT: '0', HOST: '127.0.0.1', PORT: '0' } })
     publicServer = await startHttpServer(t.app, t.config)
-    const internalApp = buildInternalApp({ config: t.config, health: { db: async () => {}, store: async () => {}, queue: async () => {} }, metrics: t.metrics, source: t.app, logger: false })
-    internal = await startHttpServer(internalApp, t.config, { address: t.config.http.internal ?? { host: '127.0.0.1', port: 0 } })
+    const internalApp = buildInternalApp({
+      config: t.config,
+      health: { db: async () => {}, store: async () => {}, queue: async () => {} },
+      metrics: t.metrics,
+      source: t.app,
+      logger: false,
+    })
+    internal = await startHttpServer(internalApp, t.config, {
+      address: t.config.http.internal ?? { host: '127.0.0.1', port: 0 },
+    })
   })
   afterAll(async () => {
     await internal?.close()
@@ -69,7 +77,10 @@ describe('INTERNAL_PORT: metrics and docs on a separate loopback listener', () =
     const metrics = await fetch(`${internal.url}/metrics`)
     expect(metrics.status).toBe(200)
     expect(await metrics.text()).toMatch(/http_requests_total\{[^}]*route="\/healthz"/)
-    const doc = (await (await fetch(`${internal.url}/docs/json`)).json()) as { openapi: string; paths: Record<string, unknown> }
+    const doc = (await (await fetch(`${internal.url}/docs/json`)).json()) as {
+      openapi: string
+      paths: Record<string, unknown>
+    }
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths)).toContain('/v1/items/{itemId}/photos')
     expect((await fetch(`${internal.url}/docs`, { redirect: 'manual' })).status).toBeLessThan(400)

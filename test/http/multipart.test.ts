@@ -91,11 +91,20 @@ describe('multipart uploads', () => {
   it('400 for a file under another name, an unexpected field, a field after the file, an over-long field', async () => {
     const wrongName = multipart([{ name: 'photo', filename: 'a.jpg', data: jpeg() }])
     await refused(await post(wrongName.payload, wrongName.headers), 400, 'VALIDATION_FAILED')
-    const unexpected = multipart([{ name: 'caption', data: 'hi' }, { name: 'file', filename: 'a.jpg', data: jpeg() }])
+    const unexpected = multipart([
+      { name: 'caption', data: 'hi' },
+      { name: 'file', filename: 'a.jpg', data: jpeg() },
+    ])
     await refused(await post(unexpected.payload, unexpected.headers), 400, 'VALIDATION_FAILED')
-    const late = multipart([{ name: 'file', filename: 'a.pdf', data: '%PDF-1.7' }, { name: 'type', data: 'passport' }])
+    const late = multipart([
+      { name: 'file', filename: 'a.pdf', data: '%PDF-1.7' },
+      { name: 'type', data: 'passport' },
+    ])
     await refused(await post(late.payload, late.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
-    const long = multipart([{ name: 'type', data: 'p'.repeat(5000) }, { name: 'file', filename: 'a.pdf', data: '%PDF-1.7' }])
+    const long = multipart([
+      { name: 'type', data: 'p'.repeat(5000) },
+      { name: 'file', filename: 'a.pdf', data: '%PDF-1.7' },
+    ])
     await refused(await post(long.payload, long.headers, '/v1/verification-documents'), 400, 'VALIDATION_FAILED')
   })
 
@@ -135,11 +144,24 @@ describe('busboy limits (behind the route checks)', () => {
       return { bytes, fields: Object.keys(file.fields).length }
     })
     try {
-      const ok = multipart([{ name: 'f1', data: 'x' }, { name: 'file', filename: 'a', data: 'abc' }])
-      expect((await app.inject({ method: 'POST', url: '/', headers: ok.headers, payload: ok.payload })).json()).toEqual({ bytes: 3, fields: 1 })
+      const ok = multipart([
+        { name: 'f1', data: 'x' },
+        { name: 'file', filename: 'a', data: 'abc' },
+      ])
+      expect((await app.inject({ method: 'POST', url: '/', headers: ok.headers, payload: ok.payload })).json()).toEqual(
+        { bytes: 3, fields: 1 },
+      )
 
-      const fields = multipart([...names.map((name) => ({ name, data: 'x' })), { name: 'file', filename: 'a', data: 'abc' }])
-      const manyFields = await app.inject({ method: 'POST', url: '/', headers: fields.headers, payload: fields.payload })
+      const fields = multipart([
+        ...names.map((name) => ({ name, data: 'x' })),
+        { name: 'file', filename: 'a', data: 'abc' },
+      ])
+      const manyFields = await app.inject({
+        method: 'POST',
+        url: '/',
+        headers: fields.headers,
+        payload: fields.payload,
+      })
       expect([manyFields.statusCode, manyFields.json().detail]).toEqual([400, 'The multipart body has too many fields'])
 
       const files = multipart(names.map((_, i) => ({ name: 'file', filename: `${i}`, data: 'abc' })))
@@ -147,8 +169,15 @@ describe('busboy limits (behind the route checks)', () => {
       expect([manyFiles.statusCode, manyFiles.json().detail]).toEqual([400, 'Send exactly one file per request'])
 
       const headerLines = Array.from({ length: 50 }, (_, i) => `X-H${i}: v`).join('\r\n')
-      const payload = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n${headerLines}\r\n\r\nabc\r\n--${BOUNDARY}--\r\n`)
-      const headers = await app.inject({ method: 'POST', url: '/', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }, payload })
+      const payload = Buffer.from(
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n${headerLines}\r\n\r\nabc\r\n--${BOUNDARY}--\r\n`,
+      )
+      const headers = await app.inject({
+        method: 'POST',
+        url: '/',
+        headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+        payload,
+      })
       // busboy drops headers past `headerPairs`: the part still parses, with at most 10 of them.
       expect(headers.statusCode).toBe(200)
     } finally {

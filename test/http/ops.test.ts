@@ -20,7 +20,10 @@ describe('health', () => {
     t = await makeTestApp()
     const res = await t.app.inject({ method: 'GET', url: '/readyz' })
     expect(res.statusCode).toBe(200)
-    expect(res.json()).toMatchObject({ status: 'ok', checks: { db: { status: 'ok' }, store: { status: 'ok' }, queue: { status: 'ok' } } })
+    expect(res.json()).toMatchObject({
+      status: 'ok',
+      checks: { db: { status: 'ok' }, store: { status: 'ok' }, queue: { status: 'ok' } },
+    })
   })
 
   it('/readyz is 503 naming the failing probes and their codes (a hung probe times out)', async () => {
@@ -39,7 +42,11 @@ describe('health', () => {
     expect(res.headers['retry-after']).toBe('5')
     expect(res.json()).toMatchObject({
       status: 'unavailable',
-      checks: { db: { status: 'ok' }, store: { status: 'fail', code: 'STORE_UNAVAILABLE' }, queue: { status: 'fail', code: 'TIMEOUT' } },
+      checks: {
+        db: { status: 'ok' },
+        store: { status: 'fail', code: 'STORE_UNAVAILABLE' },
+        queue: { status: 'fail', code: 'TIMEOUT' },
+      },
     })
     expect(res.body).not.toContain('10.1.2.3')
   })
@@ -53,13 +60,20 @@ describe('metrics', () => {
     t.metrics.jobsFailed.inc({ job: 'variants' })
     t.metrics.storeErrors.inc({ operation: 'put', code: 'STORE_UNAVAILABLE' })
     const form = photoForm()
-    await t.app.inject({ method: 'POST', url: '/v1/items/item-1/photos', headers: { ...(await t.bearer('alice')), ...form.headers }, payload: form.payload })
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/items/item-1/photos',
+      headers: { ...(await t.bearer('alice')), ...form.headers },
+      payload: form.payload,
+    })
     await t.app.inject({ method: 'GET', url: '/v1/nothing-here' })
     const res = await t.app.inject({ method: 'GET', url: '/metrics' })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/^text\/plain/)
     for (const name of METRIC_NAMES) expect(res.body).toContain(`localex_${name}`)
-    expect(res.body).toMatch(/localex_http_requests_total\{method="POST",route="\/v1\/items\/:itemId\/photos",status_code="201"\} 1/)
+    expect(res.body).toMatch(
+      /localex_http_requests_total\{method="POST",route="\/v1\/items\/:itemId\/photos",status_code="201"\} 1/,
+    )
     expect(res.body).toMatch(/localex_http_requests_total\{method="GET",route="unmatched",status_code="404"\} 1/)
     expect(res.body).toMatch(/localex_upload_bytes_count\{purpose="item_photo"\} 1/)
     expect(res.body).toMatch(/localex_upload_duration_seconds_count\{purpose="item_photo",outcome="ok"\} 1/)
@@ -105,14 +119,22 @@ describe('OpenAPI', () => {
     expect(refs.length).toBeGreaterThan(0)
     for (const ref of refs) {
       expect(ref.startsWith('#/'), ref).toBe(true)
-      const target = ref.slice(2).split('/').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc)
+      const target = ref
+        .slice(2)
+        .split('/')
+        .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc)
       expect(target, ref).toBeDefined()
     }
     const upload = doc.paths['/v1/items/{itemId}/photos'].post
-    expect(upload.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' })
+    expect(upload.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({
+      type: 'string',
+      format: 'binary',
+    })
     expect(upload.security).toEqual([{ bearerAuth: [] }])
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Problem', 'FileView', 'SignedUrl', 'DirectUpload']))
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['Problem', 'FileView', 'SignedUrl', 'DirectUpload']),
+    )
     const ui = await t.app.inject({ method: 'GET', url: '/docs' })
     expect([200, 302]).toContain(ui.statusCode)
   })

@@ -26,7 +26,11 @@ const CLI = join(ROOT, 'src/cli/run.ts')
 function run(args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
   // Only what a shell would pass on: no test-runner settings that could configure the service.
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, TMPDIR: cwd }
-  return spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], {
+    cwd,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
 }
 
 function output(child: ChildProcess): { stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
@@ -72,8 +76,17 @@ describe('localex-storage serve on a fresh embedded default', () => {
       env: { DATA_DIR: join(dir, 'var') },
       values: { user: 'alice', ttl: '1h' },
       positionals: [],
-      stdout: new Writable({ write(chunk, _enc, done) { printed += String(chunk); done() } }),
-      stderr: new Writable({ write(_chunk, _enc, done) { done() } }),
+      stdout: new Writable({
+        write(chunk, _enc, done) {
+          printed += String(chunk)
+          done()
+        },
+      }),
+      stderr: new Writable({
+        write(_chunk, _enc, done) {
+          done()
+        },
+      }),
       signal: new AbortController().signal,
     })
     expect(code).toBe(0)
@@ -81,18 +94,35 @@ describe('localex-storage serve on a fresh embedded default', () => {
     expect(bearer).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
     expect(out.stderr()).toMatch(/Generated development secrets in .*var\/secrets\.json/)
     // One line says whether development sign-in is on, and why.
-    expect(out.stderr()).toMatch(/^Development sign-in is on \(DEV_TOKENS=auto: NODE_ENV is not production, the JWT secret was generated, HOST=127\.0\.0\.1 is loopback.*\)$/m)
+    expect(out.stderr()).toMatch(
+      /^Development sign-in is on \(DEV_TOKENS=auto: NODE_ENV is not production, the JWT secret was generated, HOST=127\.0\.0\.1 is loopback.*\)$/m,
+    )
     // The page's sign-in works from this machine, and not through a proxy on it.
     const devToken = (headers: Record<string, string> = {}) =>
-      fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ userId: 'attacker', admin: true }) })
+      fetch(`${base}/v1/dev/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ userId: 'attacker', admin: true }),
+      })
     expect((await devToken()).status).toBe(201)
     expect((await devToken({ 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' })).status).toBe(404)
 
     const form = new FormData()
-    form.append('file', new Blob([await readFile(fixture('images/jpeg-exif-orientation-6-landscape.jpg'))], { type: 'image/jpeg' }), 'bike.jpg')
-    const res = await fetch(`${base}/v1/items/bike-42/photos?wait=true`, { method: 'POST', body: form, headers: { authorization: `Bearer ${bearer}` } })
+    form.append(
+      'file',
+      new Blob([await readFile(fixture('images/jpeg-exif-orientation-6-landscape.jpg'))], { type: 'image/jpeg' }),
+      'bike.jpg',
+    )
+    const res = await fetch(`${base}/v1/items/bike-42/photos?wait=true`, {
+      method: 'POST',
+      body: form,
+      headers: { authorization: `Bearer ${bearer}` },
+    })
     expect(res.status, await res.clone().text()).toBe(201)
-    const view = (await res.json()) as { status: string; variants: Array<{ variant: string; format: string; width: number; url: string }> }
+    const view = (await res.json()) as {
+      status: string
+      variants: Array<{ variant: string; format: string; width: number; url: string }>
+    }
     expect(view.status).toBe('ready')
     expect(view.variants).toHaveLength(8)
     const port = new URL(base).port
@@ -142,7 +172,11 @@ describe('localex-storage serve and check refuse development sign-in in producti
         void out.exit.then((code) => reject(new Error(`serve exited with ${code}:\n${out.stderr()}`)))
       })
       expect(out.stderr()).toMatch(/^Development sign-in is off \(DEV_TOKENS=auto and NODE_ENV=production\)$/m)
-      const res = await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'attacker', admin: true }) })
+      const res = await fetch(`${base}/v1/dev/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'attacker', admin: true }),
+      })
       expect(res.status).toBe(404)
     } finally {
       child.kill('SIGTERM')

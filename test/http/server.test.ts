@@ -5,7 +5,9 @@ import { jpeg, makeTestApp, until } from './support/app.js'
 
 describe('startHttpServer', () => {
   it('listens on HOST:PORT with the slow-client timeouts, and lets in-flight requests finish on close', async () => {
-    const t = await makeTestApp({ env: { HOST: '127.0.0.1', PORT: '0', HTTP_HEADERS_TIMEOUT: '2s', HTTP_REQUEST_TIMEOUT: '30s' } })
+    const t = await makeTestApp({
+      env: { HOST: '127.0.0.1', PORT: '0', HTTP_HEADERS_TIMEOUT: '2s', HTTP_REQUEST_TIMEOUT: '30s' },
+    })
     const server = await startHttpServer(t.app, t.config, { shutdownTimeoutMs: 5000 })
     try {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)

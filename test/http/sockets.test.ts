@@ -31,15 +31,23 @@ async function healthy(): Promise<void> {
 describe('over real sockets', () => {
   it('answers 413 to a 50 MB upload long before it is all sent, and stays healthy', async () => {
     const total = 50 * 1024 * 1024
-    const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`)
+    const head = Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+    )
     const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`)
     const chunk = jpeg(64 * 1024)
     const result = await new Promise<{ status: number; body: string; sent: number }>((resolve, reject) => {
       let sent = 0
       let answered = false
       const req = httpRequest({
-        host: '127.0.0.1', port, method: 'POST', path: '/v1/items/item-1/photos',
-        headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(head.length + total + tail.length) },
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v1/items/item-1/photos',
+        headers: {
+          'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+          'content-length': String(head.length + total + tail.length),
+        },
       })
       req.on('response', (res) => {
         answered = true
@@ -123,8 +131,8 @@ describe('over real sockets', () => {
       let bytes = 0
       socket.write(
         `POST /v1/items/item-1/photos HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
-        `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${length}\r\n\r\n` +
-        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n`,
+          `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${length}\r\n\r\n` +
+          `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n`,
       )
       const timer = setInterval(() => {
         if (!socket.destroyed) socket.write('x', () => void (bytes += 1))
@@ -149,8 +157,8 @@ describe('over real sockets', () => {
     socket.on('error', () => undefined)
     socket.write(
       `POST /v1/items/item-1/photos HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
-      `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 100000\r\n\r\n` +
-      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n${'x'.repeat(100)}`,
+        `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 100000\r\n\r\n` +
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n${'x'.repeat(100)}`,
     )
     // The upload is in the files layer, which is waiting for the rest of the body.
     const uploading = () => t.files.calls.slice(before).find((c) => c.method === 'uploadItemPhoto')

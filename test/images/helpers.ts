@@ -23,14 +23,25 @@ export async function expectCode(promise: Promise<unknown>, code: ErrorCode) {
 
 /** A solid-colour PNG of the given size (fast: sharp's `create`). */
 export function solidPng(width: number, height: number, alpha = false): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: alpha ? 4 : 3, background: alpha ? { r: 200, g: 40, b: 40, alpha: 0.5 } : { r: 200, g: 40, b: 40 } } }).png().toBuffer()
+  return sharp({
+    create: {
+      width,
+      height,
+      channels: alpha ? 4 : 3,
+      background: alpha ? { r: 200, g: 40, b: 40, alpha: 0.5 } : { r: 200, g: 40, b: 40 },
+    },
+  })
+    .png()
+    .toBuffer()
 }
 
 /** An animated GIF with `frames` frames of 8×8, each a different grey. */
 export function animatedGif(frames: number): Promise<Buffer> {
   const raw = Buffer.alloc(8 * 8 * 3 * frames)
   for (let f = 0; f < frames; f++) raw.fill((f * 37) % 256, f * 192, (f + 1) * 192)
-  return sharp(raw, { raw: { width: 8, height: 8 * frames, channels: 3, pageHeight: 8 } }).gif().toBuffer()
+  return sharp(raw, { raw: { width: 8, height: 8 * frames, channels: 3, pageHeight: 8 } })
+    .gif()
+    .toBuffer()
 }
 
 function crc32(buf: Buffer): number {
@@ -62,12 +73,23 @@ export function pixelFloodPng(side: number): Buffer {
   ihdr[8] = 1 // bit depth
   ihdr[9] = 0 // greyscale
   const raw = Buffer.alloc((1 + Math.ceil(side / 8)) * side) // zeros: filter byte 0 + black pixels
-  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw, { level: 9 })), pngChunk('IEND', Buffer.alloc(0))])
+  return Buffer.concat([
+    Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(raw, { level: 9 })),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ])
 }
 
 /** A baseline JPEG whose frame header claims `width`×`height`; the scan is a few bytes of nothing. */
 export function jpegClaiming(width: number, height: number): Buffer {
-  const seg = (marker: number, body: number[]) => [0xff, marker, ((body.length + 2) >> 8) & 0xff, (body.length + 2) & 0xff, ...body]
+  const seg = (marker: number, body: number[]) => [
+    0xff,
+    marker,
+    ((body.length + 2) >> 8) & 0xff,
+    (body.length + 2) & 0xff,
+    ...body,
+  ]
   const dqt = seg(0xdb, [0x00, ...new Array<number>(64).fill(1)])
   const sof = seg(0xc0, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 1, 1, 0x11, 0])
   const dht = seg(0xc4, [0x00, 0, 1, ...new Array<number>(14).fill(0), 0])
@@ -117,7 +139,8 @@ export function metadataContainers(data: Buffer): string[] {
     }
   } else if (data.toString('latin1', 4, 8) === 'ftyp') {
     const text = data.toString('latin1')
-    for (const needle of ['Exif', 'application/rdf+xml', 'prof']) if (text.includes(needle)) found.push(`avif:${needle}`)
+    for (const needle of ['Exif', 'application/rdf+xml', 'prof'])
+      if (text.includes(needle)) found.push(`avif:${needle}`)
   }
   return found
 }

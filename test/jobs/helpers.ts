@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createServer } from 'node:net'
 import { TcpProxy } from '../support/tcp-proxy.js'
-import { BullMqJobQueue, InProcessJobQueue, silentLogger, type JobQueue, type UntypedJobPayloads } from '../../src/jobs/index.js'
+import {
+  BullMqJobQueue,
+  InProcessJobQueue,
+  silentLogger,
+  type JobQueue,
+  type UntypedJobPayloads,
+} from '../../src/jobs/index.js'
 
 export const QUEUE_KINDS = ['memory', 'bullmq'] as const
 export type QueueKind = (typeof QUEUE_KINDS)[number]
@@ -33,7 +39,12 @@ export interface TestQueue {
 }
 
 export function createTestQueue(kind: QueueKind, options: TestQueueOptions = {}): TestQueue {
-  const settings = { attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 50, concurrency: options.concurrency ?? 2, logger: silentLogger }
+  const settings = {
+    attempts: options.attempts ?? 3,
+    backoffMs: options.backoffMs ?? 50,
+    concurrency: options.concurrency ?? 2,
+    logger: silentLogger,
+  }
   const prefix = options.prefix ?? testPrefix()
   if (kind === 'memory') {
     const queue = new InProcessJobQueue<UntypedJobPayloads>(settings)
@@ -58,9 +69,23 @@ export function createTestQueue(kind: QueueKind, options: TestQueueOptions = {})
 
 /** Removes every BullMQ key of `prefix` (through a fresh queue, the test's own may be closed). */
 export async function obliterate(prefix: string): Promise<void> {
-  const cleaner = new BullMqJobQueue({ redisUrl: REDIS_URL, prefix, attempts: 1, backoffMs: 1, concurrency: 1, logger: silentLogger })
+  const cleaner = new BullMqJobQueue({
+    redisUrl: REDIS_URL,
+    prefix,
+    attempts: 1,
+    backoffMs: 1,
+    concurrency: 1,
+    logger: silentLogger,
+  })
   try {
-    await waitFor(async () => (await cleaner.ping().then(() => true, () => false)), 5000)
+    await waitFor(
+      async () =>
+        await cleaner.ping().then(
+          () => true,
+          () => false,
+        ),
+      5000,
+    )
     await cleaner.obliterate()
   } finally {
     await cleaner.close()
@@ -68,7 +93,11 @@ export async function obliterate(prefix: string): Promise<void> {
 }
 
 /** Resolves once `check` is true, polling; rejects after `timeoutMs`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await check()) return

@@ -29,7 +29,15 @@ for (const dialect of DIALECTS) {
         t = await createTestDatabase(dialect)
         q = createTestQueue(kind, { attempts: 3, backoffMs: 30 })
         queue = q.queue
-        if (kind === 'bullmq') await waitFor(() => queue.ping().then(() => true, () => false), 5000)
+        if (kind === 'bullmq')
+          await waitFor(
+            () =>
+              queue.ping().then(
+                () => true,
+                () => false,
+              ),
+            5000,
+          )
       })
       afterEach(async () => {
         for (const stop of stops.splice(0).reverse()) await stop()
@@ -38,9 +46,17 @@ for (const dialect of DIALECTS) {
       })
 
       /** A relay and a worker running `handlers`, stopped after the test. */
-      async function run(handlers: Partial<Record<(typeof JOB_NAMES)[number], OutboxHandler>>, relayOptions: { intervalMs?: number } = {}): Promise<OutboxRelay> {
+      async function run(
+        handlers: Partial<Record<(typeof JOB_NAMES)[number], OutboxHandler>>,
+        relayOptions: { intervalMs?: number } = {},
+      ): Promise<OutboxRelay> {
         const worker: Worker = queue.work(JOB_NAMES, runOutboxJob({ db: t.db, handlers, logger: silentLogger }))
-        const relay = new OutboxRelay({ db: t.db, queue, intervalMs: relayOptions.intervalMs ?? 100, logger: silentLogger })
+        const relay = new OutboxRelay({
+          db: t.db,
+          queue,
+          intervalMs: relayOptions.intervalMs ?? 100,
+          logger: silentLogger,
+        })
         stops.push(() => worker.close({ timeoutMs: 2000 }))
         stops.push(() => relay.stop())
         await relay.start()
@@ -88,7 +104,9 @@ for (const dialect of DIALECTS) {
         // The next poll is a minute away: a run within the bounded wait below can only come from notify().
         const relay = await run({ purge_cdn: async () => void (runs += 1) }, { intervalMs: 60_000 })
         await sleep(50)
-        const row = await withTransaction(t.db, (trx) => outbox.add(trx, { kind: 'purge_cdn', payload: { paths: ['/a'] } }))
+        const row = await withTransaction(t.db, (trx) =>
+          outbox.add(trx, { kind: 'purge_cdn', payload: { paths: ['/a'] } }),
+        )
         relay.notify()
         await waitFor(() => runs === 1, 10_000, 'job run')
         await waitFor(async () => (await outbox.get(t.db, row.id))?.status === 'done', 2000)
@@ -125,9 +143,23 @@ for (const dialect of DIALECTS) {
         await waitFor(async () => (await queue.counts()).waiting + (await queue.counts()).active === 0, 5000)
         // … and a direct second call of the wrapper.
         const wrapper = runOutboxJob({ db: t.db, handlers, logger: silentLogger })
-        await wrapper({ id: row.id, name: 'delete_objects', data: row.payload, attempt: 1, maxAttempts: 3, signal: new AbortController().signal })
+        await wrapper({
+          id: row.id,
+          name: 'delete_objects',
+          data: row.payload,
+          attempt: 1,
+          maxAttempts: 3,
+          signal: new AbortController().signal,
+        })
         // A job whose row never committed does nothing.
-        await wrapper({ id: 'no-such-row', name: 'delete_objects', data: null, attempt: 1, maxAttempts: 3, signal: new AbortController().signal })
+        await wrapper({
+          id: 'no-such-row',
+          name: 'delete_objects',
+          data: null,
+          attempt: 1,
+          maxAttempts: 3,
+          signal: new AbortController().signal,
+        })
         await sleep(100)
         expect(runs).toBe(1)
       })
@@ -160,14 +192,23 @@ for (const dialect of DIALECTS) {
       await proxy.start()
       await proxy.stop() // Redis is "down" from the start; the port is ours to reopen
       const prefix = testPrefix()
-      const queue = new BullMqJobQueue({ redisUrl: proxy.url, prefix, attempts: 3, backoffMs: 30, concurrency: 2, logger: silentLogger })
+      const queue = new BullMqJobQueue({
+        redisUrl: proxy.url,
+        prefix,
+        attempts: 3,
+        backoffMs: 30,
+        concurrency: 2,
+        logger: silentLogger,
+      })
       cleanups.push(() => obliterate(prefix))
       cleanups.push(() => queue.close({ timeoutMs: 1000 }))
       cleanups.push(() => proxy.stop())
       const relay = new OutboxRelay({ db: t.db, queue, retryDelayMs: 0, logger: silentLogger })
 
       // The upload's transaction commits regardless of Redis.
-      const row = await withTransaction(t.db, (trx) => outbox.add(trx, { kind: 'variants', payload: { fileId: 'f1' }, fileId: 'f1' }))
+      const row = await withTransaction(t.db, (trx) =>
+        outbox.add(trx, { kind: 'variants', payload: { fileId: 'f1' }, fileId: 'f1' }),
+      )
       expect(await relay.runOnce()).toEqual({ dispatched: 0, deferred: 1, rejected: 0 })
       const pending = await outbox.get(t.db, row.id)
       expect(pending).toMatchObject({ status: 'pending', attempts: 0 })
@@ -177,7 +218,14 @@ for (const dialect of DIALECTS) {
       expect(pending?.lastError).not.toMatch(/did not answer within/)
 
       const ran: string[] = []
-      const worker = queue.work('variants', runOutboxJob({ db: t.db, handlers: { variants: async (p) => void ran.push((p as { fileId: string }).fileId) }, logger: silentLogger }))
+      const worker = queue.work(
+        'variants',
+        runOutboxJob({
+          db: t.db,
+          handlers: { variants: async (p) => void ran.push((p as { fileId: string }).fileId) },
+          logger: silentLogger,
+        }),
+      )
       cleanups.push(() => worker.close({ timeoutMs: 1000 }))
       await relay.start()
       cleanups.push(() => relay.stop())
@@ -185,7 +233,11 @@ for (const dialect of DIALECTS) {
       expect((await outbox.get(t.db, row.id))?.status).toBe('pending')
 
       await proxy.start() // Redis is back
-      await waitFor(async () => (await outbox.get(t.db, row.id))?.status === 'done', 15_000, 'row done after Redis returned')
+      await waitFor(
+        async () => (await outbox.get(t.db, row.id))?.status === 'done',
+        15_000,
+        'row done after Redis returned',
+      )
       expect(ran).toEqual(['f1'])
     })
   })

@@ -3,7 +3,13 @@ import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LocalexError, isLocalexError } from '../../src/errors/index.js'
-import { createJobQueue, type JobContext, type JobName, type UntypedJobPayloads, type Worker } from '../../src/jobs/index.js'
+import {
+  createJobQueue,
+  type JobContext,
+  type JobName,
+  type UntypedJobPayloads,
+  type Worker,
+} from '../../src/jobs/index.js'
 import { QUEUE_KINDS, REDIS_URL, closedPort, createTestQueue, deferred, waitFor, type TestQueue } from './helpers.js'
 import { testConfig } from '../support/db.js'
 
@@ -109,7 +115,10 @@ describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
       )
       await queue.enqueue({ id: 'flaky', name: 'variants', data: null })
       // After each failure the job waits, delayed, for base × 2^(n-1) before its next attempt.
-      for (const [failed, delay] of [[1, 300], [2, 600]] as const) {
+      for (const [failed, delay] of [
+        [1, 300],
+        [2, 600],
+      ] as const) {
         await waitFor(async () => attempts.length === failed && (await queue.counts()).delayed === 1)
         if (jobs) {
           const recorded = async () => (await jobs.delayOf('flaky')) === delay
@@ -155,10 +164,12 @@ describe.each(QUEUE_KINDS)('%s: JobQueue contract', (kind) => {
       const queue = make()
       const ran = deferred()
       let runs = 0
-      workers.push(queue.work('purge_cdn', async () => {
-        runs += 1
-        ran.resolve()
-      }))
+      workers.push(
+        queue.work('purge_cdn', async () => {
+          runs += 1
+          ran.resolve()
+        }),
+      )
       await queue.enqueue({ id: 'later', name: 'purge_cdn', data: null }, { delayMs: 300 })
       expect((await queue.counts()).delayed).toBe(1)
       expect(runs).toBe(0)

@@ -4,7 +4,12 @@ import { Writable } from 'node:stream'
 export function capture(): { stream: Writable; text: () => string } {
   let out = ''
   return {
-    stream: new Writable({ write(chunk, _enc, done) { out += String(chunk); done() } }),
+    stream: new Writable({
+      write(chunk, _enc, done) {
+        out += String(chunk)
+        done()
+      },
+    }),
     text: () => out,
   }
 }

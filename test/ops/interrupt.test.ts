@@ -18,10 +18,29 @@ describe('interrupted operations on radosgw + PostgreSQL', () => {
       const id = newId()
       const prefix = `items/item-i/photos/${id}/`
       await fileRows.insert(t.db, {
-        id, ownerId: 'u', entityType: 'item', entityId: 'item-i', purpose: 'item_photo', documentType: null,
-        accessLevel: 'public', status: 'failed', originalName: 'x.jpg', contentType: 'image/jpeg', bytes: 1, width: 1,
-        height: 1, sha256: 'x', keyPrefix: prefix, objects: [], placeholder: null, dominantColor: null, position: null,
-        errorReason: 'test', idempotencyKey: null, createdAt: at, updatedAt: at,
+        id,
+        ownerId: 'u',
+        entityType: 'item',
+        entityId: 'item-i',
+        purpose: 'item_photo',
+        documentType: null,
+        accessLevel: 'public',
+        status: 'failed',
+        originalName: 'x.jpg',
+        contentType: 'image/jpeg',
+        bytes: 1,
+        width: 1,
+        height: 1,
+        sha256: 'x',
+        keyPrefix: prefix,
+        objects: [],
+        placeholder: null,
+        dominantColor: null,
+        position: null,
+        errorReason: 'test',
+        idempotencyKey: null,
+        createdAt: at,
+        updatedAt: at,
       })
       await t.store.put(`${prefix}original.jpg`, Buffer.from('x'))
       await t.store.put(`${prefix}thumbnail.webp`, Buffer.from('x'))
@@ -34,7 +53,12 @@ describe('interrupted operations on radosgw + PostgreSQL', () => {
 
   it('cleanup stops between rows when aborted, reports interrupted, and a re-run finishes the rest', async () => {
     const controller = new AbortController()
-    const first = await cleanup(t, { signal: controller.signal, onProgress: (p) => { if (p.done >= 5) controller.abort() } })
+    const first = await cleanup(t, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.done >= 5) controller.abort()
+      },
+    })
     expect(first.interrupted).toBe(true)
     expect(first.counts.failed).toBeGreaterThanOrEqual(5)
     expect(first.counts.failed).toBeLessThan(40)

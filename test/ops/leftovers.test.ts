@@ -1,6 +1,10 @@
 import { readFile } from 'node:fs/promises'
-import type { S3Client } from '@aws-sdk/client-s3';
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+} from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../src/cli/main.js'
 import { auditLog, files as fileRows, uploads, type FileRecord } from '../../src/db/index.js'
@@ -57,18 +61,41 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     freshMultipartKey: string
   }
 
-  async function plantFileRow(status: FileRecord['status'], itemId: string, updatedAgoMs: number, withObject: boolean): Promise<{ id: string; key: string }> {
+  async function plantFileRow(
+    status: FileRecord['status'],
+    itemId: string,
+    updatedAgoMs: number,
+    withObject: boolean,
+  ): Promise<{ id: string; key: string }> {
     const id = newId()
     const prefix = `items/${itemId}/photos/${id}/`
     const key = `${prefix}original.jpg`
     const at = ago(updatedAgoMs)
     await fileRows.insert(t.db, {
-      id, ownerId: 'mallory', entityType: 'item', entityId: itemId, purpose: 'item_photo', documentType: null,
-      accessLevel: 'public', status, originalName: 'x.jpg', contentType: 'image/jpeg', bytes: 4, width: 1, height: 1,
-      sha256: 'x', keyPrefix: prefix,
+      id,
+      ownerId: 'mallory',
+      entityType: 'item',
+      entityId: itemId,
+      purpose: 'item_photo',
+      documentType: null,
+      accessLevel: 'public',
+      status,
+      originalName: 'x.jpg',
+      contentType: 'image/jpeg',
+      bytes: 4,
+      width: 1,
+      height: 1,
+      sha256: 'x',
+      keyPrefix: prefix,
       objects: [{ variant: 'original', format: 'jpeg', key, contentType: 'image/jpeg', size: 4 }],
-      placeholder: null, dominantColor: null, position: null, errorReason: null, idempotencyKey: null,
-      createdAt: at, updatedAt: at, deletedAt: status === 'deleted' ? at : null,
+      placeholder: null,
+      dominantColor: null,
+      position: null,
+      errorReason: null,
+      idempotencyKey: null,
+      createdAt: at,
+      updatedAt: at,
+      deletedAt: status === 'deleted' ? at : null,
     })
     if (withObject) await t.store.put(key, Buffer.from('jpeg'), { contentType: 'image/jpeg' })
     return { id, key }
@@ -113,7 +140,12 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
   beforeAll(async () => {
     t = await openTestStorage('production')
     s3 = { client: s3TestClient(), bucket: t.config.storage.s3.bucket }
-    env = { ...s3ConfigEnv(t.config.storage.s3.bucket), DATABASE_URL: t.testDb.url as string, DATA_DIR: t.testDb.dir, LOG_LEVEL: 'silent' }
+    env = {
+      ...s3ConfigEnv(t.config.storage.s3.bucket),
+      DATABASE_URL: t.testDb.url as string,
+      DATA_DIR: t.testDb.dir,
+      LOG_LEVEL: 'silent',
+    }
     const photo = await readFile(fixture('images/jpeg-exif-orientation-1-landscape.jpg'))
     const png = await readFile(fixture('images/png-rgba-alpha.png'))
 
@@ -125,12 +157,17 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     // Rows missing objects: one lost its original, one a variant (rows updated long ago).
     planted.missingOriginal = await t.files.uploadItemPhoto(alice, 'item-mo', { body: photo, wait: true })
     planted.missingDerived = await t.files.uploadItemPhoto(alice, 'item-md', { body: png, wait: true })
-    const originalOf = (v: FileView) => `items/${v.entityId}/photos/${v.id}/original.${v.variants.find((x) => x.variant === 'original' && x.format !== 'webp')?.format === 'png' ? 'png' : 'jpg'}`
+    const originalOf = (v: FileView) =>
+      `items/${v.entityId}/photos/${v.id}/original.${v.variants.find((x) => x.variant === 'original' && x.format !== 'webp')?.format === 'png' ? 'png' : 'jpg'}`
     await t.store.delete(originalOf(planted.missingOriginal))
     planted.thumbKey = `items/item-md/photos/${planted.missingDerived.id}/thumbnail.webp`
     await t.store.delete(planted.thumbKey)
     for (const v of [...healthy, planted.missingOriginal, planted.missingDerived]) {
-      await t.db.updateTable('files').set({ updated_at: ago(2 * DAY) }).where('id', '=', v.id).execute()
+      await t.db
+        .updateTable('files')
+        .set({ updated_at: ago(2 * DAY) })
+        .where('id', '=', v.id)
+        .execute()
     }
 
     // Old leftovers.
@@ -173,10 +210,12 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
   }, 120_000)
 
   afterAll(async () => {
-    if (s3) for (const key of await multipartKeys().catch(() => [])) {
-      const page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: key }))
-      for (const u of page.Uploads ?? []) await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: u.Key, UploadId: u.UploadId }))
-    }
+    if (s3)
+      for (const key of await multipartKeys().catch(() => [])) {
+        const page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: key }))
+        for (const u of page.Uploads ?? [])
+          await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: u.Key, UploadId: u.UploadId }))
+      }
     s3?.client.destroy()
     await t?.close()
   })
@@ -184,7 +223,14 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
   it('cleanup --dry-run finds exactly the expired, abandoned, old and stale ones, and changes nothing', async () => {
     const before = await snapshot()
     const summary = await cleanup(t, { dryRun: true, olderThanMs: GRACE_MS, now: sweepAt })
-    expect(summary.counts).toEqual({ tempUploads: 1, staleUploading: 1, failed: 1, deleted: 1, multipartUploads: 1, objects: 3 })
+    expect(summary.counts).toEqual({
+      tempUploads: 1,
+      staleUploading: 1,
+      failed: 1,
+      deleted: 1,
+      multipartUploads: 1,
+      objects: 3,
+    })
     const ids = (kind: string) => summary.items.filter((i) => i.kind === kind).map((i) => i.id)
     expect(ids('temp_upload')).toEqual([planted.tempUploadId])
     expect(ids('stale_uploading')).toEqual([planted.staleId])
@@ -199,14 +245,18 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     const before = await snapshot()
     const summary = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
     expect(summary.mode).toBe('report')
-    expect(summary.orphanObjects.map((o) => [o.key, o.reason]).sort()).toEqual([
-      [planted.orphanKey, 'no_row'],
-      [`items/item-d/photos/${planted.recentDeletedId}/original.jpg`, 'file_deleted'],
-    ].sort())
-    expect(summary.missingObjects.map((m) => [m.fileId, m.severity, m.marked]).sort()).toEqual([
-      [planted.missingOriginal.id, 'original', false],
-      [planted.missingDerived.id, 'derived', false],
-    ].sort())
+    expect(summary.orphanObjects.map((o) => [o.key, o.reason]).sort()).toEqual(
+      [
+        [planted.orphanKey, 'no_row'],
+        [`items/item-d/photos/${planted.recentDeletedId}/original.jpg`, 'file_deleted'],
+      ].sort(),
+    )
+    expect(summary.missingObjects.map((m) => [m.fileId, m.severity, m.marked]).sort()).toEqual(
+      [
+        [planted.missingOriginal.id, 'original', false],
+        [planted.missingDerived.id, 'derived', false],
+      ].sort(),
+    )
     expect(summary.missingObjects.find((m) => m.severity === 'derived')?.missing).toEqual([planted.thumbKey])
     // Fresh objects were seen but never judged; the multipart upload is not an object.
     expect(summary.bucket.recent).toBe(3)
@@ -217,12 +267,23 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
   it('cleanup removes them with their objects, audits each, and leaves fresh and healthy files alone; a re-run finds nothing', async () => {
     const summary = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
-    expect(summary.counts).toEqual({ tempUploads: 1, staleUploading: 1, failed: 1, deleted: 1, multipartUploads: 1, objects: 3 })
+    expect(summary.counts).toEqual({
+      tempUploads: 1,
+      staleUploading: 1,
+      failed: 1,
+      deleted: 1,
+      multipartUploads: 1,
+      objects: 3,
+    })
     expect(summary.errors).toEqual([])
     const keys = await objectKeys(t, '')
     for (const gone of [planted.tempKey, planted.staleKey, planted.failedKey]) expect(keys).not.toContain(gone)
-    for (const kept of [planted.freshOrphanKey, planted.freshUploadingKey, planted.freshTempKey, planted.orphanKey]) expect(keys).toContain(kept)
-    for (const v of healthy) expect(keys).toContain(`${v.entityType === 'item' ? `items/${v.entityId}/photos` : `profiles/${v.ownerId}/photo`}/${v.id}/original.webp`)
+    for (const kept of [planted.freshOrphanKey, planted.freshUploadingKey, planted.freshTempKey, planted.orphanKey])
+      expect(keys).toContain(kept)
+    for (const v of healthy)
+      expect(keys).toContain(
+        `${v.entityType === 'item' ? `items/${v.entityId}/photos` : `profiles/${v.ownerId}/photo`}/${v.id}/original.webp`,
+      )
     expect(await multipartKeys()).toEqual([planted.freshMultipartKey])
     expect(await fileRows.get(t.db, planted.staleId)).toBeNull()
     expect(await fileRows.get(t.db, planted.failedId)).toBeNull()
@@ -236,7 +297,14 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     expect(purge).toMatchObject([{ action: 'purge', actorRole: 'system', details }])
 
     const again = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
-    expect(again.counts).toEqual({ tempUploads: 0, staleUploading: 0, failed: 0, deleted: 0, multipartUploads: 0, objects: 0 })
+    expect(again.counts).toEqual({
+      tempUploads: 0,
+      staleUploading: 0,
+      failed: 0,
+      deleted: 0,
+      multipartUploads: 0,
+      objects: 0,
+    })
   })
 
   it('orphans --delete deletes the orphan objects and marks the rows; rows are kept; a re-run finds nothing new', async () => {
@@ -253,7 +321,10 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     const gap = await fileRows.get(t.db, planted.missingDerived.id)
     const gapReason = expect.stringMatching(/^OBJECTS_MISSING: thumbnail\.webp not in the store; reprocess/)
     expect(gap).toMatchObject({ status: 'ready', errorReason: gapReason })
-    expect((await auditLog.listByFile(t.db, planted.missingOriginal.id)).entries[0]).toMatchObject({ action: 'objects_missing', details: { severity: 'original', previousStatus: 'ready' } })
+    expect((await auditLog.listByFile(t.db, planted.missingOriginal.id)).entries[0]).toMatchObject({
+      action: 'objects_missing',
+      details: { severity: 'original', previousStatus: 'ready' },
+    })
 
     // Marking stamped the rows: the failed one is no longer expected to have objects, the marked
     // ready one is now younger than the grace period; the healthy two are checked again.
@@ -265,14 +336,31 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
   it('the CLI commands print JSON, honour --older-than and --prefix, and document every flag', async () => {
     const out = capture()
-    expect(await runCli(['orphans', '--json', '--older-than', '0s', '--prefix', 'items/item-md/'], { env, stdout: out.stream, stderr: capture().stream })).toBe(0)
-    const orphans = JSON.parse(out.text()) as { prefix: string; rows: { checked: number }; missingObjects: Array<{ fileId: string }>; bucket: { objects: number } }
+    expect(
+      await runCli(['orphans', '--json', '--older-than', '0s', '--prefix', 'items/item-md/'], {
+        env,
+        stdout: out.stream,
+        stderr: capture().stream,
+      }),
+    ).toBe(0)
+    const orphans = JSON.parse(out.text()) as {
+      prefix: string
+      rows: { checked: number }
+      missingObjects: Array<{ fileId: string }>
+      bucket: { objects: number }
+    }
     expect(orphans.prefix).toBe('items/item-md/')
     expect(orphans.rows.checked).toBe(1)
     expect(orphans.missingObjects.map((m) => m.fileId)).toEqual([planted.missingDerived.id])
 
     const dry = capture()
-    expect(await runCli(['cleanup', '--dry-run', '--json', '--older-than', '0s'], { env, stdout: dry.stream, stderr: capture().stream })).toBe(0)
+    expect(
+      await runCli(['cleanup', '--dry-run', '--json', '--older-than', '0s'], {
+        env,
+        stdout: dry.stream,
+        stderr: capture().stream,
+      }),
+    ).toBe(0)
     const plan = JSON.parse(dry.text()) as { dryRun: boolean; counts: Record<string, number> }
     expect(plan.dryRun).toBe(true)
     // With no grace at all the fresh abandoned upload and multipart upload now qualify (the fresh temp upload too).
@@ -281,12 +369,23 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
 
     const text = capture()
     const errors = capture()
-    expect(await runCli(['cleanup', '--dry-run'], { env, stdout: text.stream, stderr: errors.stream }), errors.text()).toBe(0)
+    expect(
+      await runCli(['cleanup', '--dry-run'], { env, stdout: text.stream, stderr: errors.stream }),
+      errors.text(),
+    ).toBe(0)
     expect(text.text()).toMatch(/^Would remove: 0 expired direct uploads, 0 abandoned uploads/m)
 
-    expect(await runCli(['orphans', '--older-than', 'soon'], { env, stdout: capture().stream, stderr: capture().stream })).toBe(1)
+    expect(
+      await runCli(['orphans', '--older-than', 'soon'], { env, stdout: capture().stream, stderr: capture().stream }),
+    ).toBe(1)
 
-    for (const [command, flags] of [['cleanup', ['--dry-run', '--older-than', '--json']], ['orphans', ['--delete', '--mark', '--prefix', '--older-than', '--json']], ['stats', ['--json', '--by-user', '--verify', '--price']], ['setup-bucket', ['--dry-run', '--json']], ['migrate', ['--status', '--json']]] as const) {
+    for (const [command, flags] of [
+      ['cleanup', ['--dry-run', '--older-than', '--json']],
+      ['orphans', ['--delete', '--mark', '--prefix', '--older-than', '--json']],
+      ['stats', ['--json', '--by-user', '--verify', '--price']],
+      ['setup-bucket', ['--dry-run', '--json']],
+      ['migrate', ['--status', '--json']],
+    ] as const) {
       const help = capture()
       expect(await runCli([command, '--help'], { stdout: help.stream })).toBe(0)
       for (const flag of flags) expect(help.text(), `${command} ${flag}`).toContain(flag)

@@ -13,7 +13,11 @@ describe('localex-storage migrate', () => {
     it(`${dialect}: --status lists pending migrations without applying them; migrate applies them once`, async () => {
       const d = await createTestDatabase(dialect, { migrate: false })
       opened.push(d)
-      const env = { DATA_DIR: d.dir, LOG_LEVEL: 'silent', ...(d.url ? { DATABASE_URL: d.url } : { SQLITE_PATH: d.config.db.sqlitePath }) }
+      const env = {
+        DATA_DIR: d.dir,
+        LOG_LEVEL: 'silent',
+        ...(d.url ? { DATABASE_URL: d.url } : { SQLITE_PATH: d.config.db.sqlitePath }),
+      }
       const status = capture()
       expect(await runCli(['migrate', '--status', '--json'], { env, stdout: status.stream })).toBe(0)
       const before = JSON.parse(status.text()) as { applied: unknown[]; pending: string[] }

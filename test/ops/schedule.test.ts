@@ -31,11 +31,20 @@ for (const backend of BACKENDS) {
 
     it(`runs cleanup and a report-only orphan sweep periodically (${backend === 'production' ? 'BullMQ job schedulers' : 'timers'})`, async () => {
       const reports: Report[] = []
-      const scheduler = await startSchedules(t, { cleanupEveryMs: 300, orphansEveryMs: 300, logger: silentLogger, onReport: (r) => reports.push(r) })
+      const scheduler = await startSchedules(t, {
+        cleanupEveryMs: 300,
+        orphansEveryMs: 300,
+        logger: silentLogger,
+        onReport: (r) => reports.push(r),
+      })
       try {
         expect(scheduler.kind).toBe(backend === 'production' ? 'bullmq' : 'timer')
         expect(scheduler.scheduled).toEqual(['cleanup', 'orphans'])
-        await until(() => reports.filter((r) => r.task === 'cleanup').length >= 2 && reports.filter((r) => r.task === 'orphans').length >= 2)
+        await until(
+          () =>
+            reports.filter((r) => r.task === 'cleanup').length >= 2 &&
+            reports.filter((r) => r.task === 'orphans').length >= 2,
+        )
       } finally {
         await scheduler.remove()
       }

@@ -1,4 +1,10 @@
-import { GetBucketCorsCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand, HeadBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3'
+import {
+  GetBucketCorsCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketVersioningCommand,
+  HeadBucketCommand,
+  DeleteBucketCommand,
+} from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../src/cli/main.js'
 import { createObjectStore } from '../../src/storage/index.js'
@@ -20,7 +26,10 @@ describe('setup-bucket on radosgw', () => {
   })
 
   const open = (env: Record<string, string> = {}) => {
-    const config = testConfig({ ...s3ConfigEnv(bucket.bucket), SQLITE_PATH: testDb.config.db.sqlitePath, ...env }, testDb.dir)
+    const config = testConfig(
+      { ...s3ConfigEnv(bucket.bucket), SQLITE_PATH: testDb.config.db.sqlitePath, ...env },
+      testDb.dir,
+    )
     return { config, store: createObjectStore(config), db: testDb.db }
   }
 
@@ -36,14 +45,33 @@ describe('setup-bucket on radosgw', () => {
         ['cors', 'planned'],
         ['lifecycle', 'planned'],
       ])
-      const lifecycle = summary.steps.find((s) => s.feature === 'lifecycle')?.request as { LifecycleConfiguration: { Rules: Array<{ ID: string }> } }
-      expect(lifecycle.LifecycleConfiguration.Rules.map((r) => r.ID)).toEqual(['expire-temp', 'abort-incomplete-multipart', 'expire-noncurrent', 'tier-items', 'tier-profiles', 'tier-verification'])
-      expect(lifecycle.LifecycleConfiguration.Rules[3]).toMatchObject({ Filter: { Prefix: 'items/' }, Transitions: [{ Days: 30, StorageClass: 'INTELLIGENT_TIERING' }, { Days: 365, StorageClass: 'GLACIER_IR' }] })
+      const lifecycle = summary.steps.find((s) => s.feature === 'lifecycle')?.request as {
+        LifecycleConfiguration: { Rules: Array<{ ID: string }> }
+      }
+      expect(lifecycle.LifecycleConfiguration.Rules.map((r) => r.ID)).toEqual([
+        'expire-temp',
+        'abort-incomplete-multipart',
+        'expire-noncurrent',
+        'tier-items',
+        'tier-profiles',
+        'tier-verification',
+      ])
+      expect(lifecycle.LifecycleConfiguration.Rules[3]).toMatchObject({
+        Filter: { Prefix: 'items/' },
+        Transitions: [
+          { Days: 30, StorageClass: 'INTELLIGENT_TIERING' },
+          { Days: 365, StorageClass: 'GLACIER_IR' },
+        ],
+      })
       // Nothing reached the bucket.
       const versioning = await bucket.client.send(new GetBucketVersioningCommand({ Bucket: bucket.bucket }))
       expect(versioning.Status).toBeUndefined()
-      await expect(bucket.client.send(new GetBucketCorsCommand({ Bucket: bucket.bucket }))).rejects.toMatchObject({ name: 'NoSuchCORSConfiguration' })
-      await expect(bucket.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.bucket }))).rejects.toMatchObject({ name: 'NoSuchLifecycleConfiguration' })
+      await expect(bucket.client.send(new GetBucketCorsCommand({ Bucket: bucket.bucket }))).rejects.toMatchObject({
+        name: 'NoSuchCORSConfiguration',
+      })
+      await expect(
+        bucket.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.bucket })),
+      ).rejects.toMatchObject({ name: 'NoSuchLifecycleConfiguration' })
     } finally {
       await ctx.store.close()
     }
@@ -70,22 +98,36 @@ describe('setup-bucket on radosgw', () => {
       const versioning = await bucket.client.send(new GetBucketVersioningCommand({ Bucket: bucket.bucket }))
       expect(versioning.Status).toBe('Enabled')
       const cors = await bucket.client.send(new GetBucketCorsCommand({ Bucket: bucket.bucket }))
-      expect([...(cors.CORSRules?.[0]?.AllowedOrigins ?? [])].sort()).toEqual(['https://admin.example', 'https://app.example'])
+      expect([...(cors.CORSRules?.[0]?.AllowedOrigins ?? [])].sort()).toEqual([
+        'https://admin.example',
+        'https://app.example',
+      ])
       expect(cors.CORSRules?.[0]?.AllowedMethods).toEqual(expect.arrayContaining(['POST', 'PUT', 'GET', 'HEAD']))
       const lifecycle = await bucket.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket.bucket }))
       const rules = Object.fromEntries((lifecycle.Rules ?? []).map((r) => [r.ID, r]))
       expect(rules['expire-temp']).toMatchObject({ Status: 'Enabled', Expiration: { Days: 1 } })
       expect(rules['expire-temp']?.Filter?.Prefix ?? rules['expire-temp']?.Prefix).toBe('temp/')
-      expect(rules['abort-incomplete-multipart']).toMatchObject({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })
+      expect(rules['abort-incomplete-multipart']).toMatchObject({
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      })
       expect(rules['expire-noncurrent']).toMatchObject({ NoncurrentVersionExpiration: { NoncurrentDays: 30 } })
       // The bucket holds exactly the rules reported as accepted; the refused ones are reported.
       expect(Object.keys(rules).sort()).toEqual([...(summary.lifecycle?.accepted ?? [])].sort())
       const refusedRules = summary.lifecycle?.refused.map((r) => r.id) ?? []
-      expect([...Object.keys(rules), ...refusedRules].sort()).toEqual(['abort-incomplete-multipart', 'expire-noncurrent', 'expire-temp', 'tier-items', 'tier-profiles', 'tier-verification'])
+      expect([...Object.keys(rules), ...refusedRules].sort()).toEqual([
+        'abort-incomplete-multipart',
+        'expire-noncurrent',
+        'expire-temp',
+        'tier-items',
+        'tier-profiles',
+        'tier-verification',
+      ])
 
       // Idempotent: a second run ends in the same state.
       const again = await setupBucket(ctx)
-      expect(again.steps.map((s) => s.status)).toEqual(summary.steps.map((s) => (s.feature === 'bucket' ? 'skipped' : s.status)))
+      expect(again.steps.map((s) => s.status)).toEqual(
+        summary.steps.map((s) => (s.feature === 'bucket' ? 'skipped' : s.status)),
+      )
     } finally {
       await ctx.store.close()
     }
@@ -93,7 +135,12 @@ describe('setup-bucket on radosgw', () => {
 
   it('creates a missing bucket; the CLI prints JSON and says what the store refused', async () => {
     const name = `${bucket.bucket.slice(0, 40)}-new`
-    const env = { ...s3ConfigEnv(name), SQLITE_PATH: testDb.config.db.sqlitePath, DATA_DIR: testDb.dir, LOG_LEVEL: 'silent' }
+    const env = {
+      ...s3ConfigEnv(name),
+      SQLITE_PATH: testDb.config.db.sqlitePath,
+      DATA_DIR: testDb.dir,
+      LOG_LEVEL: 'silent',
+    }
     const client = s3TestClient()
     try {
       const out = capture()

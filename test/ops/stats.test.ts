@@ -21,7 +21,12 @@ describe('stats on radosgw + PostgreSQL', () => {
 
   beforeAll(async () => {
     t = await openTestStorage('production')
-    env = { ...s3ConfigEnv(t.config.storage.s3.bucket), DATABASE_URL: t.testDb.url as string, DATA_DIR: t.testDb.dir, LOG_LEVEL: 'silent' }
+    env = {
+      ...s3ConfigEnv(t.config.storage.s3.bucket),
+      DATABASE_URL: t.testDb.url as string,
+      DATA_DIR: t.testDb.dir,
+      LOG_LEVEL: 'silent',
+    }
     const jpeg = await readFile(fixture('images/jpeg-exif-orientation-1-landscape.jpg'))
     const png = await readFile(fixture('images/png-rgba-alpha.png'))
     const webp = await readFile(fixture('images/webp-lossy.webp'))
@@ -67,24 +72,38 @@ describe('stats on radosgw + PostgreSQL', () => {
 
     // Per variant and format, against the rows' own object lists.
     const expected = new Map<string, { objects: number; bytes: number }>()
-    for (const r of rows) for (const o of r?.objects ?? []) {
-      const k = `${r?.entityType}/${o.variant}/${o.format}`
-      const e = expected.get(k) ?? { objects: 0, bytes: 0 }
-      expected.set(k, { objects: e.objects + 1, bytes: e.bytes + o.size })
-    }
-    expect(new Map(s.byVariant.map((g) => [`${g.entityType}/${g.variant}/${g.format}`, { objects: g.objects, bytes: g.bytes }]))).toEqual(expected)
-    expect(s.byVariant.find((g) => g.entityType === 'item' && g.variant === 'thumbnail' && g.format === 'webp')?.objects).toBe(3)
+    for (const r of rows)
+      for (const o of r?.objects ?? []) {
+        const k = `${r?.entityType}/${o.variant}/${o.format}`
+        const e = expected.get(k) ?? { objects: 0, bytes: 0 }
+        expected.set(k, { objects: e.objects + 1, bytes: e.bytes + o.size })
+      }
+    expect(
+      new Map(
+        s.byVariant.map((g) => [`${g.entityType}/${g.variant}/${g.format}`, { objects: g.objects, bytes: g.bytes }]),
+      ),
+    ).toEqual(expected)
+    expect(
+      s.byVariant.find((g) => g.entityType === 'item' && g.variant === 'thumbnail' && g.format === 'webp')?.objects,
+    ).toBe(3)
     expect(s.byVariant.find((g) => g.entityType === 'verification')?.format).toBe('pdf')
 
-    expect(s.byStatus).toEqual(expect.arrayContaining([
-      expect.objectContaining({ entityType: 'item', status: 'ready', files: 3 }),
-      expect.objectContaining({ entityType: 'item', status: 'deleted', files: 1 }),
-    ]))
+    expect(s.byStatus).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ entityType: 'item', status: 'ready', files: 3 }),
+        expect.objectContaining({ entityType: 'item', status: 'deleted', files: 1 }),
+      ]),
+    )
     const perUser = (id: string) => rows.filter((r) => r?.ownerId === id).reduce((n, r) => n + (r?.storedBytes ?? 0), 0)
     const heaviest = perUser('alice') > perUser('bob') ? 'alice' : 'bob'
     const heaviestFiles = rows.filter((r) => r?.ownerId === heaviest).length
     expect(s.topUsers).toEqual([{ ownerId: heaviest, files: heaviestFiles, bytes: perUser(heaviest) }])
-    expect(s.cost).toEqual({ pricePerGbMonth: 0.023, gb: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 1e6) / 1e6, monthly: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 0.023 * 1e4) / 1e4, currency: 'USD' })
+    expect(s.cost).toEqual({
+      pricePerGbMonth: 0.023,
+      gb: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 1e6) / 1e6,
+      monthly: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 0.023 * 1e4) / 1e4,
+      currency: 'USD',
+    })
     expect(s.verify).toBeUndefined()
   })
 
@@ -96,7 +115,10 @@ describe('stats on radosgw + PostgreSQL', () => {
     try {
       const off = await storageStats(t, { verify: true })
       expect(off.verify?.matches).toBe(false)
-      expect(off.verify?.comparison.find((c) => c.entityType === 'item')).toMatchObject({ diffBytes: 1234, bucketObjects: (bucket.items?.objects ?? 0) + 1 })
+      expect(off.verify?.comparison.find((c) => c.entityType === 'item')).toMatchObject({
+        diffBytes: 1234,
+        bucketObjects: (bucket.items?.objects ?? 0) + 1,
+      })
     } finally {
       await t.store.delete('items/item-x/photos/stray/original.jpg')
     }
@@ -104,7 +126,13 @@ describe('stats on radosgw + PostgreSQL', () => {
 
   it('the CLI prints the same as JSON, and a text report', async () => {
     const out = capture()
-    expect(await runCli(['stats', '--json', '--by-user', '2', '--price', '0.1', '--verify'], { env, stdout: out.stream, stderr: capture().stream })).toBe(0)
+    expect(
+      await runCli(['stats', '--json', '--by-user', '2', '--price', '0.1', '--verify'], {
+        env,
+        stdout: out.stream,
+        stderr: capture().stream,
+      }),
+    ).toBe(0)
     const s = JSON.parse(out.text()) as StatsSummary
     expect(s.topUsers.map((u) => u.ownerId).sort()).toEqual(['alice', 'bob'])
     expect(s.cost.pricePerGbMonth).toBe(0.1)
@@ -116,6 +144,8 @@ describe('stats on radosgw + PostgreSQL', () => {
     expect(text.text()).toMatch(/^Stored: 5 files, /)
     expect(text.text()).toMatch(/Estimated cost: \$0\.00\/month/)
     expect(text.text()).toContain('By variant and format:')
-    expect(await runCli(['stats', '--by-user', 'many'], { env, stdout: capture().stream, stderr: capture().stream })).toBe(1)
+    expect(
+      await runCli(['stats', '--by-user', 'many'], { env, stdout: capture().stream, stderr: capture().stream }),
+    ).toBe(1)
   })
 })

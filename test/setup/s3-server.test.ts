@@ -18,8 +18,12 @@ import { createTestBucket, s3ConfigEnv, s3TestClient, s3TestEnv, type TestBucket
 // not to something that accepts anything.
 describe('test S3 server (radosgw)', () => {
   let t: TestBucket
-  beforeAll(async () => { t = await createTestBucket('setup') })
-  afterAll(async () => { await t?.cleanup() })
+  beforeAll(async () => {
+    t = await createTestBucket('setup')
+  })
+  afterAll(async () => {
+    await t?.cleanup()
+  })
 
   it('is reachable with the same settings through inject and the environment', () => {
     const provided = inject('s3')
@@ -32,7 +36,14 @@ describe('test S3 server (radosgw)', () => {
 
   it('stores and returns the exact bytes', async () => {
     const body = randomBytes(256 * 1024)
-    await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: 'dir/blob.bin', Body: body, ContentType: 'application/octet-stream' }))
+    await t.client.send(
+      new PutObjectCommand({
+        Bucket: t.bucket,
+        Key: 'dir/blob.bin',
+        Body: body,
+        ContentType: 'application/octet-stream',
+      }),
+    )
     const got = await t.client.send(new GetObjectCommand({ Bucket: t.bucket, Key: 'dir/blob.bin' }))
     expect(got.ContentType).toBe('application/octet-stream')
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true)
@@ -57,7 +68,15 @@ describe('test S3 server (radosgw)', () => {
     const { client, bucket } = other
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'a.txt', Body: 'a' }))
     const mpu = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'big.bin' }))
-    await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'big.bin', UploadId: mpu.UploadId, PartNumber: 1, Body: randomBytes(1024) }))
+    await client.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: 'big.bin',
+        UploadId: mpu.UploadId,
+        PartNumber: 1,
+        Body: randomBytes(1024),
+      }),
+    )
     await other.cleanup()
 
     const probe = s3TestClient()

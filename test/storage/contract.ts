@@ -27,7 +27,20 @@ export interface ContractSubject {
 
 const MiB = 1024 * 1024
 /** Keys that try to leave the store or smuggle bytes a filesystem or a header would misread. */
-export const UNSAFE_KEYS = ['../x', '/abs', 'a/../../b', 'a\0b', 'a\\b', 'a\nb', 'a\u0007b', 'a\u007fb', '', './x', 'a//b', 'C:/x']
+export const UNSAFE_KEYS = [
+  '../x',
+  '/abs',
+  'a/../../b',
+  'a\0b',
+  'a\\b',
+  'a\nb',
+  'a\u0007b',
+  'a\u007fb',
+  '',
+  './x',
+  'a//b',
+  'C:/x',
+]
 
 export function objectStoreContract(name: string, factory: () => Promise<ContractSubject>): void {
   describe(`${name}: ObjectStore contract`, () => {
@@ -69,7 +82,12 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
       expect(head.lastModified.getTime()).toBeLessThanOrEqual(Date.now() + 2000)
       expect((await store.getBuffer(key)).equals(bytes)).toBe(true)
       const got = await store.getStream(key)
-      expect(got).toMatchObject({ size: bytes.length, contentType: 'image/jpeg', etag: md5, metadata: { owner: 'user-1' } })
+      expect(got).toMatchObject({
+        size: bytes.length,
+        contentType: 'image/jpeg',
+        etag: md5,
+        metadata: { owner: 'user-1' },
+      })
       expect((await readAll(got.body)).equals(bytes)).toBe(true)
       expect(await store.exists(key)).toBe(true)
     })
@@ -99,7 +117,9 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
 
     it('refuses a stream that is shorter than its declared length, storing nothing', async () => {
       const key = `${p}stream/short`
-      await expect(store.put(key, chunked(randomBytes(1000), 100), { contentLength: 2000 })).rejects.toSatisfy(isLocalexError)
+      await expect(store.put(key, chunked(randomBytes(1000), 100), { contentLength: 2000 })).rejects.toSatisfy(
+        isLocalexError,
+      )
       expect(await store.exists(key)).toBe(false)
       expect(await subject.leftovers()).toEqual([])
     })
@@ -127,7 +147,10 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
       const hash = createHash('md5')
       const body = Readable.from(generate(size, 256 * 1024, (chunk) => hash.update(chunk)))
       const events: { loaded: number; total?: number }[] = []
-      const put = await store.put(key, body, { contentType: 'application/octet-stream', onProgress: (e) => events.push({ ...e }) })
+      const put = await store.put(key, body, {
+        contentType: 'application/octet-stream',
+        onProgress: (e) => events.push({ ...e }),
+      })
       expect(put.size).toBe(size)
       expect(put.etag).toMatch(/^".+"$/)
       expect(events.length).toBeGreaterThan(1)
@@ -168,16 +191,25 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
       const key = `${p}failing.bin`
       let progressed = false
       const boom = new Error('source failed')
-      const source = Readable.from((async function* () {
-        const chunk = randomBytes(256 * 1024)
-        for (let i = 0; ; i++) {
-          if (progressed && i > 24) throw boom
-          yield chunk
-          await sleep(1)
-        }
-      })())
-      const put = store.put(key, source, { onProgress: () => { progressed = true } })
-      const error = await put.then(() => undefined, (e: unknown) => e)
+      const source = Readable.from(
+        (async function* () {
+          const chunk = randomBytes(256 * 1024)
+          for (let i = 0; ; i++) {
+            if (progressed && i > 24) throw boom
+            yield chunk
+            await sleep(1)
+          }
+        })(),
+      )
+      const put = store.put(key, source, {
+        onProgress: () => {
+          progressed = true
+        },
+      })
+      const error = await put.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
       expect(isLocalexError(error)).toBe(true)
       expect(causeChain(error)).toContain(boom)
       expect(progressed).toBe(true)
@@ -207,17 +239,22 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
     it('ifNoneMatch lets exactly one of several concurrent writers win', async () => {
       if (!store.capabilities.conditionalPut) return
       const key = `${p}race`
-      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.put(key, Buffer.from(`writer ${i}`), { ifNoneMatch: true })))
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.put(key, Buffer.from(`writer ${i}`), { ifNoneMatch: true })),
+      )
       const won = results.filter((r) => r.status === 'fulfilled')
       expect(won).toHaveLength(1)
-      for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'PRECONDITION_FAILED' })
+      for (const r of results)
+        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'PRECONDITION_FAILED' })
       expect((await store.getBuffer(key)).toString()).toMatch(/^writer \d$/)
     })
 
     describe('with 1,500 keys', () => {
       const base = `${p}many/`
       const keys: string[] = []
-      for (let g = 0; g < 15; g++) for (let i = 0; i < 100; i++) keys.push(`${base}g${String(g).padStart(2, '0')}/${String(i).padStart(4, '0')}.txt`)
+      for (let g = 0; g < 15; g++)
+        for (let i = 0; i < 100; i++)
+          keys.push(`${base}g${String(g).padStart(2, '0')}/${String(i).padStart(4, '0')}.txt`)
       keys.push(`${base}top-a.txt`, `${base}top-b.txt`, `${base}g05.txt`)
       const sorted = [...keys].sort(compareKeys)
 
@@ -245,8 +282,16 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
 
       it('groups by delimiter into common prefixes', async () => {
         const entries = await collect(store.list(base, { delimiter: '/' }))
-        const groups = Array.from({ length: 15 }, (_, g) => ({ type: 'prefix', prefix: `${base}g${String(g).padStart(2, '0')}/` }))
-        const expected = [...groups.map((e) => e.prefix), `${base}g05.txt`, `${base}top-a.txt`, `${base}top-b.txt`].sort(compareKeys)
+        const groups = Array.from({ length: 15 }, (_, g) => ({
+          type: 'prefix',
+          prefix: `${base}g${String(g).padStart(2, '0')}/`,
+        }))
+        const expected = [
+          ...groups.map((e) => e.prefix),
+          `${base}g05.txt`,
+          `${base}top-a.txt`,
+          `${base}top-b.txt`,
+        ].sort(compareKeys)
         expect(entries.map(keyOf)).toEqual(expected)
         expect(entries.filter((e) => e.type === 'prefix')).toHaveLength(15)
         // A delimiter other than '/', under a prefix that is not a folder.
@@ -289,17 +334,33 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
     it('copies with bytes and metadata, and moves (the source goes)', async () => {
       const from = `${p}copy/source ü+&=.bin`
       const bytes = randomBytes(2048)
-      await store.put(from, bytes, { contentType: 'image/png', cacheControl: 'no-store', contentDisposition: 'attachment', metadata: { a: '1', b: 'two' } })
+      await store.put(from, bytes, {
+        contentType: 'image/png',
+        cacheControl: 'no-store',
+        contentDisposition: 'attachment',
+        metadata: { a: '1', b: 'two' },
+      })
       await store.copy(from, `${p}copy/dest with space & ü.bin`)
       const source = await store.head(from)
       const copied = await store.head(`${p}copy/dest with space & ü.bin`)
-      expect(copied).toMatchObject({ size: 2048, contentType: 'image/png', cacheControl: 'no-store', contentDisposition: 'attachment', metadata: { a: '1', b: 'two' }, etag: source.etag })
+      expect(copied).toMatchObject({
+        size: 2048,
+        contentType: 'image/png',
+        cacheControl: 'no-store',
+        contentDisposition: 'attachment',
+        metadata: { a: '1', b: 'two' },
+        etag: source.etag,
+      })
       expect((await store.getBuffer(`${p}copy/dest with space & ü.bin`)).equals(bytes)).toBe(true)
       expect(await store.exists(from)).toBe(true)
 
       await store.move(from, `${p}moved/target.bin`)
       expect(await store.exists(from)).toBe(false)
-      expect(await store.head(`${p}moved/target.bin`)).toMatchObject({ size: 2048, contentType: 'image/png', metadata: { a: '1', b: 'two' } })
+      expect(await store.head(`${p}moved/target.bin`)).toMatchObject({
+        size: 2048,
+        contentType: 'image/png',
+        metadata: { a: '1', b: 'two' },
+      })
       expect((await store.getBuffer(`${p}moved/target.bin`)).equals(bytes)).toBe(true)
       // Overwriting an existing target.
       await store.put(`${p}copy/other`, Buffer.from('other'))
@@ -337,7 +398,10 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
       })
 
       it('a signed GET URL serves the object, with the asked Content-Disposition and ranges', async () => {
-        const url = await store.signedUrl(key, { expiresIn: 300, responseContentDisposition: 'attachment; filename="photo.jpg"' })
+        const url = await store.signedUrl(key, {
+          expiresIn: 300,
+          responseContentDisposition: 'attachment; filename="photo.jpg"',
+        })
         const res = await fetch(url)
         expect(res.status).toBe(200)
         expect(res.headers.get('content-disposition')).toBe('attachment; filename="photo.jpg"')
@@ -346,7 +410,9 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
         const ranged = await fetch(url, { headers: { Range: 'bytes=10-19' } })
         expect(ranged.status).toBe(206)
         expect(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(10, 20))).toBe(true)
-        const plain = await fetch(await store.signedUrl(key, { expiresIn: 300, responseContentType: 'application/octet-stream' }))
+        const plain = await fetch(
+          await store.signedUrl(key, { expiresIn: 300, responseContentType: 'application/octet-stream' }),
+        )
         expect(plain.status).toBe(200)
         expect(plain.headers.get('content-type')).toBe('application/octet-stream')
         await plain.arrayBuffer()
@@ -398,7 +464,11 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
 
       it('a presigned POST accepts a file within its size range and refuses one over it', async () => {
         const target = `${p}signed/post.bin`
-        const post = await store.presignedPost(target, { expiresIn: 300, contentLengthRange: { min: 1, max: 1024 }, contentType: 'image/png' })
+        const post = await store.presignedPost(target, {
+          expiresIn: 300,
+          contentLengthRange: { min: 1, max: 1024 },
+          contentType: 'image/png',
+        })
         const small = randomBytes(1000)
         const ok = await fetch(post.url, { method: 'POST', body: form(post.fields, small, 'image/png') })
         await ok.arrayBuffer()
@@ -408,18 +478,31 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
         expect((await store.head(target)).contentType).toBe('image/png')
 
         const bigTarget = `${p}signed/post-big.bin`
-        const big = await store.presignedPost(bigTarget, { expiresIn: 300, contentLengthRange: { min: 1, max: 1024 }, contentType: 'image/png' })
-        const refused = await fetch(big.url, { method: 'POST', body: form(big.fields, randomBytes(200 * 1024), 'image/png') })
+        const big = await store.presignedPost(bigTarget, {
+          expiresIn: 300,
+          contentLengthRange: { min: 1, max: 1024 },
+          contentType: 'image/png',
+        })
+        const refused = await fetch(big.url, {
+          method: 'POST',
+          body: form(big.fields, randomBytes(200 * 1024), 'image/png'),
+        })
         await refused.arrayBuffer()
         expect(refused.status).toBeGreaterThanOrEqual(400)
         expect(refused.status).toBeLessThan(500)
         expect(await store.exists(bigTarget)).toBe(false)
 
         // The policy binds the key and the Content-Type.
-        const otherKey = await fetch(post.url, { method: 'POST', body: form({ ...post.fields, key: `${p}signed/elsewhere` }, small, 'image/png') })
+        const otherKey = await fetch(post.url, {
+          method: 'POST',
+          body: form({ ...post.fields, key: `${p}signed/elsewhere` }, small, 'image/png'),
+        })
         await otherKey.arrayBuffer()
         expect(otherKey.status).toBe(403)
-        const otherType = await fetch(post.url, { method: 'POST', body: form({ ...post.fields, 'Content-Type': 'text/html' }, small, 'text/html') })
+        const otherType = await fetch(post.url, {
+          method: 'POST',
+          body: form({ ...post.fields, 'Content-Type': 'text/html' }, small, 'text/html'),
+        })
         await otherType.arrayBuffer()
         expect(otherType.status).toBe(403)
         expect(await store.exists(`${p}signed/elsewhere`)).toBe(false)
@@ -447,11 +530,17 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
             ['move to', () => target.move(`${p}safe`, bad)],
             ['signedUrl', () => target.signedUrl(bad, { expiresIn: 60 })],
             ['presignedPut', () => target.presignedPut(bad, { expiresIn: 60 })],
-            ['presignedPost', () => target.presignedPost(bad, { expiresIn: 60, contentLengthRange: { min: 0, max: 10 } })],
+            [
+              'presignedPost',
+              () => target.presignedPost(bad, { expiresIn: 60, contentLengthRange: { min: 0, max: 10 } }),
+            ],
           ]
           if (bad !== '') calls.push(['list', () => collect(target.list(bad))])
           for (const [method, call] of calls) {
-            const error = await call().then(() => undefined, (e: unknown) => e)
+            const error = await call().then(
+              () => undefined,
+              (e: unknown) => e,
+            )
             expect(error, `${method}(${JSON.stringify(bad)})`).toMatchObject({ code: 'UNSAFE_KEY' })
           }
         }
@@ -472,7 +561,10 @@ export function objectStoreContract(name: string, factory: () => Promise<Contrac
 // Helpers
 
 export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(error, `expected ${code}`).toMatchObject({ code })
 }
 

@@ -49,7 +49,7 @@ async function diskFixture(options: { basePath?: string } = {}): Promise<DiskFix
     dir,
     root,
     baseUrl,
-    leftovers: async () => (await readdir(join(root, '.tmp')).catch(() => [])),
+    leftovers: async () => await readdir(join(root, '.tmp')).catch(() => []),
     // The root is <dir>/storage: anything new in <dir> (or above it) escaped.
     writtenOutside: async () => (await readdir(dir)).filter((f) => !outsideBefore.includes(f) && f !== 'storage'),
     cleanup: async () => {
@@ -111,13 +111,23 @@ describe('disk driver specifics', () => {
     await f.store.put('docs/a b.pdf', Buffer.from('%PDF'), { contentType: 'application/pdf' })
     const url = await f.store.signedUrl('docs/a b.pdf', { expiresIn: 60, responseContentDisposition: 'attachment' })
     expect(url.startsWith(`${f.baseUrl}/files/docs/a%20b.pdf?`)).toBe(true)
-    expect(verifySignedUrl(url, SECRET)).toMatchObject({ key: 'docs/a b.pdf', responseContentDisposition: 'attachment' })
-    expect(() => verifySignedUrl(url, `${SECRET}-other`)).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }))
-    expect(() => verifySignedUrl(url, SECRET, Date.now() + 120_000)).toThrow(expect.objectContaining({ code: 'SIGNATURE_EXPIRED' }))
+    expect(verifySignedUrl(url, SECRET)).toMatchObject({
+      key: 'docs/a b.pdf',
+      responseContentDisposition: 'attachment',
+    })
+    expect(() => verifySignedUrl(url, `${SECRET}-other`)).toThrow(
+      expect.objectContaining({ code: 'SIGNATURE_INVALID' }),
+    )
+    expect(() => verifySignedUrl(url, SECRET, Date.now() + 120_000)).toThrow(
+      expect.objectContaining({ code: 'SIGNATURE_EXPIRED' }),
+    )
   })
 
   it('delivery answers problem+json codes, HEAD, suffix ranges, 416 and 304', async () => {
-    await f.store.put('deliver/file.txt', Buffer.from('0123456789'), { contentType: 'text/plain', cacheControl: 'private, max-age=5' })
+    await f.store.put('deliver/file.txt', Buffer.from('0123456789'), {
+      contentType: 'text/plain',
+      cacheControl: 'private, max-age=5',
+    })
     const url = await f.store.signedUrl('deliver/file.txt', { expiresIn: 60 })
     const head = await fetch(url, { method: 'HEAD' })
     expect(head.status).toBe(200)
@@ -148,7 +158,10 @@ describe('disk driver specifics', () => {
   })
 
   it('a presigned POST over its limit is cut off while streaming, before the body ends', async () => {
-    const post = await f.store.presignedPost('direct/big.bin', { expiresIn: 60, contentLengthRange: { min: 1, max: 64 * 1024 } })
+    const post = await f.store.presignedPost('direct/big.bin', {
+      expiresIn: 60,
+      contentLengthRange: { min: 1, max: 64 * 1024 },
+    })
     const data = new FormData()
     for (const [k, v] of Object.entries(post.fields)) data.append(k, v)
     data.append('file', new Blob([randomBytes(8 * 1024 * 1024)]), 'big.bin')
@@ -160,7 +173,10 @@ describe('disk driver specifics', () => {
   })
 
   it('a presigned POST under its minimum, expired, or without a file stores nothing', async () => {
-    const post = await f.store.presignedPost('direct/small.bin', { expiresIn: 60, contentLengthRange: { min: 100, max: 1000 } })
+    const post = await f.store.presignedPost('direct/small.bin', {
+      expiresIn: 60,
+      contentLengthRange: { min: 100, max: 1000 },
+    })
     const send = async (fields: Record<string, string>, file?: Buffer) => {
       const data = new FormData()
       for (const [k, v] of Object.entries(fields)) data.append(k, v)
@@ -170,10 +186,18 @@ describe('disk driver specifics', () => {
     }
     expect(await send(post.fields, randomBytes(10))).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED' } })
     expect(await send(post.fields)).toMatchObject({ status: 400 })
-    expect(await send({ ...post.fields, extra: 'x' }, randomBytes(200))).toMatchObject({ status: 403, body: { code: 'SIGNATURE_INVALID' } })
-    const expired = await f.store.presignedPost('direct/small.bin', { expiresIn: 1, contentLengthRange: { min: 0, max: 1000 } })
+    expect(await send({ ...post.fields, extra: 'x' }, randomBytes(200))).toMatchObject({
+      status: 403,
+      body: { code: 'SIGNATURE_INVALID' },
+    })
+    const expired = await f.store.presignedPost('direct/small.bin', {
+      expiresIn: 1,
+      contentLengthRange: { min: 0, max: 1000 },
+    })
     const disk = f.store.driver as DiskObjectStore
-    expect(() => disk.signer.verifyPost(expired.fields, Date.now() + 5000)).toThrow(expect.objectContaining({ code: 'SIGNATURE_EXPIRED' }))
+    expect(() => disk.signer.verifyPost(expired.fields, Date.now() + 5000)).toThrow(
+      expect.objectContaining({ code: 'SIGNATURE_EXPIRED' }),
+    )
     expect(await f.store.exists('direct/small.bin')).toBe(false)
   })
 
@@ -185,7 +209,8 @@ describe('disk driver specifics', () => {
     // A folder is read when the walk reaches it: a key written meanwhile further on shows up.
     await f.store.put('lazy/29/y', Buffer.from('y'))
     const rest: string[] = []
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push((next.value as { key: string }).key)
+    for (let next = await iterator.next(); !next.done; next = await iterator.next())
+      rest.push((next.value as { key: string }).key)
     expect(rest.at(-1)).toBe('lazy/29/y')
     expect(rest).toHaveLength(30)
     expect((await collect(f.store.list('lazy/', { delimiter: '/' }))).length).toBe(30)
@@ -193,7 +218,11 @@ describe('disk driver specifics', () => {
 
   it('ping creates and checks the root', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'localex-disk-ping-'))
-    const store = new DiskObjectStore({ root: join(dir, 'nested/root'), signingSecret: SECRET, publicBaseUrl: 'http://localhost:3000' })
+    const store = new DiskObjectStore({
+      root: join(dir, 'nested/root'),
+      signingSecret: SECRET,
+      publicBaseUrl: 'http://localhost:3000',
+    })
     await store.ping()
     expect((await readdir(join(dir, 'nested/root'))).sort()).toEqual(['.tmp', 'objects'])
     await rm(dir, { recursive: true, force: true })

@@ -65,10 +65,12 @@ describe('withRetry', () => {
 
   it('does not retry a 4xx', async () => {
     let calls = 0
-    await expect(withRetry(async () => {
-      calls++
-      throw sdkError('AccessDenied', 403)
-    }, fast)).rejects.toMatchObject({ name: 'AccessDenied' })
+    await expect(
+      withRetry(async () => {
+        calls++
+        throw sdkError('AccessDenied', 403)
+      }, fast),
+    ).rejects.toMatchObject({ name: 'AccessDenied' })
     expect(calls).toBe(1)
   })
 
@@ -78,10 +80,13 @@ describe('withRetry', () => {
     try {
       const controller = new AbortController()
       let calls = 0
-      const run = withRetry(async () => {
-        calls++
-        throw netError('ECONNREFUSED')
-      }, { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, signal: controller.signal, random: () => 1 })
+      const run = withRetry(
+        async () => {
+          calls++
+          throw netError('ECONNREFUSED')
+        },
+        { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, signal: controller.signal, random: () => 1 },
+      )
       expect((await settledWithoutTime(run)).settled).toBe(false)
       controller.abort()
       const after = await settledWithoutTime(run)
@@ -95,9 +100,12 @@ describe('withRetry', () => {
 
   it('reports each retry with its delay', async () => {
     const delays: number[] = []
-    await withRetry(async (attempt) => {
-      if (attempt < 3) throw netError('EPIPE')
-    }, { ...fast, onRetry: ({ delayMs }) => delays.push(delayMs) })
+    await withRetry(
+      async (attempt) => {
+        if (attempt < 3) throw netError('EPIPE')
+      },
+      { ...fast, onRetry: ({ delayMs }) => delays.push(delayMs) },
+    )
     expect(delays).toHaveLength(2)
   })
 })

@@ -15,7 +15,14 @@ const SECRET = 's3-test-signing-secret-0123456789abcdef-0123'
 /** A config for `bucket` on the test server; `env` overrides any variable. */
 async function s3Config(bucket: string, env: Record<string, string> = {}): Promise<{ config: Config; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'localex-s3-'))
-  const config = loadConfig({ ...s3ConfigEnv(bucket), DATA_DIR: dir, URL_SIGNING_SECRET: SECRET, JWT_SECRET: SECRET, STORAGE_RETRY_BASE_MS: '10', ...env })
+  const config = loadConfig({
+    ...s3ConfigEnv(bucket),
+    DATA_DIR: dir,
+    URL_SIGNING_SECRET: SECRET,
+    JWT_SECRET: SECRET,
+    STORAGE_RETRY_BASE_MS: '10',
+    ...env,
+  })
   return { config, dir }
 }
 
@@ -46,7 +53,9 @@ objectStoreContract('s3', s3Fixture)
  * are accepted (all of them with `Infinity`), then forwards. `connections` counts what it saw:
  * with a fresh store each attempt of a request opens a new connection.
  */
-async function flakyProxy(failFirst: number): Promise<{ endpoint: string; connections: () => number; close: () => Promise<void> }> {
+async function flakyProxy(
+  failFirst: number,
+): Promise<{ endpoint: string; connections: () => number; close: () => Promise<void> }> {
   const target = new URL(s3TestEnv().endpoint)
   let seen = 0
   const sockets = new Set<Socket>()
@@ -113,7 +122,11 @@ describe('s3 driver specifics', () => {
     const store = await storeVia(proxy.endpoint, { STORAGE_MAX_ATTEMPTS: '3', STORAGE_RETRY_BASE_MS: '5' })
     try {
       const error = await store.head('retry/anything').catch((e: unknown) => e)
-      expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true, details: { key: 'retry/anything', attempts: 3 } })
+      expect(error).toMatchObject({
+        code: 'STORE_UNAVAILABLE',
+        retryable: true,
+        details: { key: 'retry/anything', attempts: 3 },
+      })
       expect(proxy.connections()).toBe(3)
       const putError = await store.put('retry/put', Buffer.from('x')).catch((e: unknown) => e)
       expect(putError).toMatchObject({ code: 'STORE_UNAVAILABLE', details: { attempts: 3 } })
@@ -189,7 +202,11 @@ describe('s3 driver specifics', () => {
       expect(put.etag).toMatch(/^"[0-9a-f]{32}-3"$/)
       expect((await store.head('multipart/buffer.bin')).etag).toBe(put.etag)
       expect(events.at(-1)).toBe(bytes.length)
-      expect((await store.getBuffer('multipart/buffer.bin', { range: { start: 11 * 1024 * 1024 - 3 } })).equals(Buffer.alloc(3, 7))).toBe(true)
+      expect(
+        (await store.getBuffer('multipart/buffer.bin', { range: { start: 11 * 1024 * 1024 - 3 } })).equals(
+          Buffer.alloc(3, 7),
+        ),
+      ).toBe(true)
     } finally {
       await store.close()
     }
@@ -249,14 +266,16 @@ describe('s3 driver: BucketAdmin on radosgw', () => {
       input: {
         Bucket: bucket.bucket,
         CORSConfiguration: {
-          CORSRules: [{
-            ID: 'pages',
-            AllowedOrigins: ['https://a.example'],
-            AllowedMethods: ['GET', 'PUT'],
-            AllowedHeaders: ['*'],
-            ExposeHeaders: ['ETag'],
-            MaxAgeSeconds: 60,
-          }],
+          CORSRules: [
+            {
+              ID: 'pages',
+              AllowedOrigins: ['https://a.example'],
+              AllowedMethods: ['GET', 'PUT'],
+              AllowedHeaders: ['*'],
+              ExposeHeaders: ['ETag'],
+              MaxAgeSeconds: 60,
+            },
+          ],
         },
       },
     })

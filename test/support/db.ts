@@ -72,12 +72,16 @@ function migratedTemplate(): Promise<string> {
       try {
         const exists = await c.query('select 1 from pg_database where datname = $1', [name])
         if (exists.rowCount) return name
-        const stale = await c.query<{ datname: string }>("select datname from pg_database where datname like 'localex_test_tpl_%'")
+        const stale = await c.query<{ datname: string }>(
+          "select datname from pg_database where datname like 'localex_test_tpl_%'",
+        )
         for (const row of stale.rows) await c.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`)
         const building = `${name}_building`
         await c.query(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`)
         await c.query(`CREATE DATABASE "${building}"`)
-        const db = await createDatabase({ db: { url: pgUrlFor(building), sqlitePath: ':memory:', poolMax: 1, migrateOnStart: false } })
+        const db = await createDatabase({
+          db: { url: pgUrlFor(building), sqlitePath: ':memory:', poolMax: 1, migrateOnStart: false },
+        })
         try {
           await migrateToLatest(db)
         } finally {
@@ -94,7 +98,10 @@ function migratedTemplate(): Promise<string> {
 }
 
 /** A fresh, migrated (unless `migrate: false`) database of the given dialect. */
-export async function createTestDatabase(dialect: DialectName, options: { migrate?: boolean; env?: Env } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  dialect: DialectName,
+  options: { migrate?: boolean; env?: Env } = {},
+): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'localex-test-'))
   let name: string | undefined
   let url: string | undefined
@@ -104,7 +111,14 @@ export async function createTestDatabase(dialect: DialectName, options: { migrat
     await pgAdmin((c) => c.query(`CREATE DATABASE "${name}"${from}`))
     url = pgUrlFor(name)
   }
-  const config = testConfig({ ...(url ? { DATABASE_URL: url } : { SQLITE_PATH: join(dir, 'meta.sqlite') }), DATABASE_POOL_MAX: '25', ...options.env }, dir)
+  const config = testConfig(
+    {
+      ...(url ? { DATABASE_URL: url } : { SQLITE_PATH: join(dir, 'meta.sqlite') }),
+      DATABASE_POOL_MAX: '25',
+      ...options.env,
+    },
+    dir,
+  )
   const db = await createDatabase(config)
   if ((options.migrate ?? true) && dialect === 'sqlite') await migrateToLatest(db)
   let destroyed = false

@@ -28,11 +28,17 @@ export class FaultProxy {
   /** Connections accepted since the start (each mode counts). */
   connections = 0
 
-  constructor(readonly targetHost: string, readonly targetPort: number) {}
+  constructor(
+    readonly targetHost: string,
+    readonly targetPort: number,
+  ) {}
 
   static for(url: string, defaultPort: number): FaultProxy {
     const target = new URL(url)
-    return new FaultProxy(target.hostname === 'localhost' ? '127.0.0.1' : target.hostname, Number(target.port || defaultPort))
+    return new FaultProxy(
+      target.hostname === 'localhost' ? '127.0.0.1' : target.hostname,
+      Number(target.port || defaultPort),
+    )
   }
 
   get mode(): FaultMode {

@@ -83,14 +83,16 @@ export function withOpenAction(action: string): Buffer {
 
 /** A one-page document with a link annotation whose `/A` is the given action. */
 export function withLink(action: string): Buffer {
-  return rawPdf([{
-    objects: [
-      { num: 1, body: '<< /Type /Catalog /Pages 2 0 R >>' },
-      BASE_OBJECTS[1] as RawObject,
-      { num: 3, body: '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots [4 0 R] >>' },
-      { num: 4, body: `<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A ${action} >>` },
-    ],
-  }])
+  return rawPdf([
+    {
+      objects: [
+        { num: 1, body: '<< /Type /Catalog /Pages 2 0 R >>' },
+        BASE_OBJECTS[1] as RawObject,
+        { num: 3, body: '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots [4 0 R] >>' },
+        { num: 4, body: `<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A ${action} >>` },
+      ],
+    },
+  ])
 }
 
 /** `bytes` zeros, deflated `layers` times (streamed: never held whole). */
@@ -134,12 +136,14 @@ function deflateBuffer(data: Buffer): Promise<Buffer> {
 
 /** A one-page document whose page content stream is `data` with the given `/Filter`. */
 export function withContentStream(data: Buffer, filter: string): Buffer {
-  return rawPdf([{
-    objects: [
-      { num: 1, body: '<< /Type /Catalog /Pages 2 0 R >>' },
-      BASE_OBJECTS[1] as RawObject,
-      { num: 3, body: '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>' },
-      { num: 4, body: `<< /Filter ${filter} >>`, stream: data },
-    ],
-  }])
+  return rawPdf([
+    {
+      objects: [
+        { num: 1, body: '<< /Type /Catalog /Pages 2 0 R >>' },
+        BASE_OBJECTS[1] as RawObject,
+        { num: 3, body: '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>' },
+        { num: 4, body: `<< /Filter ${filter} >>`, stream: data },
+      ],
+    },
+  ])
 }

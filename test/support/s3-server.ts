@@ -73,7 +73,10 @@ function script(command: 'start' | 'stop'): Promise<void> {
     child.on('error', reject)
     child.on('exit', (code, signal) => {
       if (code === 0) resolve()
-      else reject(new Error(`scripts/s3-server.sh ${command} failed (${signal ?? `exit code ${code}`}); see its output above`))
+      else
+        reject(
+          new Error(`scripts/s3-server.sh ${command} failed (${signal ?? `exit code ${code}`}); see its output above`),
+        )
     })
   })
 }

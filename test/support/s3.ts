@@ -33,9 +33,15 @@ export function s3TestEnv(): S3TestEnv {
     // Outside a Vitest worker there is nothing to inject; the environment may still have it.
   }
   if (provided) return provided
-  const { LOCALEX_TEST_S3_ENDPOINT: endpoint, LOCALEX_TEST_S3_ACCESS_KEY: accessKeyId, LOCALEX_TEST_S3_SECRET_KEY: secretAccessKey } = process.env
+  const {
+    LOCALEX_TEST_S3_ENDPOINT: endpoint,
+    LOCALEX_TEST_S3_ACCESS_KEY: accessKeyId,
+    LOCALEX_TEST_S3_SECRET_KEY: secretAccessKey,
+  } = process.env
   if (!endpoint || !accessKeyId || !secretAccessKey) {
-    throw new Error('No test S3 server: test/setup/global-setup.ts did not run (is it in vitest.config.ts globalSetup?)')
+    throw new Error(
+      'No test S3 server: test/setup/global-setup.ts did not run (is it in vitest.config.ts globalSetup?)',
+    )
   }
   return { endpoint, accessKeyId, secretAccessKey, region: 'us-east-1' }
 }
@@ -70,7 +76,11 @@ export interface TestBucket {
  */
 export async function createTestBucket(prefix = 'test'): Promise<TestBucket> {
   const suffix = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
-  const stem = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'test'
+  const stem =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'test'
   const bucket = `${stem.slice(0, 62 - suffix.length)}-${suffix}`
   const client = s3TestClient()
   await client.send(new CreateBucketCommand({ Bucket: bucket }))
@@ -115,9 +125,14 @@ async function deleteAllVersions(client: S3Client, bucket: string): Promise<void
       .filter((v): v is typeof v & { Key: string } => v.Key !== undefined)
       .map((v) => ({ Key: v.Key, VersionId: v.VersionId }))
     for (let i = 0; i < objects.length; i += 1000) {
-      const result = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(i, i + 1000), Quiet: true } }))
+      const result = await client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(i, i + 1000), Quiet: true } }),
+      )
       const failed = result.Errors ?? []
-      if (failed.length) throw new Error(`could not delete ${failed.length} objects of ${bucket}: ${failed.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`)
+      if (failed.length)
+        throw new Error(
+          `could not delete ${failed.length} objects of ${bucket}: ${failed.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`,
+        )
     }
     if (!page.IsTruncated) return
     KeyMarker = page.NextKeyMarker

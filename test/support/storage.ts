@@ -51,7 +51,11 @@ export interface TestStorageOptions extends Pick<StorageOptions, 'metrics'> {
   proxyStore?: boolean
 }
 
-export async function openTestStorage(backend: Backend, extraEnv: Record<string, string> = {}, options: TestStorageOptions = {}): Promise<TestStorage> {
+export async function openTestStorage(
+  backend: Backend,
+  extraEnv: Record<string, string> = {},
+  options: TestStorageOptions = {},
+): Promise<TestStorage> {
   const { workers = true, proxyDatabase = false, proxyRedis = false, proxyStore = false, ...storageOptions } = options
   const testDb = await createTestDatabase(backend === 'production' ? 'postgres' : 'sqlite')
   const cleanups: Array<() => Promise<void>> = [() => testDb.destroy()]
@@ -91,7 +95,15 @@ export async function openTestStorage(backend: Backend, extraEnv: Record<string,
       const port = (server.address() as AddressInfo).port
       baseEnv = { SQLITE_PATH: testDb.config.db.sqlitePath, PUBLIC_BASE_URL: `http://127.0.0.1:${port}` }
     }
-    const env = { DATA_DIR: testDb.dir, LOG_LEVEL: 'silent', ...baseEnv, JOB_BACKOFF_MS: '50', JOB_LOCK_DURATION: '5s', JOB_STALLED_INTERVAL: '1s', ...extraEnv }
+    const env = {
+      DATA_DIR: testDb.dir,
+      LOG_LEVEL: 'silent',
+      ...baseEnv,
+      JOB_BACKOFF_MS: '50',
+      JOB_LOCK_DURATION: '5s',
+      JOB_STALLED_INTERVAL: '1s',
+      ...extraEnv,
+    }
     const config = testConfig(env, testDb.dir)
     const storage = await createStorage(config, {
       workers,
@@ -135,7 +147,14 @@ export async function openTestStorage(backend: Backend, extraEnv: Record<string,
         const outbox = await outboxRows.counts(db)
         result['outbox:pending'] = outbox.pending
         result['outbox:dispatched'] = outbox.dispatched
-        result['uploads'] = Number((await db.selectFrom('uploads').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
+        result['uploads'] = Number(
+          (
+            await db
+              .selectFrom('uploads')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        )
         return result
       },
       async audit(fileId: string) {

@@ -10,7 +10,10 @@ export class TcpProxy {
   readonly #sockets = new Set<Socket>()
   port = 0
 
-  constructor(readonly targetHost: string, readonly targetPort: number) {}
+  constructor(
+    readonly targetHost: string,
+    readonly targetPort: number,
+  ) {}
 
   static for(url: string, defaultPort: number): TcpProxy {
     const target = new URL(url)

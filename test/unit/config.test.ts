@@ -14,7 +14,9 @@ beforeAll(async () => {
   // The embedded default, as the CLI prepares it: no secret configured, both generated.
   ensureGeneratedSecrets({ DATA_DIR: dir })
 })
-afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
 
 function configError(env: Record<string, string>): string {
   try {
@@ -35,22 +37,53 @@ describe('loadConfig', () => {
     expect(config.db.sqlitePath).toBe(join(dir, 'meta.sqlite'))
     expect(config.queue.redisUrl).toBeUndefined()
     expect(config.queue.serveWorkers).toBe(1)
-    expect(config.storage.s3).toMatchObject({ bucket: 'localex-storage', region: 'us-east-1', multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 })
-    expect(config.images).toMatchObject({ maxBytes: 10 * 1024 * 1024, quality: 85, webp: true, stripMetadata: true, maxSide: 4000 })
-    expect(config.images.variants.map((v) => [v.name, v.size])).toEqual([['thumbnail', 300], ['medium', 800], ['large', 1200]])
+    expect(config.storage.s3).toMatchObject({
+      bucket: 'localex-storage',
+      region: 'us-east-1',
+      multipartThreshold: 5 * 1024 * 1024,
+      partSize: 5 * 1024 * 1024,
+    })
+    expect(config.images).toMatchObject({
+      maxBytes: 10 * 1024 * 1024,
+      quality: 85,
+      webp: true,
+      stripMetadata: true,
+      maxSide: 4000,
+    })
+    expect(config.images.variants.map((v) => [v.name, v.size])).toEqual([
+      ['thumbnail', 300],
+      ['medium', 800],
+      ['large', 1200],
+    ])
   })
 
   it('selects the s3 driver when a bucket is configured, and takes sizes and durations with units', () => {
-    const config = loadConfig({ DATA_DIR: dir, S3_BUCKET: 'photos-prod', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_FORCE_PATH_STYLE: 'true', MAX_FILE_SIZE: '2MB', PRIVATE_URL_TTL: '90s' })
+    const config = loadConfig({
+      DATA_DIR: dir,
+      S3_BUCKET: 'photos-prod',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      S3_FORCE_PATH_STYLE: 'true',
+      MAX_FILE_SIZE: '2MB',
+      PRIVATE_URL_TTL: '90s',
+    })
     expect(config.storage.driver).toBe('s3')
-    expect(config.storage.s3).toMatchObject({ bucket: 'photos-prod', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true })
+    expect(config.storage.s3).toMatchObject({
+      bucket: 'photos-prod',
+      endpoint: 'http://127.0.0.1:9000',
+      forcePathStyle: true,
+    })
     expect(config.storage.s3.credentials).toBeUndefined() // the SDK's default chain decides
     expect(config.images.maxBytes).toBe(2_000_000)
     expect(config.files.privateUrlTtlMs).toBe(90_000)
   })
 
   it('names every invalid variable and what was expected', () => {
-    const message = configError({ MAX_FILE_SIZE: 'ten', PORT: '70000', S3_BUCKET: 'Not_A_Bucket', S3_FORCE_PATH_STYLE: 'maybe' })
+    const message = configError({
+      MAX_FILE_SIZE: 'ten',
+      PORT: '70000',
+      S3_BUCKET: 'Not_A_Bucket',
+      S3_FORCE_PATH_STYLE: 'maybe',
+    })
     expect(message).toMatch(/MAX_FILE_SIZE: expected a byte size/)
     expect(message).toMatch(/PORT: .*65535/)
     expect(message).toMatch(/S3_BUCKET: expected an S3 bucket name/)
@@ -68,9 +101,20 @@ describe('loadConfig', () => {
     const message = configError({ JWT_SECRET: 'short-secret-value' })
     expect(message).toMatch(/JWT_SECRET: expected at least 32 characters/)
     expect(message).not.toContain('short-secret-value')
-    const config = loadConfig({ DATA_DIR: dir, S3_BUCKET: 'b-ucket', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', DATABASE_URL: 'postgres://app:hunter2-pw@db.internal:5432/localex' })
+    const config = loadConfig({
+      DATA_DIR: dir,
+      S3_BUCKET: 'b-ucket',
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      DATABASE_URL: 'postgres://app:hunter2-pw@db.internal:5432/localex',
+    })
     const printed = JSON.stringify(redactConfig(config))
-    for (const secret of ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'hunter2-pw', config.storage.signingSecret, config.auth.secret as string]) {
+    for (const secret of [
+      'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      'hunter2-pw',
+      config.storage.signingSecret,
+      config.auth.secret as string,
+    ]) {
       expect(printed).not.toContain(secret)
     }
     expect(printed).toContain('postgres://app:[redacted]@db.internal:5432/localex')
@@ -94,12 +138,17 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true)
     expect(Object.isFrozen(config.storage.s3)).toBe(true)
     expect(Object.isFrozen(config.images.variants[0])).toBe(true)
-    expect(() => { (config.images as { quality: number }).quality = 10 }).toThrow(TypeError)
+    expect(() => {
+      ;(config.images as { quality: number }).quality = 10
+    }).toThrow(TypeError)
   })
 
   it('generates missing secrets once under DATA_DIR (mode 0600) so every process agrees', async () => {
     const home = join(dir, 'generated')
-    expect(ensureGeneratedSecrets({ DATA_DIR: home })).toEqual({ file: join(home, 'secrets.json'), generated: ['URL_SIGNING_SECRET', 'JWT_SECRET'] })
+    expect(ensureGeneratedSecrets({ DATA_DIR: home })).toEqual({
+      file: join(home, 'secrets.json'),
+      generated: ['URL_SIGNING_SECRET', 'JWT_SECRET'],
+    })
     const written = await stat(join(home, 'secrets.json'))
     expect(ensureGeneratedSecrets({ DATA_DIR: home }).generated).toEqual([])
     expect((await stat(join(home, 'secrets.json'))).mtimeMs).toBe(written.mtimeMs)
@@ -109,14 +158,21 @@ describe('loadConfig', () => {
     expect(second.storage.signingSecret).toBe(first.storage.signingSecret)
     expect(second.auth.secret).toBe(first.auth.secret)
     expect((await stat(join(home, 'secrets.json'))).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8'))).toHaveProperty('JWT_SECRET', first.auth.secret)
-    expect(() => loadConfig({ DATA_DIR: join(dir, 'fresh') }, { secrets: 'require' })).toThrow(/URL_SIGNING_SECRET: required/)
+    expect(JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8'))).toHaveProperty(
+      'JWT_SECRET',
+      first.auth.secret,
+    )
+    expect(() => loadConfig({ DATA_DIR: join(dir, 'fresh') }, { secrets: 'require' })).toThrow(
+      /URL_SIGNING_SECRET: required/,
+    )
   })
 
   it('writes nothing: a secret neither configured nor generated is a CONFIG_INVALID that says how to get one', () => {
     const home = join(dir, 'untouched')
     const message = configError({ DATA_DIR: home })
-    expect(message).toMatch(/URL_SIGNING_SECRET: required .*set it, or generate it into .*untouched\/secrets\.json by running `localex-storage serve`/)
+    expect(message).toMatch(
+      /URL_SIGNING_SECRET: required .*set it, or generate it into .*untouched\/secrets\.json by running `localex-storage serve`/,
+    )
     expect(message).toMatch(/JWT_SECRET: required .*ensureGeneratedSecrets\(env\)/)
     // With tokens verified by a public key, only the URL signing secret is needed.
     expect(configError({ DATA_DIR: home, JWKS_URL: 'https://idp.example/jwks' })).not.toMatch(/JWT_SECRET/)
@@ -127,16 +183,25 @@ describe('loadConfig', () => {
 
   it('ensureGeneratedSecrets writes nothing when the secrets are configured or the configuration is invalid', () => {
     const home = join(dir, 'not-needed')
-    expect(ensureGeneratedSecrets({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_SECRET: 'j'.repeat(32) }).generated).toEqual([])
-    expect(ensureGeneratedSecrets({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_PUBLIC_KEY: 'pem' }).generated).toEqual([])
+    expect(
+      ensureGeneratedSecrets({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_SECRET: 'j'.repeat(32) })
+        .generated,
+    ).toEqual([])
+    expect(
+      ensureGeneratedSecrets({ DATA_DIR: home, URL_SIGNING_SECRET: 'u'.repeat(32), JWT_PUBLIC_KEY: 'pem' }).generated,
+    ).toEqual([])
     expect(() => ensureGeneratedSecrets({ DATA_DIR: home, PORT: 'eighty' })).toThrow(/PORT: /)
-    expect(() => ensureGeneratedSecrets({ DATA_DIR: home, NODE_ENV: 'production', DEV_TOKENS: 'true' })).toThrow(/DEV_TOKENS: "true" is not allowed/)
+    expect(() => ensureGeneratedSecrets({ DATA_DIR: home, NODE_ENV: 'production', DEV_TOKENS: 'true' })).toThrow(
+      /DEV_TOKENS: "true" is not allowed/,
+    )
     expect(existsSync(home)).toBe(false)
   })
 
   it('adds a secret the file lacks and keeps what it holds', async () => {
     const home = join(dir, 'partial')
-    expect(ensureGeneratedSecrets({ DATA_DIR: home, JWKS_URL: 'https://idp.example/jwks' }).generated).toEqual(['URL_SIGNING_SECRET'])
+    expect(ensureGeneratedSecrets({ DATA_DIR: home, JWKS_URL: 'https://idp.example/jwks' }).generated).toEqual([
+      'URL_SIGNING_SECRET',
+    ])
     const before = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as Record<string, string>
     expect(ensureGeneratedSecrets({ DATA_DIR: home }).generated).toEqual(['JWT_SECRET'])
     const after = JSON.parse(await readFile(join(home, 'secrets.json'), 'utf8')) as Record<string, string>
@@ -150,7 +215,9 @@ describe('loadConfig', () => {
     const home = join(dir, 'broken')
     ensureGeneratedSecrets({ DATA_DIR: home })
     await writeFile(join(home, 'secrets.json'), '{ not json')
-    expect(() => ensureGeneratedSecrets({ DATA_DIR: home })).toThrow(/Cannot read generated secrets at .*broken\/secrets\.json/)
+    expect(() => ensureGeneratedSecrets({ DATA_DIR: home })).toThrow(
+      /Cannot read generated secrets at .*broken\/secrets\.json/,
+    )
     expect(() => loadConfig({ DATA_DIR: home })).toThrow(/Cannot read generated secrets/)
     expect(await readFile(join(home, 'secrets.json'), 'utf8')).toBe('{ not json')
   })
@@ -171,13 +238,21 @@ describe('loadConfig', () => {
       'process.stdout.write(JSON.stringify([config.storage.signingSecret, config.auth.secret]) + "\\n")',
     ].join('\n')
     const children = Array.from({ length: 4 }, () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
       let out = ''
-      const ready = new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-        if (out.startsWith('ready\n')) resolve()
-      }))
-      const done = new Promise<string>((resolve, reject) => child.once('exit', (status) => (status === 0 ? resolve(out.slice('ready\n'.length).trim()) : reject(new Error(`exit ${status}`)))))
+      const ready = new Promise<void>((resolve) =>
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString()
+          if (out.startsWith('ready\n')) resolve()
+        }),
+      )
+      const done = new Promise<string>((resolve, reject) =>
+        child.once('exit', (status) =>
+          status === 0 ? resolve(out.slice('ready\n'.length).trim()) : reject(new Error(`exit ${status}`)),
+        ),
+      )
       return { ready, done }
     })
     await Promise.all(children.map((c) => c.ready))

@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+const pages = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+]
 // A newcomer reads the README first; past this size it stops being an introduction.
 const README_MAX_BYTES = 15 * 1024
 
@@ -21,7 +26,10 @@ function anchorsOf(markdown: string): Set<string> {
   const prose = markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '')
   for (const [, heading] of prose.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
     const text = heading!.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-    const slug = text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+    const slug = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-')
     const n = seen.get(slug) ?? 0
     seen.set(slug, n + 1)
     anchors.add(n === 0 ? slug : `${slug}-${n}`)
@@ -43,7 +51,8 @@ describe('documentation', () => {
       const target = path === '' ? join(root, page) : join(dirname(join(root, page)), decodeURIComponent(path))
       if (relative(root, target).startsWith('..')) broken.push(`${link} (outside the repository)`)
       else if (!existsSync(target)) broken.push(`${link} (no such file)`)
-      else if (anchor && target.endsWith('.md') && !anchorsOf(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${link} (no such heading)`)
+      else if (anchor && target.endsWith('.md') && !anchorsOf(readFileSync(target, 'utf8')).has(anchor))
+        broken.push(`${link} (no such heading)`)
     }
     expect(broken).toEqual([])
   })

@@ -29,7 +29,9 @@ describe('FaultProxy', () => {
         res.on('end', () => resolve({ body, order: ++finished }))
       })
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))
-      req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, order: ++finished }))
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        resolve({ error: error.code ?? error.message, order: ++finished }),
+      )
       req.end()
     })
   let finished = 0

@@ -1,11 +1,20 @@
 import { describe, expect, it } from 'vitest'
-import { assertSafeKey, keys, newId, safeFileName, sanitizeDisplayName, unsafeKeyReason } from '../../src/storage/keys.js'
+import {
+  assertSafeKey,
+  keys,
+  newId,
+  safeFileName,
+  sanitizeDisplayName,
+  unsafeKeyReason,
+} from '../../src/storage/keys.js'
 
 describe('keys', () => {
   it('lays out keys as DESIGN.md says', () => {
     expect(keys.itemPhoto('item-42', 'p1', 'original.jpg')).toBe('items/item-42/photos/p1/original.jpg')
     expect(keys.profilePhoto('u1', 'p2', 'thumbnail.webp')).toBe('profiles/u1/photo/p2/thumbnail.webp')
-    expect(keys.verification('u1', 'passport', 'f1', '../../Pässe scan.PDF')).toBe('verification/u1/passport/f1/Passe-scan.pdf')
+    expect(keys.verification('u1', 'passport', 'f1', '../../Pässe scan.PDF')).toBe(
+      'verification/u1/passport/f1/Passe-scan.pdf',
+    )
     expect(keys.tempUpload('up1', 'IMG 0001.HEIC')).toBe('temp/uploads/up1/IMG-0001.heic')
   })
 
@@ -16,7 +25,20 @@ describe('keys', () => {
   })
 
   it('refuses keys that could escape a root', () => {
-    for (const key of ['../x', 'a/../../b', '/etc/passwd', 'a\u0000b', 'a\\b', 'a\nb', './a', 'a//b', 'C:/x', '', 'x'.repeat(1025), 'e\u0301']) {
+    for (const key of [
+      '../x',
+      'a/../../b',
+      '/etc/passwd',
+      'a\u0000b',
+      'a\\b',
+      'a\nb',
+      './a',
+      'a//b',
+      'C:/x',
+      '',
+      'x'.repeat(1025),
+      'e\u0301',
+    ]) {
       expect(unsafeKeyReason(key), JSON.stringify(key)).toBeDefined()
       expect(() => assertSafeKey(key)).toThrow(expect.objectContaining({ code: 'UNSAFE_KEY' }))
     }

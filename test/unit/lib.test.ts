@@ -13,7 +13,7 @@ describe('backoffDelay', () => {
     for (const d of spread) expect(d).toBeLessThanOrEqual(800)
   })
 
-  it('without jitter is base, 2×base, 4×base, … uncapped by default (the queues\' schedule)', () => {
+  it("without jitter is base, 2×base, 4×base, … uncapped by default (the queues' schedule)", () => {
     const none = (attempt: number) => backoffDelay(attempt, { baseMs: 30, jitter: 'none', random: () => 0 })
     expect([0, 1, 2, 3, 4, 12].map(none)).toEqual([30, 30, 60, 120, 240, 61_440])
     expect(backoffDelay(2, { baseMs: 2.5, jitter: 'none' })).toBe(5)

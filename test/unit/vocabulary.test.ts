@@ -41,7 +41,7 @@ describe('domain vocabulary', () => {
     expect(STORED_FORMATS).not.toContain('gif')
   })
 
-  it('every purpose has its rule, and the job list is the payload map\'s', () => {
+  it("every purpose has its rule, and the job list is the payload map's", () => {
     expect(Object.keys(PURPOSE_RULES).sort()).toEqual([...PURPOSES].sort())
     expect(JOB_NAMES).toEqual(['variants', 'delete_objects', 'purge_cdn', 'warm_cdn'])
   })

@@ -41,13 +41,15 @@ async function freePort(): Promise<number> {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }
 
 describe('example page in Chromium', () => {
-  it('has Debian\'s Chromium to drive (`apt-get install chromium`; .ci/run installs it)', () => {
+  it("has Debian's Chromium to drive (`apt-get install chromium`; .ci/run installs it)", () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing`).toBe(true)
   })
 
@@ -65,22 +67,45 @@ describe('example page in Chromium', () => {
     base = `http://127.0.0.1:${port}`
     // The embedded default, as `npm start` runs it: the JWT secret is generated, so development
     // sign-in is on.
-    const env = { DATA_DIR: join(dir, 'var'), HOST: '127.0.0.1', PORT: String(port), PUBLIC_BASE_URL: base, MAX_FILE_SIZE: String(MAX_FILE_SIZE), LOG_LEVEL: 'silent' }
+    const env = {
+      DATA_DIR: join(dir, 'var'),
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      PUBLIC_BASE_URL: base,
+      MAX_FILE_SIZE: String(MAX_FILE_SIZE),
+      LOG_LEVEL: 'silent',
+    }
     ensureGeneratedSecrets(env)
     const config = loadConfig(env)
     expect(config.auth.devTokens).toBe(true)
     const [webRoot, created] = await Promise.all([
       buildWeb(join(dir, 'web')),
-      createStorage(config, { logger: { warn: () => undefined, error: (fields, message) => console.error(message, fields) } }),
+      createStorage(config, {
+        logger: { warn: () => undefined, error: (fields, message) => console.error(message, fields) },
+      }),
     ])
     storage = created
-    app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, logger: false, web: webRoot })
+    app = buildHttpApp({
+      config,
+      files: storage.files,
+      store: storage.store,
+      health: storage.health,
+      logger: false,
+      web: webRoot,
+    })
     await app.listen({ host: '127.0.0.1', port })
 
     context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1280, height: 900 },
     })
     page = context.pages()[0] ?? (await context.newPage())
@@ -122,48 +147,83 @@ describe('example page in Chromium', () => {
           const text = state.textContent ?? ''
           if (text.endsWith('%')) seen.progress.push(`${state.closest('.upload')?.getAttribute('data-name')}:${text}`)
         }
-        for (const img of document.querySelectorAll<HTMLImageElement>('img.placeholder')) seen.placeholders.push(img.src.slice(0, 22))
+        for (const img of document.querySelectorAll<HTMLImageElement>('img.placeholder'))
+          seen.placeholders.push(img.src.slice(0, 22))
       }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
     })
     await page.setInputFiles('#photo-input', [PHOTOS.landscape, PHOTOS.p3]) // auto: direct upload to /uploads/direct
-    await page.waitForSelector('.upload[data-name="jpeg-icc-display-p3-iphone.jpg"][data-state]:not([data-state="uploading"])')
+    await page.waitForSelector(
+      '.upload[data-name="jpeg-icc-display-p3-iphone.jpg"][data-state]:not([data-state="uploading"])',
+    )
     await page.selectOption('#upload-mode', 'multipart')
     await page.setInputFiles('#photo-input', [PHOTOS.alpha])
     await page.waitForSelector('.upload[data-name="png-rgba-alpha.png"][data-state]:not([data-state="uploading"])')
-    await page.waitForFunction(() => document.querySelectorAll('li.photo[data-status="ready"]').length === 3, undefined, { timeout: 30_000 })
+    await page.waitForFunction(
+      () => document.querySelectorAll('li.photo[data-status="ready"]').length === 3,
+      undefined,
+      { timeout: 30_000 },
+    )
 
-    const seen = await page.evaluate(() => (window as unknown as { seen: { progress: string[]; placeholders: string[] } }).seen)
-    for (const name of ['jpeg-exif-orientation-6-landscape.jpg', 'jpeg-icc-display-p3-iphone.jpg', 'png-rgba-alpha.png']) {
+    const seen = await page.evaluate(
+      () => (window as unknown as { seen: { progress: string[]; placeholders: string[] } }).seen,
+    )
+    for (const name of [
+      'jpeg-exif-orientation-6-landscape.jpg',
+      'jpeg-icc-display-p3-iphone.jpg',
+      'png-rgba-alpha.png',
+    ]) {
       expect(seen.progress, name).toContain(`${name}:100 %`)
     }
     expect(seen.placeholders.length).toBeGreaterThan(0)
     expect(seen.placeholders.every((src) => src.startsWith('data:image/png;base64'))).toBe(true)
     // Every bar full; no error.
-    const bars = await page.$$eval('.upload progress', (els) => els.map((p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]))
+    const bars = await page.$$eval('.upload progress', (els) =>
+      els.map((p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]),
+    )
     expect(bars).toHaveLength(3)
     for (const [value, max] of bars) expect(value).toBe(max)
     expect(await page.$$('.upload .error')).toHaveLength(0)
-    await expect.poll(() => page.$$eval('#upload-queue .upload', (rows) => rows.map((r) => r.getAttribute('data-state')))).toEqual(['ready', 'ready', 'ready'])
+    await expect
+      .poll(() => page.$$eval('#upload-queue .upload', (rows) => rows.map((r) => r.getAttribute('data-state'))))
+      .toEqual(['ready', 'ready', 'ready'])
 
     // Each card: a <picture> whose <img> rendered a WebP variant. The images are lazy: bring each
     // into view and wait until it is decoded (decode() rejects for a broken image).
-    await page.$$eval('li.photo picture img', (imgs) => Promise.all(imgs.map((img) => {
-      img.scrollIntoView()
-      return (img as HTMLImageElement).decode()
-    })))
-    const cards = await page.$$eval('li.photo', (lis) => lis.map((li) => {
-      const img = li.querySelector<HTMLImageElement>('picture img')
-      const rows = [...li.querySelectorAll<HTMLTableRowElement>('tr.variant')].map((tr) => ({
-        variant: tr.dataset.variant, format: tr.dataset.format, width: Number(tr.dataset.width), height: Number(tr.dataset.height), bytes: Number(tr.dataset.bytes),
-        url: tr.querySelector('a')?.href ?? '',
-      }))
-      return {
-        name: li.querySelector('figcaption strong')?.textContent,
-        sources: li.querySelectorAll('picture source[type="image/webp"]').length,
-        img: img ? { complete: img.complete, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight, currentSrc: img.currentSrc, width: img.width } : null,
-        rows,
-      }
-    }))
+    await page.$$eval('li.photo picture img', (imgs) =>
+      Promise.all(
+        imgs.map((img) => {
+          img.scrollIntoView()
+          return (img as HTMLImageElement).decode()
+        }),
+      ),
+    )
+    const cards = await page.$$eval('li.photo', (lis) =>
+      lis.map((li) => {
+        const img = li.querySelector<HTMLImageElement>('picture img')
+        const rows = [...li.querySelectorAll<HTMLTableRowElement>('tr.variant')].map((tr) => ({
+          variant: tr.dataset.variant,
+          format: tr.dataset.format,
+          width: Number(tr.dataset.width),
+          height: Number(tr.dataset.height),
+          bytes: Number(tr.dataset.bytes),
+          url: tr.querySelector('a')?.href ?? '',
+        }))
+        return {
+          name: li.querySelector('figcaption strong')?.textContent,
+          sources: li.querySelectorAll('picture source[type="image/webp"]').length,
+          img: img
+            ? {
+                complete: img.complete,
+                naturalWidth: img.naturalWidth,
+                naturalHeight: img.naturalHeight,
+                currentSrc: img.currentSrc,
+                width: img.width,
+              }
+            : null,
+          rows,
+        }
+      }),
+    )
     expect(cards).toHaveLength(3)
     for (const card of cards) {
       expect(card.sources, card.name ?? '').toBe(1)
@@ -176,7 +236,11 @@ describe('example page in Chromium', () => {
       // thumbnail 300, medium 800, large 1200 (longest side, never upscaled), each in WebP and in
       // JPEG (PNG when the photo has transparency).
       const fallback = card.name === 'png-rgba-alpha.png' ? 'png' : 'jpeg'
-      for (const [variant, side] of [['thumbnail', 300], ['medium', 800], ['large', 1200]] as const) {
+      for (const [variant, side] of [
+        ['thumbnail', 300],
+        ['medium', 800],
+        ['large', 1200],
+      ] as const) {
         for (const format of [fallback, 'webp']) {
           const row = card.rows.find((r) => r.variant === variant && r.format === format)
           expect(row, `${card.name} ${variant} ${format}`).toBeDefined()
@@ -187,12 +251,21 @@ describe('example page in Chromium', () => {
     }
     // Every variant opens in the browser at exactly the size the API reports.
     const rows = cards.flatMap((c) => c.rows)
-    const measured = await page.evaluate((urls) => Promise.all(urls.map((url) => new Promise<[number, number]>((resolve) => {
-      const img = new Image()
-      img.onload = () => resolve([img.naturalWidth, img.naturalHeight])
-      img.onerror = () => resolve([0, 0])
-      img.src = url
-    }))), rows.map((r) => r.url))
+    const measured = await page.evaluate(
+      (urls) =>
+        Promise.all(
+          urls.map(
+            (url) =>
+              new Promise<[number, number]>((resolve) => {
+                const img = new Image()
+                img.onload = () => resolve([img.naturalWidth, img.naturalHeight])
+                img.onerror = () => resolve([0, 0])
+                img.src = url
+              }),
+          ),
+        ),
+      rows.map((r) => r.url),
+    )
     expect(measured).toEqual(rows.map((r) => [r.width, r.height]))
     // The photo stored rotated (EXIF orientation 6) is shown upright: landscape, as its name says.
     const rotated = cards.find((c) => c.name === 'jpeg-exif-orientation-6-landscape.jpg')!
@@ -204,8 +277,12 @@ describe('example page in Chromium', () => {
     await page.setInputFiles('#photo-input', [OVERSIZED])
     await page.selectOption('#upload-mode', 'multipart')
     await page.setInputFiles('#photo-input', [OVERSIZED, WRONG_TYPE])
-    await page.waitForFunction(() => document.querySelectorAll('.upload[data-state="error"]').length === 3, undefined, { timeout: 20_000 })
-    const errors = await page.$$eval('.upload[data-state="error"]', (rows) => rows.map((row) => [row.getAttribute('data-name'), row.querySelector('.error')?.textContent]))
+    await page.waitForFunction(() => document.querySelectorAll('.upload[data-state="error"]').length === 3, undefined, {
+      timeout: 20_000,
+    })
+    const errors = await page.$$eval('.upload[data-state="error"]', (rows) =>
+      rows.map((row) => [row.getAttribute('data-name'), row.querySelector('.error')?.textContent]),
+    )
     expect(errors).toEqual([
       ['jpeg-panorama-equirectangular.jpg', `Body is larger than ${MAX_FILE_SIZE} bytes`],
       ['jpeg-panorama-equirectangular.jpg', `The file is larger than ${MAX_FILE_SIZE} bytes`],
@@ -218,7 +295,9 @@ describe('example page in Chromium', () => {
     const before = (await apiPhotos()).map((p) => p.id)
     await page.click(`li.photo[data-file-id="${before[0]}"] button[title="Move later"]`)
     await expect.poll(async () => (await apiPhotos()).map((p) => p.id)).toEqual([before[1], before[0], before[2]])
-    await expect.poll(() => page.$$eval('li.photo', (lis) => lis.map((li) => li.getAttribute('data-file-id')))).toEqual([before[1], before[0], before[2]])
+    await expect
+      .poll(() => page.$$eval('li.photo', (lis) => lis.map((li) => li.getAttribute('data-file-id'))))
+      .toEqual([before[1], before[0], before[2]])
 
     await page.click(`li.photo[data-file-id="${before[2]}"] button[title="Delete this photo"]`)
     await expect.poll(() => page.$$eval('li.photo', (lis) => lis.length)).toBe(2)
@@ -229,7 +308,9 @@ describe('example page in Chromium', () => {
     await page.selectOption('#upload-mode', 'auto')
     await page.setInputFiles('#profile-input', PHOTOS.p3)
     await page.waitForSelector('.avatar[data-status="ready"] picture img', { timeout: 20_000 })
-    await page.waitForFunction(() => (document.querySelector<HTMLImageElement>('.avatar picture img')?.naturalWidth ?? 0) > 0)
+    await page.waitForFunction(
+      () => (document.querySelector<HTMLImageElement>('.avatar picture img')?.naturalWidth ?? 0) > 0,
+    )
     const res = await fetch(`${base}/v1/users/alice/profile-photo`)
     expect(res.status).toBe(200)
     expect(((await res.json()) as { id: string }).id).toBe(await page.getAttribute('.avatar', 'data-file-id'))
@@ -241,7 +322,9 @@ describe('example page in Chromium', () => {
     await page.waitForSelector('li.document[data-status="ready"]', { timeout: 20_000 })
     await page.click('li.document button.check-access')
     await page.waitForFunction(() => document.querySelectorAll('.access-results [data-outcome]').length === 4)
-    const outcomes = await page.$$eval('.access-results li', (lis) => lis.map((li) => [li.getAttribute('data-who'), li.getAttribute('data-outcome'), li.textContent]))
+    const outcomes = await page.$$eval('.access-results li', (lis) =>
+      lis.map((li) => [li.getAttribute('data-who'), li.getAttribute('data-outcome'), li.textContent]),
+    )
     expect(outcomes.map(([who, outcome]) => [who, outcome])).toEqual([
       ['owner', 'allowed'],
       ['other', 'refused'],
@@ -279,7 +362,9 @@ describe('example page in Chromium', () => {
       // The direct POST was tried and blocked; the file then went through the API.
       expect(consoleErrors.some((text) => /CORS/.test(text))).toBe(true)
       const res = await fetch(`${base}/v1/items/bobs-item/photos`)
-      expect(((await res.json()) as { photos: Array<{ ownerId: string; status: string }> }).photos).toMatchObject([{ ownerId: 'bob', status: 'ready' }])
+      expect(((await res.json()) as { photos: Array<{ ownerId: string; status: string }> }).photos).toMatchObject([
+        { ownerId: 'bob', status: 'ready' },
+      ])
     } finally {
       await other.close()
     }

@@ -33,7 +33,11 @@ export class Api {
     const headers: Record<string, string> = {}
     if (token) headers.authorization = `Bearer ${token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const response = await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    })
     const text = await response.text()
     if (!response.ok) throw errorOf(response.status, text, response.headers.get('content-type'))
     return (text ? JSON.parse(text) : undefined) as T
@@ -56,7 +60,11 @@ export class Api {
    * Polls GET /v1/files/{id} until the file is no longer being processed, calling `onUpdate` with
    * every answer (so the page can show what is already there). Resolves with the last view.
    */
-  async waitForFile(id: string, onUpdate: (view: FileView) => void, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<FileView> {
+  async waitForFile(
+    id: string,
+    onUpdate: (view: FileView) => void,
+    options: { intervalMs?: number; timeoutMs?: number } = {},
+  ): Promise<FileView> {
     const deadline = Date.now() + (options.timeoutMs ?? 120_000)
     for (;;) {
       const view = await this.getFile(id)
@@ -109,9 +117,11 @@ export class Api {
     if (target.purpose === 'document') form.append('type', target.documentType) // before the file
     form.append('file', file, file.name)
     const [method, path] =
-      target.purpose === 'item_photo' ? ['POST', `/v1/items/${encodeURIComponent(target.itemId)}/photos`]
-      : target.purpose === 'profile_photo' ? ['PUT', '/v1/users/me/profile-photo']
-      : ['POST', '/v1/verification-documents']
+      target.purpose === 'item_photo'
+        ? ['POST', `/v1/items/${encodeURIComponent(target.itemId)}/photos`]
+        : target.purpose === 'profile_photo'
+          ? ['PUT', '/v1/users/me/profile-photo']
+          : ['POST', '/v1/verification-documents']
     const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {}
     const text = await sendWithProgress(method, this.baseUrl + path, form, headers, onProgress)
     return JSON.parse(text) as FileView
@@ -122,7 +132,13 @@ export class Api {
  * fetch() cannot report upload progress yet (streaming request bodies are not widely supported);
  * XMLHttpRequest's `upload.onprogress` can. Resolves with the response text of a 2xx answer.
  */
-function sendWithProgress(method: string, url: string, body: FormData, headers: Record<string, string>, onProgress: ProgressListener): Promise<string> {
+function sendWithProgress(
+  method: string,
+  url: string,
+  body: FormData,
+  headers: Record<string, string>,
+  onProgress: ProgressListener,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest()
     xhr.open(method, url)
@@ -136,7 +152,8 @@ function sendWithProgress(method: string, url: string, body: FormData, headers: 
     }
     // Status 0: no answer could be read (connection refused or cut, or a cross-origin store
     // without CORS for this page).
-    xhr.onerror = () => reject(new ApiError('The upload failed: no answer from the server (network error or CORS)', 0, 'NETWORK_ERROR'))
+    xhr.onerror = () =>
+      reject(new ApiError('The upload failed: no answer from the server (network error or CORS)', 0, 'NETWORK_ERROR'))
     xhr.send(body)
   })
 }

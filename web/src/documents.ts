@@ -35,7 +35,9 @@ export class DocumentList {
     const known = this.#polling.get(view.id)
     if (known) return known
     if (view.status !== 'processing' && view.status !== 'uploading') return Promise.resolve(view)
-    const settled = this.api.waitForFile(view.id, (latest) => this.list.querySelector(`[data-file-id="${CSS.escape(view.id)}"]`)?.replaceWith(this.#card(latest)))
+    const settled = this.api.waitForFile(view.id, (latest) =>
+      this.list.querySelector(`[data-file-id="${CSS.escape(view.id)}"]`)?.replaceWith(this.#card(latest)),
+    )
     this.#polling.set(view.id, settled)
     settled.catch(() => undefined).finally(() => this.#polling.delete(view.id))
     return settled
@@ -47,17 +49,30 @@ export class DocumentList {
     const open = el('button', { type: 'button', class: 'open' }, 'Get a download link')
     open.addEventListener('click', () => {
       void this.api.fileUrl(doc.id).then(
-        (signed) => link.replaceChildren(el('a', { href: signed.url, class: 'download' }, 'download'), signed.expiresAt ? ` (expires ${new Date(signed.expiresAt).toLocaleTimeString()})` : ''),
+        (signed) =>
+          link.replaceChildren(
+            el('a', { href: signed.url, class: 'download' }, 'download'),
+            signed.expiresAt ? ` (expires ${new Date(signed.expiresAt).toLocaleTimeString()})` : '',
+          ),
         (error: unknown) => link.replaceChildren(el('span', { class: 'error' }, messageOf(error))),
       )
     })
     const check = el('button', { type: 'button', class: 'check-access' }, 'Who can open it?')
     check.addEventListener('click', () => void this.#checkAccess(doc, results))
-    return el('li', { class: 'document', 'data-file-id': doc.id, 'data-status': doc.status },
-      el('div', {}, el('strong', {}, doc.documentType ?? 'document'), ` ${doc.originalName} · ${formatBytes(doc.bytes)} · `,
-        el('span', { class: `status status-${doc.status}` }, doc.status), ` · ${doc.accessLevel}`),
+    return el(
+      'li',
+      { class: 'document', 'data-file-id': doc.id, 'data-status': doc.status },
+      el(
+        'div',
+        {},
+        el('strong', {}, doc.documentType ?? 'document'),
+        ` ${doc.originalName} · ${formatBytes(doc.bytes)} · `,
+        el('span', { class: `status status-${doc.status}` }, doc.status),
+        ` · ${doc.accessLevel}`,
+      ),
       el('div', { class: 'controls' }, open, check, link),
-      results)
+      results,
+    )
   }
 
   /** Asks for the document's URL as its owner, another user, an admin and nobody; shows each answer. */
@@ -82,7 +97,10 @@ export class DocumentList {
         const signed = await this.api.fileUrl(doc.id, token)
         // The signed URL itself must open too (the service checks its signature and expiry). A
         // bucket or CDN on another origin may not allow this page to read it (CORS): say so.
-        const status = await fetch(signed.url).then((r) => r.status, () => null)
+        const status = await fetch(signed.url).then(
+          (r) => r.status,
+          () => null,
+        )
         row.dataset.outcome = status === null || (status >= 200 && status < 300) ? 'allowed' : 'refused'
         row.textContent = `${caller.label}: ${row.dataset.outcome === 'allowed' ? '✓ may open it' : '✗ the signed URL was refused'} (${status === null ? 'signed URL on another origin' : `signed URL, HTTP ${status}`})`
       } catch (error) {

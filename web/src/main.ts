@@ -27,11 +27,21 @@ const itemInput = $<HTMLInputElement>('#item-id')
 const modeSelect = $<HTMLSelectElement>('#upload-mode')
 const otherUserInput = $<HTMLInputElement>('#other-user')
 
-const gallery = new PhotoGallery(api, $<HTMLOListElement>('#gallery'), () => itemInput.value.trim(), (message) => {
-  photoError.textContent = message
-})
+const gallery = new PhotoGallery(
+  api,
+  $<HTMLOListElement>('#gallery'),
+  () => itemInput.value.trim(),
+  (message) => {
+    photoError.textContent = message
+  },
+)
 const profile = new ProfilePhoto(api, $('#profile-current'))
-const documents = new DocumentList(api, $<HTMLUListElement>('#document-list'), tokenFor, () => otherUserInput.value.trim() || 'mallory')
+const documents = new DocumentList(
+  api,
+  $<HTMLUListElement>('#document-list'),
+  tokenFor,
+  () => otherUserInput.value.trim() || 'mallory',
+)
 
 /** Tokens minted for the access demo, by user (development sign-in only). */
 const demoTokens = new Map<string, string>()
@@ -64,8 +74,12 @@ async function refresh(): Promise<void> {
   photoError.textContent = ''
   await Promise.all([
     gallery.load().catch((error: unknown) => (photoError.textContent = messageOf(error))),
-    api.token ? profile.load().catch((error: unknown) => ($('#profile-error').textContent = messageOf(error))) : undefined,
-    api.token ? documents.load().catch((error: unknown) => ($('#document-error').textContent = messageOf(error))) : undefined,
+    api.token
+      ? profile.load().catch((error: unknown) => ($('#profile-error').textContent = messageOf(error)))
+      : undefined,
+    api.token
+      ? documents.load().catch((error: unknown) => ($('#document-error').textContent = messageOf(error)))
+      : undefined,
   ])
 }
 
@@ -87,9 +101,10 @@ $<HTMLFormElement>('#sign-in').addEventListener('submit', (event) => {
   api.devToken(userId, admin).then(
     (minted) => startSession({ token: minted.token, userId: minted.userId, admin: minted.admin }),
     (error: unknown) => {
-      signInError.textContent = error instanceof ApiError && error.status === 404
-        ? 'Development sign-in is off on this service: paste a token below.'
-        : messageOf(error)
+      signInError.textContent =
+        error instanceof ApiError && error.status === 404
+          ? 'Development sign-in is off on this service: paste a token below.'
+          : messageOf(error)
       if (error instanceof ApiError && error.status === 404) $<HTMLDetailsElement>('#paste-token').open = true
     },
   )
@@ -111,7 +126,14 @@ function uploadPhotos(files: FileList | null): void {
   if (!files?.length) return
   photoError.textContent = ''
   const itemId = itemInput.value.trim()
-  void uploadAll(api, $('#upload-queue'), [...files], { purpose: 'item_photo', itemId }, modeSelect.value as UploadMode, (view) => gallery.add(view))
+  void uploadAll(
+    api,
+    $('#upload-queue'),
+    [...files],
+    { purpose: 'item_photo', itemId },
+    modeSelect.value as UploadMode,
+    (view) => gallery.add(view),
+  )
 }
 photoInput.addEventListener('change', () => {
   uploadPhotos(photoInput.files)
@@ -132,7 +154,14 @@ const profileInput = $<HTMLInputElement>('#profile-input')
 profileInput.addEventListener('change', () => {
   const files = profileInput.files
   if (!files?.length) return
-  void uploadAll(api, $('#profile-queue'), [...files].slice(0, 1), { purpose: 'profile_photo' }, modeSelect.value as UploadMode, (view) => profile.set(view))
+  void uploadAll(
+    api,
+    $('#profile-queue'),
+    [...files].slice(0, 1),
+    { purpose: 'profile_photo' },
+    modeSelect.value as UploadMode,
+    (view) => profile.set(view),
+  )
   profileInput.value = ''
 })
 
@@ -141,7 +170,14 @@ documentInput.addEventListener('change', () => {
   const files = documentInput.files
   if (!files?.length) return
   const documentType = $<HTMLSelectElement>('#document-type').value as DocumentType
-  void uploadAll(api, $('#document-queue'), [...files].slice(0, 1), { purpose: 'document', documentType }, modeSelect.value as UploadMode, (view) => documents.add(view))
+  void uploadAll(
+    api,
+    $('#document-queue'),
+    [...files].slice(0, 1),
+    { purpose: 'document', documentType },
+    modeSelect.value as UploadMode,
+    (view) => documents.add(view),
+  )
   documentInput.value = ''
 })
 

@@ -24,7 +24,10 @@ export class PhotoGallery {
   ) {}
 
   async load(): Promise<void> {
-    const { photos } = await this.api.request<{ photos: FileView[] }>('GET', `/v1/items/${encodeURIComponent(this.itemId())}/photos`)
+    const { photos } = await this.api.request<{ photos: FileView[] }>(
+      'GET',
+      `/v1/items/${encodeURIComponent(this.itemId())}/photos`,
+    )
     this.#photos = photos
     this.render()
     for (const photo of photos) void this.#watch(photo)
@@ -48,9 +51,7 @@ export class PhotoGallery {
     if (view.status !== 'processing' && view.status !== 'uploading') return Promise.resolve(view)
     const settled = this.api.waitForFile(view.id, (latest) => this.#update(latest))
     this.#polling.set(view.id, settled)
-    settled
-      .catch((error: unknown) => this.onError(messageOf(error)))
-      .finally(() => this.#polling.delete(view.id))
+    settled.catch((error: unknown) => this.onError(messageOf(error))).finally(() => this.#polling.delete(view.id))
     return settled
   }
 
@@ -69,7 +70,11 @@ export class PhotoGallery {
     if (moved === undefined) return
     ids.splice(index + by, 0, moved)
     try {
-      const { photos } = await this.api.request<{ photos: FileView[] }>('PUT', `/v1/items/${encodeURIComponent(this.itemId())}/photos/order`, { fileIds: ids })
+      const { photos } = await this.api.request<{ photos: FileView[] }>(
+        'PUT',
+        `/v1/items/${encodeURIComponent(this.itemId())}/photos/order`,
+        { fileIds: ids },
+      )
       this.#photos = photos
       this.render()
     } catch (error) {
@@ -94,22 +99,42 @@ export class PhotoGallery {
     } else {
       // Not ready yet: the placeholder alone, in the photo's aspect ratio.
       const src = placeholderDataUrl(photo.placeholder)
-      figure.append(el('img', { class: 'placeholder', src, alt: '', width: photo.width ?? 4, height: photo.height ?? 3 }))
+      figure.append(
+        el('img', { class: 'placeholder', src, alt: '', width: photo.width ?? 4, height: photo.height ?? 3 }),
+      )
     }
-    figure.append(el('figcaption', {},
-      el('strong', {}, photo.originalName), ' ',
-      el('span', { class: `status status-${photo.status}` }, photo.status === 'processing' ? 'making variants…' : photo.status),
-      photo.width && photo.height ? ` · ${photo.width}×${photo.height}` : '',
-      ` · ${formatBytes(photo.bytes)}`,
-      photo.errorReason ? el('span', { class: 'error' }, ` ${photo.errorReason}`) : null))
+    figure.append(
+      el(
+        'figcaption',
+        {},
+        el('strong', {}, photo.originalName),
+        ' ',
+        el(
+          'span',
+          { class: `status status-${photo.status}` },
+          photo.status === 'processing' ? 'making variants…' : photo.status,
+        ),
+        photo.width && photo.height ? ` · ${photo.width}×${photo.height}` : '',
+        ` · ${formatBytes(photo.bytes)}`,
+        photo.errorReason ? el('span', { class: 'error' }, ` ${photo.errorReason}`) : null,
+      ),
+    )
 
-    const controls = el('div', { class: 'controls' },
+    const controls = el(
+      'div',
+      { class: 'controls' },
       button('←', 'Move earlier', index === 0, () => this.#move(index, -1)),
       button('→', 'Move later', index === this.#photos.length - 1, () => this.#move(index, 1)),
-      button('Delete', 'Delete this photo', false, () => this.#delete(photo.id)))
+      button('Delete', 'Delete this photo', false, () => this.#delete(photo.id)),
+    )
 
-    return el('li', { class: 'photo', 'data-file-id': photo.id, 'data-status': photo.status, 'data-position': index },
-      figure, controls, variantTable(photo))
+    return el(
+      'li',
+      { class: 'photo', 'data-file-id': photo.id, 'data-status': photo.status, 'data-position': index },
+      figure,
+      controls,
+      variantTable(photo),
+    )
   }
 }
 
@@ -117,17 +142,47 @@ export class PhotoGallery {
 export function variantTable(file: FileView): HTMLElement {
   const rows = [...file.variants]
     .sort((a, b) => (a.width ?? 0) - (b.width ?? 0) || a.format.localeCompare(b.format))
-    .map((v) => el('tr', { class: 'variant', 'data-variant': v.variant, 'data-format': v.format, 'data-width': v.width, 'data-height': v.height, 'data-bytes': v.size },
-      el('td', {}, v.variant),
-      el('td', {}, v.format),
-      el('td', {}, v.width && v.height ? `${v.width}×${v.height}` : '—'),
-      el('td', { class: 'bytes' }, `${v.size.toLocaleString('en')} B`),
-      el('td', {}, v.url ? el('a', { href: v.url, target: '_blank', rel: 'noopener' }, 'open') : 'signed URL')))
-  return el('details', { class: 'variants' },
+    .map((v) =>
+      el(
+        'tr',
+        {
+          class: 'variant',
+          'data-variant': v.variant,
+          'data-format': v.format,
+          'data-width': v.width,
+          'data-height': v.height,
+          'data-bytes': v.size,
+        },
+        el('td', {}, v.variant),
+        el('td', {}, v.format),
+        el('td', {}, v.width && v.height ? `${v.width}×${v.height}` : '—'),
+        el('td', { class: 'bytes' }, `${v.size.toLocaleString('en')} B`),
+        el('td', {}, v.url ? el('a', { href: v.url, target: '_blank', rel: 'noopener' }, 'open') : 'signed URL'),
+      ),
+    )
+  return el(
+    'details',
+    { class: 'variants' },
     el('summary', {}, `${file.variants.length} variants`),
-    el('table', {},
-      el('thead', {}, el('tr', {}, el('th', {}, 'variant'), el('th', {}, 'format'), el('th', {}, 'pixels'), el('th', {}, 'size'), el('th', {}, ''))),
-      el('tbody', {}, ...rows)))
+    el(
+      'table',
+      {},
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          el('th', {}, 'variant'),
+          el('th', {}, 'format'),
+          el('th', {}, 'pixels'),
+          el('th', {}, 'size'),
+          el('th', {}, ''),
+        ),
+      ),
+      el('tbody', {}, ...rows),
+    ),
+  )
 }
 
 function button(label: string, title: string, disabled: boolean, onClick: () => unknown): HTMLButtonElement {

@@ -29,9 +29,10 @@ import type { FileVariant, FileView } from './types.js'
 export function pictureFor(file: FileView, options: { sizes: string; alt: string }): HTMLPictureElement {
   const picture = document.createElement('picture')
   // The sized variants only: the optimised original is for downloads and zoom, not for layout.
-  const byFormat = (format: string) => file.variants
-    .filter((v) => v.format === format && v.variant !== 'original' && v.url && v.width)
-    .sort((a, b) => (a.width ?? 0) - (b.width ?? 0))
+  const byFormat = (format: string) =>
+    file.variants
+      .filter((v) => v.format === format && v.variant !== 'original' && v.url && v.width)
+      .sort((a, b) => (a.width ?? 0) - (b.width ?? 0))
   const webp = byFormat('webp')
   const jpeg = byFormat('jpeg')
   const fallback = jpeg.length ? jpeg : byFormat('png')

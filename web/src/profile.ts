@@ -30,7 +30,13 @@ export class ProfilePhoto {
     const ready = view.status === 'ready' && view.variants.some((v) => v.url)
     const image = ready
       ? pictureFor(view, { sizes: '160px', alt: 'Profile photo' })
-      : el('img', { class: 'placeholder', src: placeholderDataUrl(view.placeholder), alt: '', width: view.width ?? 1, height: view.height ?? 1 })
+      : el('img', {
+          class: 'placeholder',
+          src: placeholderDataUrl(view.placeholder),
+          alt: '',
+          width: view.width ?? 1,
+          height: view.height ?? 1,
+        })
     this.box.replaceChildren(el('div', { class: 'avatar', 'data-file-id': view.id, 'data-status': view.status }, image))
   }
 }

@@ -50,8 +50,14 @@ export async function uploadAll(
   for (const file of files) {
     const bar = el('progress', { max: file.size || 1, value: 0 })
     const state = el('span', { class: 'state' }, 'waiting')
-    const row = el('li', { class: 'upload', 'data-name': file.name, 'data-state': 'waiting' },
-      el('span', { class: 'name' }, file.name), el('span', { class: 'size' }, formatBytes(file.size)), bar, state)
+    const row = el(
+      'li',
+      { class: 'upload', 'data-name': file.name, 'data-state': 'waiting' },
+      el('span', { class: 'name' }, file.name),
+      el('span', { class: 'size' }, formatBytes(file.size)),
+      bar,
+      state,
+    )
     queue.append(row)
     const setState = (name: string, text: string) => {
       row.dataset.state = name

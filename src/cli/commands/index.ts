@@ -11,4 +11,15 @@ import { token } from './token.js'
 import { worker } from './worker.js'
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [serve, worker, token, check, reprocess, migrate, setupBucketCommand, cleanupCommand, orphansCommand, statsCommand]
+export const commands: readonly Command[] = [
+  serve,
+  worker,
+  token,
+  check,
+  reprocess,
+  migrate,
+  setupBucketCommand,
+  cleanupCommand,
+  orphansCommand,
+  statsCommand,
+]

@@ -24,8 +24,13 @@ export const migrate: Command = {
       const pending = status.filter((m) => m.executedAt === null).map((m) => m.name)
       if (values.json) writeJson(stdout, { applied, migrations: status, pending })
       else {
-        for (const m of status) stdout.write(`  ${m.executedAt ? `applied ${m.executedAt}` : 'pending'.padEnd(32)}  ${m.name}\n`)
-        stdout.write(values.status ? `${pending.length} pending.\n` : `Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}; ${pending.length} pending.\n`)
+        for (const m of status)
+          stdout.write(`  ${m.executedAt ? `applied ${m.executedAt}` : 'pending'.padEnd(32)}  ${m.name}\n`)
+        stdout.write(
+          values.status
+            ? `${pending.length} pending.\n`
+            : `Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}; ${pending.length} pending.\n`,
+        )
       }
       return 0
     } finally {

@@ -21,8 +21,16 @@ export const orphansCommand: Command = {
   options: {
     delete: { type: 'boolean', description: 'Delete orphan objects and mark rows with missing objects.' },
     mark: { type: 'boolean', description: 'Mark rows with missing objects; delete nothing.' },
-    prefix: { type: 'string', valueName: 'prefix', description: 'Only keys (and rows) under this prefix, e.g. items/ or temp/.' },
-    'older-than': { type: 'string', valueName: 'duration', description: 'Skip objects and rows younger than this, e.g. 2h, 7d (default: UPLOAD_GRACE, 1h).' },
+    prefix: {
+      type: 'string',
+      valueName: 'prefix',
+      description: 'Only keys (and rows) under this prefix, e.g. items/ or temp/.',
+    },
+    'older-than': {
+      type: 'string',
+      valueName: 'duration',
+      description: 'Skip objects and rows younger than this, e.g. 2h, 7d (default: UPLOAD_GRACE, 1h).',
+    },
     json: JSON_OPTION,
   },
   async run({ env, values, stdout, stderr, signal }) {
@@ -41,11 +49,15 @@ export const orphansCommand: Command = {
       progress.done()
       if (values.json) writeJson(stdout, summary)
       else {
-        for (const o of summary.orphanObjects.slice(0, 50)) stdout.write(`  orphan  ${o.reason.padEnd(15)} ${o.key} (${formatBytes(o.size)}, ${o.lastModified})\n`)
+        for (const o of summary.orphanObjects.slice(0, 50))
+          stdout.write(`  orphan  ${o.reason.padEnd(15)} ${o.key} (${formatBytes(o.size)}, ${o.lastModified})\n`)
         for (const m of summary.missingObjects.slice(0, 50)) {
-          stdout.write(`  missing ${m.severity.padEnd(15)} file ${m.fileId} (${m.status}${m.marked ? ', marked' : ''}): ${m.missing.join(', ')}\n`)
+          stdout.write(
+            `  missing ${m.severity.padEnd(15)} file ${m.fileId} (${m.status}${m.marked ? ', marked' : ''}): ${m.missing.join(', ')}\n`,
+          )
         }
-        for (const k of summary.foreignKeys.slice(0, 20)) stdout.write(`  foreign ${k} (outside the key layout; left alone)\n`)
+        for (const k of summary.foreignKeys.slice(0, 20))
+          stdout.write(`  foreign ${k} (outside the key layout; left alone)\n`)
         const b = summary.bucket
         const o = summary.orphans
         stdout.write(
@@ -55,7 +67,8 @@ export const orphansCommand: Command = {
             `${summary.mode === 'report' && (o.objects || summary.rows.missingOriginal || summary.rows.missingDerived) ? 'Nothing was changed; --delete removes the orphans and marks the rows.\n' : ''}` +
             `(${summary.durationMs} ms${summary.interrupted ? ', INTERRUPTED: run again' : ''})\n`,
         )
-        for (const e of summary.errors.slice(0, 20)) stderr.write(`  error ${e.phase} ${e.target}: ${e.code}: ${e.message}\n`)
+        for (const e of summary.errors.slice(0, 20))
+          stderr.write(`  error ${e.phase} ${e.target}: ${e.code}: ${e.message}\n`)
       }
       return summary.interrupted ? EXIT_INTERRUPTED : summary.errors.length ? 1 : 0
     } finally {

@@ -29,7 +29,11 @@ export const reprocess: Command = {
   options: {
     all: { type: 'boolean', description: 'Every ready file.' },
     id: { type: 'string', valueName: 'id', multiple: true, description: 'This file (repeatable).' },
-    entity: { type: 'string', valueName: 'type', description: 'Every ready file of one entity type: item, profile or verification.' },
+    entity: {
+      type: 'string',
+      valueName: 'type',
+      description: 'Every ready file of one entity type: item, profile or verification.',
+    },
     concurrency: { type: 'string', valueName: 'n', default: '2', description: 'Files in flight at once.' },
     json: JSON_OPTION,
   },
@@ -43,7 +47,8 @@ export const reprocess: Command = {
     }
     for (const id of ids) assertSafeId(id, '--id')
     const concurrency = Number(values.concurrency ?? 2)
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new LocalexError('VALIDATION_FAILED', '--concurrency must be an integer from 1 to 64')
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+      throw new LocalexError('VALIDATION_FAILED', '--concurrency must be an integer from 1 to 64')
 
     const config = loadCommandConfig(env)
     const { createStorage } = await import('../../app.js')
@@ -55,7 +60,16 @@ export const reprocess: Command = {
     const total = ids.length || (await fileRows.count(storage.db, filter))
     const progress = progressReporter(stderr)
     // --json output is for scripts: nothing on stderr but errors.
-    const report = values.json === true ? () => undefined : () => progress.onProgress({ phase: 'reprocess', done: summary.ready + summary.failed.length + summary.skipped, total, detail: `${summary.failed.length} failed` })
+    const report =
+      values.json === true
+        ? () => undefined
+        : () =>
+            progress.onProgress({
+              phase: 'reprocess',
+              done: summary.ready + summary.failed.length + summary.skipped,
+              total,
+              detail: `${summary.failed.length} failed`,
+            })
 
     const inFlight = new Set<Promise<void>>()
     const one = async (id: string) => {
@@ -75,12 +89,14 @@ export const reprocess: Command = {
           break
         }
         summary.selected++
-        const task = one(id).catch((error: unknown) => {
-          summary.failed.push({ id, reason: error instanceof Error ? error.message : String(error) })
-        }).finally(() => {
-          inFlight.delete(task)
-          report()
-        })
+        const task = one(id)
+          .catch((error: unknown) => {
+            summary.failed.push({ id, reason: error instanceof Error ? error.message : String(error) })
+          })
+          .finally(() => {
+            inFlight.delete(task)
+            report()
+          })
         inFlight.add(task)
         if (inFlight.size >= concurrency) await Promise.race(inFlight)
       }
@@ -92,13 +108,18 @@ export const reprocess: Command = {
     progress.done()
     if (values.json === true) writeJson(stdout, summary)
     else {
-      stdout.write(`Reprocessed ${summary.ready} of ${summary.selected} files in ${summary.seconds} s; ${summary.failed.length} failed, ${summary.skipped} skipped (not ready).${summary.interrupted ? ' Interrupted: run again to finish.' : ''}\n`)
+      stdout.write(
+        `Reprocessed ${summary.ready} of ${summary.selected} files in ${summary.seconds} s; ${summary.failed.length} failed, ${summary.skipped} skipped (not ready).${summary.interrupted ? ' Interrupted: run again to finish.' : ''}\n`,
+      )
       for (const f of summary.failed) stdout.write(`  failed ${f.id}: ${f.reason ?? 'unknown'}\n`)
     }
     return summary.interrupted ? EXIT_INTERRUPTED : summary.failed.length ? 1 : 0
   },
 }
 
-async function* iterateIds(db: Parameters<typeof fileRows.iterate>[0], filter: Parameters<typeof fileRows.iterate>[1]): AsyncGenerator<string> {
+async function* iterateIds(
+  db: Parameters<typeof fileRows.iterate>[0],
+  filter: Parameters<typeof fileRows.iterate>[1],
+): AsyncGenerator<string> {
   for await (const row of fileRows.iterate(db, filter)) yield row.id
 }

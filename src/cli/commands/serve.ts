@@ -11,7 +11,9 @@ import type { Command } from '../command.js'
 async function concretePort(env: Record<string, string | undefined>): Promise<Record<string, string | undefined>> {
   if (env.PORT?.trim() !== '0' || env.PUBLIC_BASE_URL?.trim()) return env
   const probe = createServer()
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, env.HOST?.trim() || '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) =>
+    probe.once('error', reject).listen(0, env.HOST?.trim() || '127.0.0.1', resolve),
+  )
   const { port } = probe.address() as AddressInfo
   await new Promise((resolve) => probe.close(resolve))
   return { ...env, PORT: String(port) }
@@ -46,10 +48,16 @@ export const serve: Command = {
       const app = buildHttpApp({ config, files: storage.files, store: storage.store, health: storage.health, metrics })
       server = await startHttpServer(app, config)
       if (config.http.internal) {
-        internal = await startHttpServer(buildInternalApp({ config, health: storage.health, metrics, source: app }), config, { address: config.http.internal })
+        internal = await startHttpServer(
+          buildInternalApp({ config, health: storage.health, metrics, source: app }),
+          config,
+          { address: config.http.internal },
+        )
       }
       const docsAt = internal ?? server
-      stderr.write(`localex-storage listening on ${server.url} (store: ${config.storage.driver}; API docs: ${docsAt.url}/docs)\n`)
+      stderr.write(
+        `localex-storage listening on ${server.url} (store: ${config.storage.driver}; API docs: ${docsAt.url}/docs)\n`,
+      )
       if (internal) stderr.write(`Internal listener (metrics, docs, health) on ${internal.url}\n`)
       stderr.write(`Development sign-in is ${config.auth.devTokens ? 'on' : 'off'} (${config.auth.devTokensReason})\n`)
       if (config.auth.devTokens) stderr.write(`Try it in a browser: ${server.url}/\n`)
@@ -57,7 +65,8 @@ export const serve: Command = {
         stderr.write(`Generated development secrets in ${secrets.file} (keep it private).\n`)
         stderr.write('Get a token with: localex-storage token --user alice   (add --admin for an admin)\n')
       }
-      if (!signal.aborted) await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))
+      if (!signal.aborted)
+        await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))
       stderr.write('Shutting down: finishing requests in flight...\n')
       return 0
     } finally {

@@ -26,19 +26,30 @@ export const setupBucketCommand: Command = {
     const ops = await openOps(env)
     const progress = progressReporter(stderr)
     try {
-      const summary = await setupBucket(ops, { dryRun: Boolean(values['dry-run']), signal, onProgress: progress.onProgress })
+      const summary = await setupBucket(ops, {
+        dryRun: Boolean(values['dry-run']),
+        signal,
+        onProgress: progress.onProgress,
+      })
       progress.done()
       if (values.json) {
         writeJson(stdout, summary)
         return 0
       }
-      stdout.write(`${summary.dryRun ? 'Would configure' : 'Configured'} ${summary.driver === 's3' ? `bucket ${summary.bucket}` : summary.bucket}:\n`)
+      stdout.write(
+        `${summary.dryRun ? 'Would configure' : 'Configured'} ${summary.driver === 's3' ? `bucket ${summary.bucket}` : summary.bucket}:\n`,
+      )
       for (const step of summary.steps) {
-        stdout.write(`  ${step.status.padEnd(8)} ${step.feature}${step.code ? ` (${step.code})` : ''}${step.detail ? `: ${step.detail}` : ''}\n`)
-        if (summary.dryRun && step.request) stdout.write(JSON.stringify(step.request, null, 2).replace(/^/gm, '      ') + '\n')
+        stdout.write(
+          `  ${step.status.padEnd(8)} ${step.feature}${step.code ? ` (${step.code})` : ''}${step.detail ? `: ${step.detail}` : ''}\n`,
+        )
+        if (summary.dryRun && step.request)
+          stdout.write(JSON.stringify(step.request, null, 2).replace(/^/gm, '      ') + '\n')
       }
       if (summary.refused.length) {
-        stdout.write(`\nThe store refused: ${summary.refused.join(', ')}. Everything else was applied; configure those features on the store itself if it has them.\n`)
+        stdout.write(
+          `\nThe store refused: ${summary.refused.join(', ')}. Everything else was applied; configure those features on the store itself if it has them.\n`,
+        )
       }
       return 0
     } catch (error) {

@@ -8,7 +8,10 @@ export const database = defineSection({
   summary: '`config.db` and `config.queue`: the metadata database and the job queue.',
   variables: {
     DATABASE_URL: {
-      schema: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+      schema: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+        .optional(),
       default: '— (SQLite)',
       doc: 'PostgreSQL connection URL. Unset: SQLite at `SQLITE_PATH`.',
       secret: true,
@@ -25,7 +28,10 @@ export const database = defineSection({
       doc: 'Run pending migrations when the service or worker starts.',
     },
     REDIS_URL: {
-      schema: z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional(),
+      schema: z
+        .string()
+        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+        .optional(),
       default: '— (in-process)',
       doc: 'Redis for BullMQ. Unset: an in-process queue.',
       secret: true,

@@ -2,7 +2,6 @@ import { z } from 'zod'
 import { IMAGE_TYPES, ORIGINAL_VARIANT } from '../../domain/index.js'
 import { bool, byteSize, defineSection, int, list } from '../env.js'
 
-
 export const images = defineSection({
   title: 'Images',
   summary: '`config.images`: what uploads may be, and how photos and documents are re-encoded.',

@@ -152,9 +152,10 @@ export const storage = defineSection({
           forcePathStyle: v.S3_FORCE_PATH_STYLE,
           publicUrl: v.S3_PUBLIC_URL,
           /** Absent: the SDK's default provider chain (env, profile, SSO, IAM role). */
-          credentials: accessKeyId && secretAccessKey
-            ? { accessKeyId, secretAccessKey, sessionToken: v.AWS_SESSION_TOKEN }
-            : undefined,
+          credentials:
+            accessKeyId && secretAccessKey
+              ? { accessKeyId, secretAccessKey, sessionToken: v.AWS_SESSION_TOKEN }
+              : undefined,
           requestChecksumCalculation: v.AWS_REQUEST_CHECKSUM_CALCULATION,
           responseChecksumValidation: v.AWS_RESPONSE_CHECKSUM_VALIDATION,
           conditionalWrites: v.S3_CONDITIONAL_WRITES,

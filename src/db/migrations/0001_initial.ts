@@ -43,7 +43,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('deleted_at', 'text')
     .execute()
   // An item's photos in order, filtered by status (listing, counting against the limit).
-  await db.schema.createIndex('files_entity_idx').on('files').columns(['entity_type', 'entity_id', 'status', 'position']).execute()
+  await db.schema
+    .createIndex('files_entity_idx')
+    .on('files')
+    .columns(['entity_type', 'entity_id', 'status', 'position'])
+    .execute()
   await db.schema.createIndex('files_owner_idx').on('files').column('owner_id').execute()
   // A retried upload with the same key finds the first one; NULL keys are not constrained.
   await db.schema
@@ -75,7 +79,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('audit_log')
-    .addColumn('id', postgres ? 'bigint' : 'integer', (c) => (postgres ? c.generatedByDefaultAsIdentity().primaryKey() : c.primaryKey().autoIncrement()))
+    .addColumn('id', postgres ? 'bigint' : 'integer', (c) =>
+      postgres ? c.generatedByDefaultAsIdentity().primaryKey() : c.primaryKey().autoIncrement(),
+    )
     .addColumn('at', 'text', (c) => c.notNull())
     .addColumn('actor_id', 'text')
     .addColumn('actor_role', 'text')

@@ -74,7 +74,10 @@ async function page(db: Db, column: 'file_id' | 'actor_id', value: string, pagin
   const limit = Math.min(Math.max(paging.limit ?? 50, 1), 1000)
   let query = db.selectFrom('audit_log').selectAll().where(column, '=', value)
   if (paging.before !== undefined) query = query.where('id', '<', paging.before)
-  const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute()
+  const rows = await query
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute()
   const entries = rows.slice(0, limit).map(auditRecordOf)
   return { entries, next: rows.length > limit ? (entries.at(-1)?.id ?? null) : null }
 }

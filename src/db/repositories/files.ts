@@ -48,7 +48,8 @@ export interface FileStats {
   storedBytes: number
 }
 
-const asArray = <T>(value: T | readonly T[]): readonly T[] => (Array.isArray(value) ? (value as readonly T[]) : [value as T])
+const asArray = <T>(value: T | readonly T[]): readonly T[] =>
+  Array.isArray(value) ? (value as readonly T[]) : [value as T]
 
 /** The column of each record field: the one place where the two spellings meet. */
 const COLUMNS = {
@@ -153,12 +154,15 @@ export const files = {
     try {
       let query = db.insertInto('files').values(values).returningAll()
       if (file.idempotencyKey != null) {
-        query = query.onConflict((oc) => oc.columns(['owner_id', 'idempotency_key']).where('idempotency_key', 'is not', null).doNothing())
+        query = query.onConflict((oc) =>
+          oc.columns(['owner_id', 'idempotency_key']).where('idempotency_key', 'is not', null).doNothing(),
+        )
       }
       const row = await query.executeTakeFirst()
       if (row) return { file: fileRecordOf(row), created: true }
     } catch (error) {
-      if (isUniqueViolation(error)) throw new LocalexError('CONFLICT', `File "${file.id}" already exists`, { cause: error })
+      if (isUniqueViolation(error))
+        throw new LocalexError('CONFLICT', `File "${file.id}" already exists`, { cause: error })
       throw error
     }
     const existing = await files.getByIdempotencyKey(db, file.ownerId, file.idempotencyKey as string)
@@ -176,7 +180,11 @@ export const files = {
   /** Rows for the given ids, in no particular order; missing ids are simply absent. */
   async getMany(db: Db, ids: readonly string[]): Promise<FileRecord[]> {
     if (ids.length === 0) return []
-    const rows = await db.selectFrom('files').selectAll().where('id', 'in', [...ids]).execute()
+    const rows = await db
+      .selectFrom('files')
+      .selectAll()
+      .where('id', 'in', [...ids])
+      .execute()
     return rows.map(fileRecordOf)
   },
 
@@ -194,7 +202,12 @@ export const files = {
   },
 
   async getByIdempotencyKey(db: Db, ownerId: string, key: string): Promise<FileRecord | null> {
-    const row = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('idempotency_key', '=', key).executeTakeFirst()
+    const row = await db
+      .selectFrom('files')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst()
     return row ? fileRecordOf(row) : null
   },
 
@@ -202,8 +215,16 @@ export const files = {
    * Changes columns other than `status` (stamping `updated_at`). With `expect`, only while the row
    * is in one of those statuses. Resolves whether a row changed.
    */
-  async update(db: Db, id: string, patch: FilePatch, options: { expect?: FileStatus | readonly FileStatus[] } = {}): Promise<boolean> {
-    let query = db.updateTable('files').set({ ...columnsOf(patch), updated_at: now() }).where('id', '=', id)
+  async update(
+    db: Db,
+    id: string,
+    patch: FilePatch,
+    options: { expect?: FileStatus | readonly FileStatus[] } = {},
+  ): Promise<boolean> {
+    let query = db
+      .updateTable('files')
+      .set({ ...columnsOf(patch), updated_at: now() })
+      .where('id', '=', id)
     if (options.expect !== undefined) query = query.where('status', 'in', [...asArray(options.expect)])
     const result = await query.executeTakeFirst()
     return Number(result.numUpdatedRows) > 0
@@ -235,8 +256,17 @@ export const files = {
    * The files attached to one entity (an item's photos, a user's profile photos or documents),
    * in display order: by position (rows without one last), then creation.
    */
-  async listByEntity(db: Db, entityType: EntityType, entityId: string, options: { statuses?: readonly FileStatus[] } = {}): Promise<FileRecord[]> {
-    const rows = await applyFilter(db.selectFrom('files').selectAll(), { entityType, entityId, statuses: options.statuses ?? ACTIVE_STATUSES })
+  async listByEntity(
+    db: Db,
+    entityType: EntityType,
+    entityId: string,
+    options: { statuses?: readonly FileStatus[] } = {},
+  ): Promise<FileRecord[]> {
+    const rows = await applyFilter(db.selectFrom('files').selectAll(), {
+      entityType,
+      entityId,
+      statuses: options.statuses ?? ACTIVE_STATUSES,
+    })
       // Portable "NULLS LAST": PostgreSQL sorts NULL last ascending, SQLite first.
       .orderBy(sql`case when position is null then 1 else 0 end`)
       .orderBy('position')
@@ -281,7 +311,10 @@ export const files = {
       .updateTable('files')
       .set((eb) => {
         const [first, ...others] = orderedIds
-        let position = eb.case().when('id', '=', first as string).then(0)
+        let position = eb
+          .case()
+          .when('id', '=', first as string)
+          .then(0)
         others.forEach((id, i) => (position = position.when('id', '=', id).then(i + 1)))
         return { position: position.end(), updated_at: now() }
       })
@@ -296,7 +329,10 @@ export const files = {
    * Rows in one of `statuses` not updated since `before` (ISO), oldest first: stale `uploading`
    * rows of crashed uploads, `failed` and `deleted` rows past their retention.
    */
-  async listStale(db: Db, options: { statuses: readonly FileStatus[]; before: string; limit?: number }): Promise<FileRecord[]> {
+  async listStale(
+    db: Db,
+    options: { statuses: readonly FileStatus[]; before: string; limit?: number },
+  ): Promise<FileRecord[]> {
     const rows = await applyFilter(db.selectFrom('files').selectAll(), { statuses: options.statuses })
       .where('updated_at', '<', options.before)
       .orderBy('updated_at')
@@ -312,7 +348,10 @@ export const files = {
    * connection or transaction is held between batches, so the consumer may write meanwhile.
    * Rows inserted during the walk may or may not be seen.
    */
-  async *iterate(db: Db, filter: FileFilter & { batchSize?: number } = {}): AsyncGenerator<FileRecord, void, undefined> {
+  async *iterate(
+    db: Db,
+    filter: FileFilter & { batchSize?: number } = {},
+  ): AsyncGenerator<FileRecord, void, undefined> {
     const query = applyFilter(db.selectFrom('files').selectAll(), filter)
     for await (const rows of keysetPages(query, { keys: ['id'], batchSize: filter.batchSize })) {
       for (const row of rows) yield fileRecordOf(row)
@@ -321,7 +360,10 @@ export const files = {
 
   /** How many rows match (progress bars for `iterate`). */
   async count(db: Db, filter: FileFilter = {}): Promise<number> {
-    const row = await applyFilter(db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')), filter).executeTakeFirstOrThrow()
+    const row = await applyFilter(
+      db.selectFrom('files').select((eb) => eb.fn.countAll<number>().as('n')),
+      filter,
+    ).executeTakeFirstOrThrow()
     return Number(row.n)
   },
 
@@ -343,7 +385,13 @@ export const files = {
       .orderBy('entity_type')
       .orderBy('status')
       .execute()
-    return rows.map((r) => ({ entityType: r.entity_type, status: r.status, files: Number(r.files), bytes: Number(r.bytes), storedBytes: Number(r.stored_bytes) }))
+    return rows.map((r) => ({
+      entityType: r.entity_type,
+      status: r.status,
+      files: Number(r.files),
+      bytes: Number(r.bytes),
+      storedBytes: Number(r.stored_bytes),
+    }))
   },
 
   /** Deletes the row for good (after `deleted`/`failed` retention). Resolves whether it existed. */

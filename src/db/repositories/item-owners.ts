@@ -55,7 +55,11 @@ export const itemOwners = {
     const at = now()
     const previous = await itemOwners.lock(db, itemId)
     if (previous) {
-      await db.updateTable('item_owners').set({ owner_id: ownerId, updated_at: at }).where('item_id', '=', itemId).execute()
+      await db
+        .updateTable('item_owners')
+        .set({ owner_id: ownerId, updated_at: at })
+        .where('item_id', '=', itemId)
+        .execute()
       return previous.ownerId
     }
     const inserted = await db

@@ -48,10 +48,12 @@ export const maintenance = {
     const query = db
       .selectFrom('uploads')
       .selectAll()
-      .where((eb) => eb.or([
-        eb('status', '=', 'expired'),
-        eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', options.at)]),
-      ]))
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'expired'),
+          eb.and([eb('status', '=', 'pending'), eb('expires_at', '<=', options.at)]),
+        ]),
+      )
       .where('created_at', '<', options.createdBefore)
     yield* keysetPages(query, { keys: ['id'], batchSize: options.batchSize })
   },
@@ -72,10 +74,12 @@ export const maintenance = {
     const prefix = options.prefix
     if (prefix) {
       // substr rather than LIKE: ids are full of `_`, LIKE's wildcard.
-      query = query.where((eb) => eb.or([
-        eb(sql`substr(key_prefix, 1, ${prefix.length})`, '=', prefix),
-        eb(sql`substr(${prefix}, 1, length(key_prefix))`, '=', sql.ref('key_prefix')),
-      ]))
+      query = query.where((eb) =>
+        eb.or([
+          eb(sql`substr(key_prefix, 1, ${prefix.length})`, '=', prefix),
+          eb(sql`substr(${prefix}, 1, length(key_prefix))`, '=', sql.ref('key_prefix')),
+        ]),
+      )
     }
     for await (const rows of keysetPages(query, { keys: ['id'], batchSize: options.batchSize })) {
       yield rows.map(fileRecordOf)
@@ -112,7 +116,11 @@ export const maintenance = {
   async uploadStatuses(db: Db, ids: readonly string[]): Promise<Map<string, UploadStatus>> {
     const found = new Map<string, UploadStatus>()
     if (ids.length === 0) return found
-    const rows = await db.selectFrom('uploads').select(['id', 'status']).where('id', 'in', [...ids]).execute()
+    const rows = await db
+      .selectFrom('uploads')
+      .select(['id', 'status'])
+      .where('id', 'in', [...ids])
+      .execute()
     for (const r of rows) found.set(r.id, r.status)
     return found
   },

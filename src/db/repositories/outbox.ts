@@ -119,7 +119,11 @@ export const outboxRows = {
    * A worker's heartbeat on a live row: moves the re-dispatch deadline to `runAfter`, optionally
    * counting an attempt or recording the error of a failed one (that will be retried).
    */
-  async touch(db: Db, id: string, options: { runAfter: string; countAttempt?: boolean; error?: string }): Promise<boolean> {
+  async touch(
+    db: Db,
+    id: string,
+    options: { runAfter: string; countAttempt?: boolean; error?: string },
+  ): Promise<boolean> {
     const result = await db
       .updateTable('outbox')
       .set((eb) => ({
@@ -162,23 +166,38 @@ export const outboxRows = {
    */
   async reclaimDispatched(db: Db): Promise<number> {
     const at = now()
-    const result = await db.updateTable('outbox').set({ status: 'pending', run_after: at, updated_at: at }).where('status', '=', 'dispatched').executeTakeFirst()
+    const result = await db
+      .updateTable('outbox')
+      .set({ status: 'pending', run_after: at, updated_at: at })
+      .where('status', '=', 'dispatched')
+      .executeTakeFirst()
     return Number(result.numUpdatedRows)
   },
 
   /** Rows by status, file and/or kind, oldest first (operators, tests). */
-  async list(db: Db, filter: { status?: OutboxStatus; fileId?: string; kind?: string; limit?: number } = {}): Promise<OutboxRecord[]> {
+  async list(
+    db: Db,
+    filter: { status?: OutboxStatus; fileId?: string; kind?: string; limit?: number } = {},
+  ): Promise<OutboxRecord[]> {
     let query = db.selectFrom('outbox').selectAll()
     if (filter.status) query = query.where('status', '=', filter.status)
     if (filter.fileId) query = query.where('file_id', '=', filter.fileId)
     if (filter.kind) query = query.where('kind', '=', filter.kind)
-    const rows = await query.orderBy('created_at').orderBy('id').limit(filter.limit ?? 500).execute()
+    const rows = await query
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(filter.limit ?? 500)
+      .execute()
     return rows.map(toRecord)
   },
 
   /** Row counts per status (every status present, zero when none). */
   async counts(db: Db): Promise<Record<OutboxStatus, number>> {
-    const rows = await db.selectFrom('outbox').select((eb) => ['status', eb.fn.countAll<number>().as('n')]).groupBy('status').execute()
+    const rows = await db
+      .selectFrom('outbox')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute()
     const out: Record<OutboxStatus, number> = { pending: 0, dispatched: 0, done: 0, failed: 0 }
     for (const r of rows) out[r.status] = Number(r.n)
     return out
@@ -186,7 +205,11 @@ export const outboxRows = {
 
   /** Retention: deletes `done` rows last updated before `before` (ISO). Resolves how many. */
   async purgeDone(db: Db, before: string): Promise<number> {
-    const result = await db.deleteFrom('outbox').where('status', '=', 'done').where('updated_at', '<', before).executeTakeFirst()
+    const result = await db
+      .deleteFrom('outbox')
+      .where('status', '=', 'done')
+      .where('updated_at', '<', before)
+      .executeTakeFirst()
     return Number(result.numDeletedRows)
   },
 }

@@ -34,13 +34,20 @@ export const profilePhotos = {
         .returning('file_id')
         .executeTakeFirst()
       if (inserted) return null
-      const current = await lockRows(trx, trx.selectFrom('profile_photos').select('file_id').where('user_id', '=', userId)).executeTakeFirst()
+      const current = await lockRows(
+        trx,
+        trx.selectFrom('profile_photos').select('file_id').where('user_id', '=', userId),
+      ).executeTakeFirst()
       if (!current) {
         // Deleted between the two statements by clearIf: start over (the insert will succeed).
         return profilePhotos.setCurrent(trx, userId, fileId)
       }
       if (current.file_id === fileId) return null
-      await trx.updateTable('profile_photos').set({ file_id: fileId, updated_at: at }).where('user_id', '=', userId).execute()
+      await trx
+        .updateTable('profile_photos')
+        .set({ file_id: fileId, updated_at: at })
+        .where('user_id', '=', userId)
+        .execute()
       return current.file_id
     })
   },
@@ -50,7 +57,11 @@ export const profilePhotos = {
    * not clear a newer one that replaced it meanwhile). Resolves whether it did.
    */
   async clearIf(db: Db, userId: string, fileId: string): Promise<boolean> {
-    const result = await db.deleteFrom('profile_photos').where('user_id', '=', userId).where('file_id', '=', fileId).executeTakeFirst()
+    const result = await db
+      .deleteFrom('profile_photos')
+      .where('user_id', '=', userId)
+      .where('file_id', '=', fileId)
+      .executeTakeFirst()
     return Number(result.numDeletedRows) > 0
   },
 }

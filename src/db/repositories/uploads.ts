@@ -75,7 +75,12 @@ export const uploads = {
 
   /** Marks one pending upload expired (abandoned or refused). Resolves whether it did. */
   async markExpired(db: Db, id: string): Promise<boolean> {
-    const result = await db.updateTable('uploads').set({ status: 'expired' }).where('id', '=', id).where('status', '=', 'pending').executeTakeFirst()
+    const result = await db
+      .updateTable('uploads')
+      .set({ status: 'expired' })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst()
     return Number(result.numUpdatedRows) > 0
   },
 

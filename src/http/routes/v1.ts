@@ -40,11 +40,13 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, options) => {
         }),
     })
     // One limiter, so one counter per user across every upload route.
-    uploadGuards.push(app.rateLimit({
-      max,
-      timeWindow: 60_000,
-      keyGenerator: (request: FastifyRequest) => (request.actor ? `user:${request.actor.id}` : `ip:${request.ip}`),
-    }) as preHandlerAsyncHookHandler)
+    uploadGuards.push(
+      app.rateLimit({
+        max,
+        timeWindow: 60_000,
+        keyGenerator: (request: FastifyRequest) => (request.actor ? `user:${request.actor.id}` : `ip:${request.ip}`),
+      }) as preHandlerAsyncHookHandler,
+    )
   }
 
   app.addHook('onSend', async (request, reply, payload) => {

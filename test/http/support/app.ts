@@ -123,7 +123,8 @@ export async function makeTestApp(options: TestAppOptions = {}): Promise<TestApp
     health: { ...storage.health, ...options.health },
     ...options.deps,
   })
-  const token = (sub: string, o: { admin?: boolean; ttlSeconds?: number } = {}) => signToken(config, { sub, admin: o.admin ?? false, ttlSeconds: o.ttlSeconds ?? 600 })
+  const token = (sub: string, o: { admin?: boolean; ttlSeconds?: number } = {}) =>
+    signToken(config, { sub, admin: o.admin ?? false, ttlSeconds: o.ttlSeconds ?? 600 })
   return {
     app,
     config,
@@ -193,29 +194,44 @@ export interface Part {
 export const BOUNDARY = '----localexTestBoundary7MA4YWxkTrZu0gW'
 
 /** A multipart/form-data body of `parts` (closing boundary included unless `terminate` is false). */
-export function multipart(parts: Part[], options: { boundary?: string; terminate?: boolean } = {}): { payload: Buffer; headers: Record<string, string> } {
+export function multipart(
+  parts: Part[],
+  options: { boundary?: string; terminate?: boolean } = {},
+): { payload: Buffer; headers: Record<string, string> } {
   const boundary = options.boundary ?? BOUNDARY
   const chunks: Buffer[] = []
   for (const part of parts) {
     let head = `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"`
     if (part.filename !== undefined) head += `; filename="${part.filename}"`
     head += '\r\n'
-    if (part.filename !== undefined || part.contentType) head += `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n`
-    chunks.push(Buffer.from(`${head}\r\n`), Buffer.isBuffer(part.data) ? part.data : Buffer.from(part.data), Buffer.from('\r\n'))
+    if (part.filename !== undefined || part.contentType)
+      head += `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n`
+    chunks.push(
+      Buffer.from(`${head}\r\n`),
+      Buffer.isBuffer(part.data) ? part.data : Buffer.from(part.data),
+      Buffer.from('\r\n'),
+    )
   }
   if (options.terminate !== false) chunks.push(Buffer.from(`--${boundary}--\r\n`))
   return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
 }
 
-export const photoForm = (data: Buffer = jpeg(), filename = 'photo.jpg') => multipart([{ name: 'file', filename, contentType: 'image/jpeg', data }])
+export const photoForm = (data: Buffer = jpeg(), filename = 'photo.jpg') =>
+  multipart([{ name: 'file', filename, contentType: 'image/jpeg', data }])
 
 /** Every problem body must be this shape and carry nothing internal. */
 export function expectProblemShape(body: Record<string, unknown>): void {
   const text = JSON.stringify(body)
-  if (typeof body.type !== 'string' || typeof body.title !== 'string' || typeof body.status !== 'number' || typeof body.code !== 'string') {
+  if (
+    typeof body.type !== 'string' ||
+    typeof body.title !== 'string' ||
+    typeof body.status !== 'number' ||
+    typeof body.code !== 'string'
+  ) {
     throw new Error(`not a problem document: ${text}`)
   }
-  if (/\bat [^ ]+ \(|node:internal|\/work\/|\/tmp\/|\.ts:\d|\.js:\d|stack/i.test(text)) throw new Error(`problem leaks internals: ${text}`)
+  if (/\bat [^ ]+ \(|node:internal|\/work\/|\/tmp\/|\.ts:\d|\.js:\d|stack/i.test(text))
+    throw new Error(`problem leaks internals: ${text}`)
 }
 
 /**

@@ -83,7 +83,11 @@ export function fileManagerContract(name: string, factory: () => Promise<FilesSu
       await expectCode(files.uploadItemPhoto(alice, item, { body: over }), 'FILE_TOO_LARGE')
       // The HTTP layer fails the body stream with its own answer (a malformed form): it comes back as it is.
       const own = new LocalexError('VALIDATION_FAILED', 'The multipart body is malformed or ended early')
-      const failing = new Readable({ read() { this.destroy(own) } })
+      const failing = new Readable({
+        read() {
+          this.destroy(own)
+        },
+      })
       await expect(files.uploadProfilePhoto(alice, { body: failing })).rejects.toBe(own)
       await expectCode(files.uploadItemPhoto(alice, item, { body: stream() }), 'EMPTY_FILE')
       await expectCode(files.uploadItemPhoto(alice, item, { body: Buffer.alloc(0) }), 'EMPTY_FILE')

@@ -1,5 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
+import {
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { Readable, Transform, Writable, addAbortSignal } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -105,7 +117,10 @@ export class DiskObjectStore implements ObjectStore {
           callback(null, chunk)
         },
       })
-      const source = body instanceof Readable ? body : Readable.from([Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)])
+      const source =
+        body instanceof Readable
+          ? body
+          : Readable.from([Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)])
       const sink = fileSink(handle)
       await pipeline(source, counter, hasher, sink, ...(options.signal ? [{ signal: options.signal }] : []))
       const meta: StoredMeta = {
@@ -125,7 +140,8 @@ export class DiskObjectStore implements ObjectStore {
       handle = undefined
       throwIfAborted(options.signal)
       await this.#commit(tmp, path, key, options.ifNoneMatch ?? false)
-      if (options.onProgress && (reported !== meta.size || total === undefined)) options.onProgress({ loaded: meta.size, total: meta.size })
+      if (options.onProgress && (reported !== meta.size || total === undefined))
+        options.onProgress({ loaded: meta.size, total: meta.size })
       return { key, size: meta.size, etag: meta.etag }
     } catch (error) {
       await handle?.close().catch(() => undefined)
@@ -152,7 +168,11 @@ export class DiskObjectStore implements ObjectStore {
       let end = meta.size - 1
       if (range) {
         if (range.start >= meta.size) {
-          throw new LocalexError('RANGE_NOT_SATISFIABLE', `Range starts at ${range.start}, past the end of "${key}" (${meta.size} bytes)`, { details: { key, size: meta.size } })
+          throw new LocalexError(
+            'RANGE_NOT_SATISFIABLE',
+            `Range starts at ${range.start}, past the end of "${key}" (${meta.size} bytes)`,
+            { details: { key, size: meta.size } },
+          )
         }
         start = range.start
         end = Math.min(range.end ?? end, end)
@@ -325,7 +345,10 @@ export class DiskObjectStore implements ObjectStore {
     const headers: Record<string, string> = {}
     if (options.contentType) headers['Content-Type'] = options.contentType
     if (options.cacheControl) headers['Cache-Control'] = options.cacheControl
-    const url = this.signer.signPut(key, expiresAt, { contentType: options.contentType, cacheControl: options.cacheControl })
+    const url = this.signer.signPut(key, expiresAt, {
+      contentType: options.contentType,
+      cacheControl: options.cacheControl,
+    })
     return { url, method: 'PUT', headers, expiresAt }
   }
 
@@ -368,14 +391,19 @@ export class DiskObjectStore implements ObjectStore {
     assertSafeKey(key)
     const path = resolve(this.#objects, key)
     if (!path.startsWith(this.#objects + sep)) {
-      throw new LocalexError('UNSAFE_KEY', 'Object key refused: resolves outside the store', { details: { reason: 'outside the root' } })
+      throw new LocalexError('UNSAFE_KEY', 'Object key refused: resolves outside the store', {
+        details: { reason: 'outside the root' },
+      })
     }
     return path
   }
 
   #ensureDirs(force = false): Promise<void> {
     if (!this.#ready || force) {
-      this.#ready = Promise.all([mkdir(this.#objects, { recursive: true }), mkdir(this.#tmp, { recursive: true })]).then(() => undefined)
+      this.#ready = Promise.all([
+        mkdir(this.#objects, { recursive: true }),
+        mkdir(this.#tmp, { recursive: true }),
+      ]).then(() => undefined)
       this.#ready.catch(() => {
         this.#ready = undefined
       })
@@ -421,9 +449,13 @@ export class DiskObjectStore implements ObjectStore {
         const code = errnoOf(error)
         if (code === 'EEXIST' && exclusive) {
           if (await isDirectory(to)) throw conflict(key, error)
-          throw new LocalexError('PRECONDITION_FAILED', `Object "${key}" already exists`, { cause: error, details: { key } })
+          throw new LocalexError('PRECONDITION_FAILED', `Object "${key}" already exists`, {
+            cause: error,
+            details: { key },
+          })
         }
-        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'ENOTDIR' || (code === 'EEXIST' && !exclusive)) throw conflict(key, error)
+        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'ENOTDIR' || (code === 'EEXIST' && !exclusive))
+          throw conflict(key, error)
         if (code === 'ENOENT' && sourceKey !== undefined && !(await exists(from))) throw notFound(sourceKey, error)
         if (code === 'ENOENT' && attempt < COMMIT_ATTEMPTS) continue
         throw error
@@ -467,9 +499,11 @@ export class DiskObjectStore implements ObjectStore {
       if (entry.dir) {
         if (!entry.key.startsWith(prefix) && !prefix.startsWith(entry.key)) continue
         // Every key below sorts before startAfter: skip the folder unread.
-        if (startAfter !== undefined && compareKeys(entry.key, startAfter) < 0 && !startAfter.startsWith(entry.key)) continue
+        if (startAfter !== undefined && compareKeys(entry.key, startAfter) < 0 && !startAfter.startsWith(entry.key))
+          continue
         // Every key below falls into one delimiter group: its first key stands for the group.
-        const grouped = delimiter !== undefined && entry.key.startsWith(prefix) && entry.key.slice(prefix.length).includes(delimiter)
+        const grouped =
+          delimiter !== undefined && entry.key.startsWith(prefix) && entry.key.slice(prefix.length).includes(delimiter)
         for await (const object of this.#walk(entry.key, walk)) {
           yield object
           if (grouped) break
@@ -492,22 +526,38 @@ export class DiskObjectStore implements ObjectStore {
       } finally {
         await handle.close()
       }
-      yield { type: 'object', key: entry.key, size: meta.size, etag: meta.etag, lastModified: new Date(meta.lastModified) }
+      yield {
+        type: 'object',
+        key: entry.key,
+        size: meta.size,
+        etag: meta.etag,
+        lastModified: new Date(meta.lastModified),
+      }
     }
   }
 
   #map(error: unknown, op: string, key: string | undefined, signal: AbortSignal | undefined): LocalexError {
-    if (signal?.aborted) return isLocalexError(error, 'ABORTED') ? error : new LocalexError('ABORTED', `Disk ${op} aborted`, { cause: error, details: details(op, key) })
+    if (signal?.aborted)
+      return isLocalexError(error, 'ABORTED')
+        ? error
+        : new LocalexError('ABORTED', `Disk ${op} aborted`, { cause: error, details: details(op, key) })
     if (isLocalexError(error)) return error
     const errno = errnoOf(error)
     if (errno === 'EISDIR' && key !== undefined && (op === 'get' || op === 'head')) return notFound(key, error)
-    const code: ErrorCode = (errno && ERRNO_CODES[errno]) || ((error as Error | undefined)?.name === 'AbortError' ? 'ABORTED' : 'STORE_ERROR')
+    const code: ErrorCode =
+      (errno && ERRNO_CODES[errno]) || ((error as Error | undefined)?.name === 'AbortError' ? 'ABORTED' : 'STORE_ERROR')
     const what = key === undefined ? `Disk ${op}` : `Disk ${op} of "${key}"`
     // The message names the errno, not the path: paths are not for clients.
-    return new LocalexError(code, code === 'UNSAFE_KEY' ? 'Object key refused: a segment is too long for the disk store' : `${what} failed (${errno ?? 'error'})`, {
-      cause: error,
-      details: { ...details(op, key), ...(errno ? { errno } : {}) },
-    })
+    return new LocalexError(
+      code,
+      code === 'UNSAFE_KEY'
+        ? 'Object key refused: a segment is too long for the disk store'
+        : `${what} failed (${errno ?? 'error'})`,
+      {
+        cause: error,
+        details: { ...details(op, key), ...(errno ? { errno } : {}) },
+      },
+    )
   }
 }
 
@@ -553,7 +603,11 @@ function notFound(key: string, cause?: unknown): LocalexError {
 }
 
 function conflict(key: string, cause: unknown): LocalexError {
-  return new LocalexError('CONFLICT', `The disk store cannot hold "${key}": it would be both an object and a folder of other keys`, { cause, details: { key } })
+  return new LocalexError(
+    'CONFLICT',
+    `The disk store cannot hold "${key}": it would be both an object and a folder of other keys`,
+    { cause, details: { key } },
+  )
 }
 
 function errnoOf(error: unknown): string | undefined {
@@ -588,12 +642,15 @@ function fileSink(handle: FileHandle): Writable {
     highWaterMark: 256 * 1024,
     writev(chunks, callback) {
       const buffers = chunks.map((c) => c.chunk as Buffer)
-      handle.writev(buffers, position).then(({ bytesWritten }) => {
-        const expected = buffers.reduce((n, b) => n + b.length, 0)
-        if (bytesWritten !== expected) throw new Error(`short write (${bytesWritten} of ${expected} bytes)`)
-        position += bytesWritten
-        callback()
-      }, callback).catch(callback)
+      handle
+        .writev(buffers, position)
+        .then(({ bytesWritten }) => {
+          const expected = buffers.reduce((n, b) => n + b.length, 0)
+          if (bytesWritten !== expected) throw new Error(`short write (${bytesWritten} of ${expected} bytes)`)
+          position += bytesWritten
+          callback()
+        }, callback)
+        .catch(callback)
     },
   })
 }

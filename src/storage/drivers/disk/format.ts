@@ -34,7 +34,9 @@ export interface StoredMeta {
 export function encodeTrailer(meta: StoredMeta): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8')
   if (json.length > MAX_META_BYTES) {
-    throw new LocalexError('VALIDATION_FAILED', `Object metadata is larger than ${MAX_META_BYTES} bytes`, { details: { field: 'metadata' } })
+    throw new LocalexError('VALIDATION_FAILED', `Object metadata is larger than ${MAX_META_BYTES} bytes`, {
+      details: { field: 'metadata' },
+    })
   }
   const footer = Buffer.alloc(FOOTER)
   footer.writeUInt32BE(json.length, 0)
@@ -73,5 +75,8 @@ async function readExactly(handle: FileHandle, into: Buffer, position: number): 
 }
 
 function corrupt(reason: string, cause?: unknown): LocalexError {
-  return new LocalexError('STORE_ERROR', `Disk store object file is corrupt (${reason})`, { cause, details: { reason } })
+  return new LocalexError('STORE_ERROR', `Disk store object file is corrupt (${reason})`, {
+    cause,
+    details: { reason },
+  })
 }

@@ -54,7 +54,8 @@ export class DiskUrlSigner {
   readonly baseUrl: string
 
   constructor(secret: string, baseUrl: string) {
-    if (!secret || secret.length < 32) throw new LocalexError('CONFIG_INVALID', 'URL signing secret must have at least 32 characters')
+    if (!secret || secret.length < 32)
+      throw new LocalexError('CONFIG_INVALID', 'URL signing secret must have at least 32 characters')
     this.#secret = secret
     this.baseUrl = baseUrl.replace(/\/+$/, '')
   }
@@ -69,7 +70,10 @@ export class DiskUrlSigner {
     const query = new URLSearchParams({ expires: String(expires) })
     if (params.responseContentDisposition) query.set('response-content-disposition', params.responseContentDisposition)
     if (params.responseContentType) query.set('response-content-type', params.responseContentType)
-    query.set('sig', this.#sign(['GET', key, expires, params.responseContentDisposition ?? null, params.responseContentType ?? null]))
+    query.set(
+      'sig',
+      this.#sign(['GET', key, expires, params.responseContentDisposition ?? null, params.responseContentType ?? null]),
+    )
     return `${this.baseUrl}${DELIVERY_PATH}${encodeKeyPath(key)}?${query.toString()}`
   }
 
@@ -78,7 +82,13 @@ export class DiskUrlSigner {
     const expires = parseExpires(query.get('expires'))
     const responseContentDisposition = query.get('response-content-disposition') ?? undefined
     const responseContentType = query.get('response-content-type') ?? undefined
-    this.#check(query.get('sig'), ['GET', key, expires, responseContentDisposition ?? null, responseContentType ?? null])
+    this.#check(query.get('sig'), [
+      'GET',
+      key,
+      expires,
+      responseContentDisposition ?? null,
+      responseContentType ?? null,
+    ])
     checkExpiry(expires, now)
     return { key, expiresAt: new Date(expires * 1000), responseContentDisposition, responseContentType }
   }
@@ -127,23 +137,31 @@ export class DiskUrlSigner {
     }
     checkExpiry(policy.expires, now)
     if (fields.key !== policy.key) throw invalid('the key field does not match the policy')
-    if ((fields['Content-Type'] ?? undefined) !== (policy.contentType ?? undefined)) throw invalid('the Content-Type field does not match the policy')
-    if ((fields['Cache-Control'] ?? undefined) !== (policy.cacheControl ?? undefined)) throw invalid('the Cache-Control field does not match the policy')
+    if ((fields['Content-Type'] ?? undefined) !== (policy.contentType ?? undefined))
+      throw invalid('the Content-Type field does not match the policy')
+    if ((fields['Cache-Control'] ?? undefined) !== (policy.cacheControl ?? undefined))
+      throw invalid('the Cache-Control field does not match the policy')
     for (const name of Object.keys(fields)) {
-      if (!POST_FIELDS.has(name) && !name.toLowerCase().startsWith('x-ignore-')) throw invalid(`the field "${name}" is not allowed by the policy`)
+      if (!POST_FIELDS.has(name) && !name.toLowerCase().startsWith('x-ignore-'))
+        throw invalid(`the field "${name}" is not allowed by the policy`)
     }
     return policy
   }
 
   #sign(parts: readonly unknown[]): string {
-    return createHmac('sha256', this.#secret).update(VERSION).update('\n').update(JSON.stringify(parts)).digest('base64url')
+    return createHmac('sha256', this.#secret)
+      .update(VERSION)
+      .update('\n')
+      .update(JSON.stringify(parts))
+      .digest('base64url')
   }
 
   #check(given: string | null, parts: readonly unknown[]): void {
     if (!given) throw invalid('the signature is missing')
     const expected = Buffer.from(this.#sign(parts), 'utf8')
     const actual = Buffer.from(given, 'utf8')
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) throw invalid('the signature does not match')
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual))
+      throw invalid('the signature does not match')
   }
 }
 
@@ -154,7 +172,11 @@ const POST_FIELDS = new Set(['key', 'Content-Type', 'Cache-Control', 'policy', '
  * (after the `/files/` segment), the rest from the query. Throws SIGNATURE_INVALID or
  * SIGNATURE_EXPIRED (403).
  */
-export function verifySignedUrl(url: string | URL | { key: string; query: URLSearchParams }, secret: string, now = Date.now()): VerifiedGet {
+export function verifySignedUrl(
+  url: string | URL | { key: string; query: URLSearchParams },
+  secret: string,
+  now = Date.now(),
+): VerifiedGet {
   const signer = new DiskUrlSigner(secret, 'http://localhost')
   if (typeof url === 'object' && 'key' in url) return signer.verifyGet(url.key, url.query, now)
   const parsed = typeof url === 'string' ? new URL(url) : url
@@ -187,7 +209,10 @@ function parseExpires(value: string | null): number {
 
 function checkExpiry(expires: number, now: number): void {
   if (!Number.isSafeInteger(expires)) throw invalid('expires is malformed')
-  if (now >= expires * 1000) throw new LocalexError('SIGNATURE_EXPIRED', 'The signed URL has expired', { details: { expiredAt: new Date(expires * 1000).toISOString() } })
+  if (now >= expires * 1000)
+    throw new LocalexError('SIGNATURE_EXPIRED', 'The signed URL has expired', {
+      details: { expiredAt: new Date(expires * 1000).toISOString() },
+    })
 }
 
 function invalid(reason: string, cause?: unknown): LocalexError {

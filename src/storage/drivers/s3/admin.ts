@@ -94,7 +94,8 @@ export class S3BucketAdmin implements BucketAdmin {
   async exists(options: IoOptions = {}): Promise<boolean> {
     try {
       await this.#send(options.signal, (abortSignal) =>
-        this.#client.send(new HeadBucketCommand({ Bucket: this.location }), { abortSignal }))
+        this.#client.send(new HeadBucketCommand({ Bucket: this.location }), { abortSignal }),
+      )
       return true
     } catch (error) {
       const e = error as { name?: string; $metadata?: { httpStatusCode?: number } }
@@ -138,7 +139,8 @@ export class S3BucketAdmin implements BucketAdmin {
       let page
       try {
         page = await this.#send(options.signal, (abortSignal) =>
-          this.#client.send(new ListMultipartUploadsCommand(input), { abortSignal }))
+          this.#client.send(new ListMultipartUploadsCommand(input), { abortSignal }),
+        )
       } catch (error) {
         throw mapS3Error(error, { op: 'listMultipartUploads', signal: options.signal })
       }
@@ -156,7 +158,8 @@ export class S3BucketAdmin implements BucketAdmin {
     const input = { Bucket: this.location, Key: upload.key, UploadId: upload.uploadId }
     try {
       await this.#send(options.signal, (abortSignal) =>
-        this.#client.send(new AbortMultipartUploadCommand(input), { abortSignal }))
+        this.#client.send(new AbortMultipartUploadCommand(input), { abortSignal }),
+      )
     } catch (error) {
       throw mapS3Error(error, { op: 'abortMultipartUpload', key: upload.key, signal: options.signal })
     }
@@ -222,22 +225,26 @@ export class S3BucketAdmin implements BucketAdmin {
       case 'bucket': {
         // Outside us-east-1 AWS wants the region named; S3-compatible stores (an endpoint) do not.
         const { region, endpoint } = this.#s3
-        const input: CreateBucketCommandInput = region !== 'us-east-1' && !endpoint
-          ? { Bucket, CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }
-          : { Bucket }
+        const input: CreateBucketCommandInput =
+          region !== 'us-east-1' && !endpoint
+            ? { Bucket, CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }
+            : { Bucket }
         return plan('CreateBucket', new CreateBucketCommand(input))
       }
       case 'public_access_block': {
         const v = change.value
-        return plan('PutPublicAccessBlock', new PutPublicAccessBlockCommand({
-          Bucket,
-          PublicAccessBlockConfiguration: {
-            BlockPublicAcls: v.blockPublicAcls,
-            IgnorePublicAcls: v.ignorePublicAcls,
-            BlockPublicPolicy: v.blockPublicPolicy,
-            RestrictPublicBuckets: v.restrictPublicBuckets,
-          },
-        }))
+        return plan(
+          'PutPublicAccessBlock',
+          new PutPublicAccessBlockCommand({
+            Bucket,
+            PublicAccessBlockConfiguration: {
+              BlockPublicAcls: v.blockPublicAcls,
+              IgnorePublicAcls: v.ignorePublicAcls,
+              BlockPublicPolicy: v.blockPublicPolicy,
+              RestrictPublicBuckets: v.restrictPublicBuckets,
+            },
+          }),
+        )
       }
       case 'encryption': {
         const { algorithm } = change.value
@@ -323,9 +330,7 @@ function toLifecycleRule(rule: BucketLifecycleRule): LifecycleRule {
     ...(rule.noncurrentExpirationDays === undefined
       ? {}
       : { NoncurrentVersionExpiration: { NoncurrentDays: rule.noncurrentExpirationDays } }),
-    ...(rule.transitions === undefined
-      ? {}
-      : { Transitions: rule.transitions.map(toTransition) }),
+    ...(rule.transitions === undefined ? {} : { Transitions: rule.transitions.map(toTransition) }),
   }
 }
 

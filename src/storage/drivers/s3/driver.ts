@@ -122,13 +122,18 @@ export class S3ObjectStore implements ObjectStore {
     const { signal } = options
     throwIfAborted(signal)
     try {
-      const multipart = body instanceof Readable
-        ? options.contentLength === undefined || options.contentLength > this.#config.multipartThreshold
-        : body.byteLength > this.#config.multipartThreshold
+      const multipart =
+        body instanceof Readable
+          ? options.contentLength === undefined || options.contentLength > this.#config.multipartThreshold
+          : body.byteLength > this.#config.multipartThreshold
       // Without conditional writes, or for multipart uploads (AWS honours If-None-Match on
       // CompleteMultipartUpload, radosgw 16 ignores it), check first. That check is not atomic:
       // it only narrows the window, but it never lets a whole upload overwrite an existing key.
-      if (options.ifNoneMatch && (!this.#config.conditionalWrites || multipart) && (await this.exists(key, { signal }))) {
+      if (
+        options.ifNoneMatch &&
+        (!this.#config.conditionalWrites || multipart) &&
+        (await this.exists(key, { signal }))
+      ) {
         throw new LocalexError('PRECONDITION_FAILED', `Object "${key}" already exists`, { details: { key } })
       }
       const params = this.#putParams(key, options)
@@ -136,7 +141,10 @@ export class S3ObjectStore implements ObjectStore {
         const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
         if (buffer.byteLength <= this.#config.multipartThreshold) {
           const out = await this.#request('put', key, signal, (abortSignal) =>
-            this.#client.send(new PutObjectCommand({ ...params, Body: buffer, ContentLength: buffer.byteLength }), { abortSignal }))
+            this.#client.send(new PutObjectCommand({ ...params, Body: buffer, ContentLength: buffer.byteLength }), {
+              abortSignal,
+            }),
+          )
           options.onProgress?.({ loaded: buffer.byteLength, total: buffer.byteLength })
           return { key, size: buffer.byteLength, etag: out.ETag ?? (await this.#etagOf(key, signal)) }
         }
@@ -156,11 +164,15 @@ export class S3ObjectStore implements ObjectStore {
     const { signal, range } = options
     if (range) validateRange(range)
     const out: GetObjectCommandOutput = await this.#request('get', key, signal, (abortSignal) =>
-      this.#client.send(new GetObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}),
-      }), { abortSignal }))
+      this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}),
+        }),
+        { abortSignal },
+      ),
+    )
     const body = out.Body as Readable
     const head = toHead(key, out)
     const result: GetStreamResult = { ...head, body }
@@ -188,7 +200,8 @@ export class S3ObjectStore implements ObjectStore {
   async head(key: string, options: IoOptions = {}): Promise<ObjectHead> {
     assertSafeKey(key)
     const out = await this.#request('head', key, options.signal, (abortSignal) =>
-      this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+      this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+    )
     return toHead(key, out)
   }
 
@@ -205,7 +218,8 @@ export class S3ObjectStore implements ObjectStore {
   async delete(key: string, options: IoOptions = {}): Promise<void> {
     assertSafeKey(key)
     await this.#request('delete', key, options.signal, (abortSignal) =>
-      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+    )
   }
 
   async deleteMany(keys: readonly string[], options: IoOptions = {}): Promise<DeleteManyResult> {
@@ -218,10 +232,14 @@ export class S3ObjectStore implements ObjectStore {
       let errors: { key: string; code: string; message: string }[]
       try {
         const out = await this.#request('deleteMany', undefined, options.signal, (abortSignal) =>
-          this.#client.send(new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-          }), { abortSignal }))
+          this.#client.send(
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            }),
+            { abortSignal },
+          ),
+        )
         errors = (out.Errors ?? []).map((e) => ({
           key: e.Key ?? '',
           code: s3ErrorCode({ name: e.Code }).code,
@@ -245,13 +263,17 @@ export class S3ObjectStore implements ObjectStore {
     assertSafeKey(to)
     try {
       await this.#request('copy', from, options.signal, (abortSignal) =>
-        this.#client.send(new CopyObjectCommand({
-          Bucket: this.bucket,
-          Key: to,
-          // CopySource is `bucket/key`, URL-encoded segment by segment (the `/` stay).
-          CopySource: `${encodeURIComponent(this.bucket)}/${encodeKeyPath(from)}`,
-          MetadataDirective: 'COPY',
-        }), { abortSignal }))
+        this.#client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: to,
+            // CopySource is `bucket/key`, URL-encoded segment by segment (the `/` stay).
+            CopySource: `${encodeURIComponent(this.bucket)}/${encodeKeyPath(from)}`,
+            MetadataDirective: 'COPY',
+          }),
+          { abortSignal },
+        ),
+      )
     } catch (error) {
       if (isLocalexError(error) && error.details) error.details.to = to
       throw error
@@ -272,14 +294,18 @@ export class S3ObjectStore implements ObjectStore {
     while (first || token) {
       const continuation = token
       const page = await this.#request('list', prefix || undefined, signal, (abortSignal) =>
-        this.#client.send(new ListObjectsV2Command({
-          Bucket: this.bucket,
-          ...(prefix ? { Prefix: prefix } : {}),
-          ...(delimiter ? { Delimiter: delimiter } : {}),
-          ...(first && startAfter ? { StartAfter: startAfter } : {}),
-          ...(continuation ? { ContinuationToken: continuation } : {}),
-          MaxKeys: pageSize,
-        }), { abortSignal }))
+        this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            ...(prefix ? { Prefix: prefix } : {}),
+            ...(delimiter ? { Delimiter: delimiter } : {}),
+            ...(first && startAfter ? { StartAfter: startAfter } : {}),
+            ...(continuation ? { ContinuationToken: continuation } : {}),
+            MaxKeys: pageSize,
+          }),
+          { abortSignal },
+        ),
+      )
       first = false
       const entries: ListEntry[] = []
       for (const o of page.Contents ?? []) {
@@ -292,9 +318,12 @@ export class S3ObjectStore implements ObjectStore {
           lastModified: o.LastModified ?? new Date(0),
         })
       }
-      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) entries.push({ type: 'prefix', prefix: p.Prefix })
+      for (const p of page.CommonPrefixes ?? [])
+        if (p.Prefix !== undefined) entries.push({ type: 'prefix', prefix: p.Prefix })
       // S3 returns objects and common prefixes in two lists; the contract is one key order.
-      entries.sort((a, b) => compareKeys(a.type === 'object' ? a.key : a.prefix, b.type === 'object' ? b.key : b.prefix))
+      entries.sort((a, b) =>
+        compareKeys(a.type === 'object' ? a.key : a.prefix, b.type === 'object' ? b.key : b.prefix),
+      )
       yield* entries
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     }
@@ -305,12 +334,18 @@ export class S3ObjectStore implements ObjectStore {
     throwIfAborted(options.signal)
     const expiresIn = presignSeconds(options.expiresIn)
     try {
-      return await getSignedUrl(this.#client, new GetObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        ...(options.responseContentDisposition ? { ResponseContentDisposition: options.responseContentDisposition } : {}),
-        ...(options.responseContentType ? { ResponseContentType: options.responseContentType } : {}),
-      }), { expiresIn })
+      return await getSignedUrl(
+        this.#client,
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(options.responseContentDisposition
+            ? { ResponseContentDisposition: options.responseContentDisposition }
+            : {}),
+          ...(options.responseContentType ? { ResponseContentType: options.responseContentType } : {}),
+        }),
+        { expiresIn },
+      )
     } catch (error) {
       throw mapS3Error(error, { op: 'signedUrl', key, signal: options.signal })
     }
@@ -324,12 +359,16 @@ export class S3ObjectStore implements ObjectStore {
     if (options.contentType) headers['Content-Type'] = options.contentType
     if (options.cacheControl) headers['Cache-Control'] = options.cacheControl
     try {
-      const url = await getSignedUrl(this.#client, new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        ...(options.contentType ? { ContentType: options.contentType } : {}),
-        ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
-      }), { expiresIn, signableHeaders: new Set(Object.keys(headers).map((h) => h.toLowerCase())) })
+      const url = await getSignedUrl(
+        this.#client,
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(options.contentType ? { ContentType: options.contentType } : {}),
+          ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
+        }),
+        { expiresIn, signableHeaders: new Set(Object.keys(headers).map((h) => h.toLowerCase())) },
+      )
       return { url, method: 'PUT', headers, expiresAt: new Date(Date.now() + expiresIn * 1000) }
     } catch (error) {
       throw mapS3Error(error, { op: 'presignedPut', key, signal: options.signal })
@@ -361,7 +400,8 @@ export class S3ObjectStore implements ObjectStore {
 
   async ping(options: IoOptions = {}): Promise<void> {
     await this.#request('ping', undefined, options.signal, (abortSignal) =>
-      this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }))
+      this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }),
+    )
   }
 
   async close(): Promise<void> {
@@ -370,7 +410,12 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** One request under our retry policy, its failure mapped to the catalogue. */
-  async #request<T>(op: string, key: string | undefined, signal: AbortSignal | undefined, call: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  async #request<T>(
+    op: string,
+    key: string | undefined,
+    signal: AbortSignal | undefined,
+    call: (abortSignal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
     try {
       return await withRetry(() => call(signal), { ...this.#retry, signal, isRetryable: isTransientError })
     } catch (error) {
@@ -395,14 +440,22 @@ export class S3ObjectStore implements ObjectStore {
    * retry; if the stream fails, the request is aborted (the SDK pipes the body and would otherwise
    * wait for the missing bytes until the socket times out).
    */
-  async #putSmallStream(key: string, params: PutObjectCommandInput, body: Readable, length: number, options: PutOptions): Promise<PutResult> {
+  async #putSmallStream(
+    key: string,
+    params: PutObjectCommandInput,
+    body: Readable,
+    length: number,
+    options: PutOptions,
+  ): Promise<PutResult> {
     const counter = new ByteCounter({ expected: length })
     const { controller, dispose } = linkedAbort(options.signal)
     const pumping = pipeline(body, counter, { signal: controller.signal }).catch((error: unknown) => {
       controller.abort(error)
       throw error
     })
-    const sending = this.#client.send(new PutObjectCommand({ ...params, Body: counter, ContentLength: length }), { abortSignal: controller.signal })
+    const sending = this.#client.send(new PutObjectCommand({ ...params, Body: counter, ContentLength: length }), {
+      abortSignal: controller.signal,
+    })
     try {
       const [pumped, sent] = await Promise.allSettled([pumping, sending])
       if (pumped.status === 'rejected' && !options.signal?.aborted) throw pumped.reason
@@ -422,7 +475,12 @@ export class S3ObjectStore implements ObjectStore {
    * the server. (Its own `abort()` would reject at once and abort the upload later, or never if
    * the source stalls.)
    */
-  async #multipart(key: string, params: PutObjectCommandInput, body: Buffer | Readable, options: PutOptions): Promise<PutResult> {
+  async #multipart(
+    key: string,
+    params: PutObjectCommandInput,
+    body: Buffer | Readable,
+    options: PutOptions,
+  ): Promise<PutResult> {
     const { signal } = options
     const total = Buffer.isBuffer(body) ? body.byteLength : options.contentLength
     // One chunk: lib-storage then slices parts out of it without copying.
@@ -470,11 +528,16 @@ export class S3ObjectStore implements ObjectStore {
   async #abortUpload(key: string, uploadId: string): Promise<void> {
     try {
       await this.#request('abortMultipartUpload', key, undefined, (abortSignal) =>
-        this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal }))
+        this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), {
+          abortSignal,
+        }),
+      )
     } catch (error) {
       if (isLocalexError(error, 'OBJECT_NOT_FOUND')) return
       // The put already fails with its own error; this one is only worth a lifecycle rule.
-      process.emitWarning(`localex-storage: could not abort multipart upload ${uploadId} of "${key}": ${(error as Error).message}`)
+      process.emitWarning(
+        `localex-storage: could not abort multipart upload ${uploadId} of "${key}": ${(error as Error).message}`,
+      )
     }
   }
 
@@ -497,7 +560,9 @@ function toHead(key: string, out: HeadObjectCommandOutput | GetObjectCommandOutp
 }
 
 /** `bytes 0-9/100` → { start: 0, end: 9, total: 100 }. */
-export function parseContentRange(value: string | undefined): { start: number; end: number; total: number } | undefined {
+export function parseContentRange(
+  value: string | undefined,
+): { start: number; end: number; total: number } | undefined {
   const m = value ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value.trim()) : null
   if (!m) return undefined
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) }

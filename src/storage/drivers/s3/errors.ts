@@ -22,7 +22,16 @@ interface SdkErrorShape {
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload'])
 const PRECONDITION = new Set(['PreconditionFailed', 'ConditionalRequestConflict'])
-const ACCESS = new Set(['AccessDenied', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'InvalidToken', 'ExpiredToken', 'AllAccessDisabled', 'AccountProblem', 'CredentialsProviderError'])
+const ACCESS = new Set([
+  'AccessDenied',
+  'SignatureDoesNotMatch',
+  'InvalidAccessKeyId',
+  'InvalidToken',
+  'ExpiredToken',
+  'AllAccessDisabled',
+  'AccountProblem',
+  'CredentialsProviderError',
+])
 
 export function s3ErrorCode(error: unknown): { code: ErrorCode; s3Code?: string; status?: number } {
   const e = (error ?? {}) as SdkErrorShape
@@ -41,7 +50,9 @@ export function s3ErrorCode(error: unknown): { code: ErrorCode; s3Code?: string;
 
 export function mapS3Error(error: unknown, ctx: S3ErrorContext): LocalexError {
   if (ctx.signal?.aborted) {
-    return isLocalexError(error, 'ABORTED') ? error : new LocalexError('ABORTED', `S3 ${ctx.op} aborted`, { cause: error, details: details(ctx) })
+    return isLocalexError(error, 'ABORTED')
+      ? error
+      : new LocalexError('ABORTED', `S3 ${ctx.op} aborted`, { cause: error, details: details(ctx) })
   }
   if (isLocalexError(error)) return error
   const mapped = s3ErrorCode(error)
@@ -52,18 +63,25 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): LocalexError {
   const attempts = attemptsOf(error)
   const what = ctx.key === undefined ? `S3 ${ctx.op}` : `S3 ${ctx.op} of "${ctx.key}"`
   const reason = s3Code ?? (error as { code?: string } | undefined)?.code ?? 'error'
-  const message = {
-    OBJECT_NOT_FOUND: ctx.key === undefined ? `${what}: not found` : `Object "${ctx.key}" does not exist`,
-    PRECONDITION_FAILED: ctx.key === undefined ? `${what}: precondition failed` : `Object "${ctx.key}" already exists`,
-    STORE_ACCESS_DENIED: `${what} was refused (${reason}): check the credentials and the bucket policy`,
-    RANGE_NOT_SATISFIABLE: `${what}: range not satisfiable`,
-    STORE_UNAVAILABLE: `${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${reason})`,
-    ABORTED: `${what} aborted`,
-    STORE_ERROR: bucketMissing ? `${what}: the bucket does not exist` : `${what} failed (${reason})`,
-  }[code as string] ?? `${what} failed (${reason})`
+  const message =
+    {
+      OBJECT_NOT_FOUND: ctx.key === undefined ? `${what}: not found` : `Object "${ctx.key}" does not exist`,
+      PRECONDITION_FAILED:
+        ctx.key === undefined ? `${what}: precondition failed` : `Object "${ctx.key}" already exists`,
+      STORE_ACCESS_DENIED: `${what} was refused (${reason}): check the credentials and the bucket policy`,
+      RANGE_NOT_SATISFIABLE: `${what}: range not satisfiable`,
+      STORE_UNAVAILABLE: `${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${reason})`,
+      ABORTED: `${what} aborted`,
+      STORE_ERROR: bucketMissing ? `${what}: the bucket does not exist` : `${what} failed (${reason})`,
+    }[code as string] ?? `${what} failed (${reason})`
   return new LocalexError(code, message, {
     cause: error,
-    details: { ...details(ctx), ...(s3Code ? { storeCode: s3Code } : {}), ...(status ? { storeStatus: status } : {}), ...(code === 'STORE_UNAVAILABLE' ? { attempts } : {}) },
+    details: {
+      ...details(ctx),
+      ...(s3Code ? { storeCode: s3Code } : {}),
+      ...(status ? { storeStatus: status } : {}),
+      ...(code === 'STORE_UNAVAILABLE' ? { attempts } : {}),
+    },
   })
 }
 
