@@ -1,7 +1,8 @@
 /**
  * CDN hit-ratio benchmark: `npm run bench:cdn` (tsx). A Zipf-distributed read workload through a
  * real Varnish edge (scripts/varnish.sh, the project's VCL) in front of the service's delivery
- * route (`/files/*` over a disk store), the way public photos are read: immutable keys, `public, max-age=2592000, immutable`.
+ * route (`/files/*` over a disk store), the way public photos are read: immutable keys, `public, max-age=2592000,
+ * immutable`.
  * Reports the hit ratio read off each answer's X-Cache, overall and once warm, next to the
  * ceiling a cold cache allows (1 − distinct objects / requests) and the seed's 85 %.
  *
@@ -78,14 +79,12 @@ async function main(): Promise<void> {
     )
     for (let i = 0; i < keys.length; i += 50) {
       await Promise.all(
-        keys
-          .slice(i, i + 50)
-          .map((key) =>
-            store.put(key, randomBytes(BYTES), {
-              contentType: 'image/jpeg',
-              cacheControl: config.files.cacheControl.public,
-            }),
-          ),
+        keys.slice(i, i + 50).map((key) =>
+          store.put(key, randomBytes(BYTES), {
+            contentType: 'image/jpeg',
+            cacheControl: config.files.cacheControl.public,
+          }),
+        ),
       )
     }
     const draw = zipf(OBJECTS, S, rng(SEED))
@@ -114,10 +113,12 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        `Zipf s=${S} over ${OBJECTS} objects, ${REQUESTS} requests, ${CONCURRENCY} in flight, seed ${SEED} (top 10 % of objects get ${pct(top10)} of reads)`,
+        `Zipf s=${S} over ${OBJECTS} objects, ${REQUESTS} requests, ${CONCURRENCY} in flight, seed ${SEED} (top 10 % ` +
+          `of objects get ${pct(top10)} of reads)`,
         `| measure | value |`,
         `| --- | --- |`,
-        `| hit ratio, whole run (cold start) | ${pct(all.ratio)} (${all.hits} hits, ${all.misses} misses, ${errors} errors) |`,
+        `| hit ratio, whole run (cold start) | ${pct(all.ratio)} (${all.hits} hits, ${all.misses} misses, ${errors} ` +
+          `errors) |`,
         `| hit ratio, second half | ${pct(warm.ratio)} |`,
         `| ceiling for this run: 1 − distinct/requests | ${pct(ceiling)} (${distinct} distinct objects) |`,
         `| seed's figure / goal | 85 % / ≥ 95 % |`,

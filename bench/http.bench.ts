@@ -130,7 +130,9 @@ async function main(): Promise<void> {
   const startedAt = new Date()
   const photo = readFileSync(FIXTURE)
   const meta = await sharp(photo).metadata()
-  const photoName = `${FIXTURE.split('/').pop()} (${(photo.length / 1e6).toFixed(2)} MB JPEG, ${meta.width}×${meta.height}, ${(((meta.width ?? 0) * (meta.height ?? 0)) / 1e6).toFixed(1)} MP)`
+  const photoName =
+    `${FIXTURE.split('/').pop()} (${(photo.length / 1e6).toFixed(2)} MB JPEG, ` +
+    `${meta.width}×${meta.height}, ${(((meta.width ?? 0) * (meta.height ?? 0)) / 1e6).toFixed(1)} MP)`
   process.stderr.write(`photo: ${photoName}; ${cpus().length} CPUs, load ${fmtLoad(loadStart)}\n`)
 
   const baseline: BaselineRound[] = []
@@ -201,7 +203,13 @@ async function baselineChild(kind: BaselineKind): Promise<void> {
   )
   const seconds = (performance.now() - t0) / 1000
   process.stdout.write(
-    `${JSON.stringify({ kind, photos, seconds, perSecond: photos / seconds, rssMb: peakRssMb(process.pid) } satisfies BaselineRound)}\n`,
+    `${JSON.stringify({
+      kind,
+      photos,
+      seconds,
+      perSecond: photos / seconds,
+      rssMb: peakRssMb(process.pid),
+    } satisfies BaselineRound)}\n`,
   )
 }
 
@@ -342,7 +350,8 @@ const multipart = (fields: Array<[string, string]>, file: Buffer) =>
       Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`),
     ),
     Buffer.from(
-      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\nContent-Type: ` +
+        `image/jpeg\r\n\r\n`,
     ),
     file,
     Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
@@ -711,10 +720,15 @@ function report(r: {
   const out: string[] = []
   out.push('')
   out.push(
-    `HTTP service, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, sharp ${sharp.versions.sharp ?? '?'} (libvips ${sharp.versions.vips}); load average at start ${fmtLoad(r.loadStart)}, at end ${fmtLoad(r.loadEnd)}. IMAGE_UPLOAD_ORIGINAL=${uploadOriginal}.`,
+    `HTTP service, ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${cpus().length} CPUs ` +
+      `(${cpus()[0]?.model ?? '?'}), Node ${process.version}, sharp ${sharp.versions.sharp ?? '?'} (libvips ` +
+      `${sharp.versions.vips}); load average at start ${fmtLoad(r.loadStart)}, at end ${fmtLoad(r.loadEnd)}. ` +
+      `IMAGE_UPLOAD_ORIGINAL=${uploadOriginal}.`,
   )
   out.push(
-    `Photo: ${r.photoName}. Uploads: ${UPLOADERS} connections for ${SECONDS} s, then the backlog drains to \`ready\`. Reads: ${READERS} connections for ${READ_SECONDS} s. Baselines: ${UPLOADERS} at a time for ${BASELINE_SECONDS} s, ${rounds('pipeline').length} rounds each.`,
+    `Photo: ${r.photoName}. Uploads: ${UPLOADERS} connections for ${SECONDS} s, then the backlog drains to ` +
+      `\`ready\`. Reads: ${READERS} connections for ${READ_SECONDS} s. Baselines: ${UPLOADERS} at a time for ` +
+      `${BASELINE_SECONDS} s, ${rounds('pipeline').length} rounds each.`,
   )
   out.push('')
   const baselineRow = (kind: BaselineKind, name: string) => [
@@ -787,7 +801,11 @@ function report(r: {
   out.push('')
   for (const { name, upload: u, read: x } of r.results) {
     out.push(
-      `${label(name)}: ${u.readyInWindow} photos ready within the first ${SECONDS} s (${(u.readyInWindow / SECONDS).toFixed(2)}/s), the last 201 at ${(u.readySeconds - u.drainSeconds).toFixed(0)} s, the last \`ready\` at ${u.readySeconds.toFixed(0)} s; ${verdict(u) === 'pass' ? 'meets' : 'misses'} the target (${pct(u.readyPerSecond, base)} of the pipeline, ${pct(u.readyPerSecond, processRate)} of process(), ${u.errors} errors).`,
+      `${label(name)}: ${u.readyInWindow} photos ready within the first ${SECONDS} s ` +
+        `(${(u.readyInWindow / SECONDS).toFixed(2)}/s), the last 201 at ` +
+        `${(u.readySeconds - u.drainSeconds).toFixed(0)} s, the last \`ready\` at ${u.readySeconds.toFixed(0)} s; ` +
+        `${verdict(u) === 'pass' ? 'meets' : 'misses'} the target (${pct(u.readyPerSecond, base)} of the pipeline, ` +
+        `${pct(u.readyPerSecond, processRate)} of process(), ${u.errors} errors).`,
     )
     for (const sample of [...u.errorSamples, ...x.errorSamples]) out.push(`  error: ${sample}`)
   }

@@ -344,9 +344,7 @@ function table(head: string[], rows: (string | number)[][]): void {
   const line = (r: string[]) =>
     `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`
   console.log(line(head))
-  console.log(
-    `|${widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + (i === 0 ? 1 : 1)) + (i === 0 ? '' : ':')).join('|')}|`,
-  )
+  console.log(`|${widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':')).join('|')}|`)
   for (const r of cells.slice(1)) console.log(line(r))
   console.log('')
 }
@@ -362,14 +360,17 @@ async function main(): Promise<void> {
   const [main12] = photos
   if (!main12) throw new Error('no benchmark photos found')
   console.log(
-    `# Image pipeline benchmark\n\nsharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, sharp.concurrency() = ${sharp.concurrency()}, ${cpus().length} CPUs, load average at start ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')}, ${RUNS} runs (median), node ${process.version}\n`,
+    `# Image pipeline benchmark\n\nsharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, ` +
+      `sharp.concurrency() = ${sharp.concurrency()}, ${cpus().length} CPUs, ` +
+      `load average at start ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}, ${RUNS} runs (median), node ${process.version}\n`,
   )
 
   // 1. Synchronous part
   console.log(
-    '## 1. Synchronous part: validate + sanitised original + placeholder (p50, measured round-robin with the baselines)\n',
+    '## 1. Synchronous part: validate + sanitised original + placeholder (p50, measured round-robin with the ' +
+      'baselines)\n',
   )
   console.log('The sanitised original does not depend on the encoder profile: both profiles store the same one.\n')
   const syncRows: (string | number)[][] = []
@@ -507,7 +508,9 @@ async function main(): Promise<void> {
     pipeRows,
   )
   console.log(
-    `Per output, ${main12.label}: bytes; PSNR (dB, greyscale) against the source resized to the same size; SSIM against the naive output. "split" = prepareOriginal + renderVariants(stored sanitised original), the upload path; "process" = process() (one decode of the upload).\n`,
+    `Per output, ${main12.label}: bytes; PSNR (dB, greyscale) against the source resized to the same size; SSIM ` +
+      `against the naive output. "split" = prepareOriginal + renderVariants(stored sanitised original), the upload ` +
+      `path; "process" = process() (one decode of the upload).\n`,
   )
   table(
     [
@@ -527,7 +530,8 @@ async function main(): Promise<void> {
 
   if (cliRows.length) {
     console.log(
-      '## 3. CPU vs ImageMagick (one `convert` per output, jpeg:size hints) and libvips CLI (one `vipsthumbnail` per output)\n',
+      '## 3. CPU vs ImageMagick (one `convert` per output, jpeg:size hints) and libvips CLI (one `vipsthumbnail` per ' +
+        'output)\n',
     )
     table(
       [

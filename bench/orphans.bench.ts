@@ -123,16 +123,22 @@ async function main(): Promise<void> {
       const sweep = await sweepInChild(env)
       results.push({ plantMs, sweep })
       console.error(
-        `${sweep.keys} keys: planted in ${(plantMs / 1000).toFixed(1)} s; sweep ${sweep.durationMs} ms, peak RSS ${sweep.peakRssMiB} MiB (${sweep.startRssMiB} MiB at start), ${sweep.orphans} orphans, ${sweep.missingRows} rows missing objects, ${sweep.rowsChecked} rows checked`,
+        `${sweep.keys} keys: planted in ${(plantMs / 1000).toFixed(1)} s; sweep ${sweep.durationMs} ms, peak RSS ` +
+          `${sweep.peakRssMiB} MiB (${sweep.startRssMiB} MiB at start), ${sweep.orphans} orphans, ` +
+          `${sweep.missingRows} rows missing objects, ${sweep.rowsChecked} rows checked`,
       )
     }
     console.log(
-      '\n| keys in the bucket | rows checked | orphans found | rows missing objects | sweep duration | keys/s | peak RSS (at start) |',
+      '\n| keys in the bucket | rows checked | orphans found | rows missing objects | sweep duration | keys/s | peak ' +
+        'RSS (at start) |',
     )
     console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for (const { sweep: s } of results) {
       console.log(
-        `| ${s.keys.toLocaleString('en')} | ${s.rowsChecked.toLocaleString('en')} | ${s.orphans.toLocaleString('en')} | ${s.missingRows} | ${(s.durationMs / 1000).toFixed(1)} s | ${Math.round(s.keys / (s.durationMs / 1000)).toLocaleString('en')} | ${s.peakRssMiB} MiB (${s.startRssMiB} MiB) |`,
+        `| ${s.keys.toLocaleString('en')} | ${s.rowsChecked.toLocaleString('en')} | ` +
+          `${s.orphans.toLocaleString('en')} | ${s.missingRows} | ${(s.durationMs / 1000).toFixed(1)} s | ` +
+          `${Math.round(s.keys / (s.durationMs / 1000)).toLocaleString('en')} | ${s.peakRssMiB} MiB ` +
+          `(${s.startRssMiB} MiB) |`,
       )
     }
   } finally {

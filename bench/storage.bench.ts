@@ -194,7 +194,8 @@ function print(rows: Row[]): void {
   const line = (row: string[]) =>
     `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`
   console.log(
-    `\nObject store benchmark (${RUNS} samples, ${ROUNDS} rounds of ${CONCURRENT}; radosgw on loopback; node ${process.version})\n`,
+    `\nObject store benchmark (${RUNS} samples, ${ROUNDS} rounds of ${CONCURRENT}; radosgw on loopback; node ` +
+      `${process.version})\n`,
   )
   console.log(line(table[0]!))
   console.log(`|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)

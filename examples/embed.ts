@@ -22,12 +22,14 @@ try {
     fileName: 'sofa.jpg',
   })
   console.log(
-    `uploaded ${uploaded.id}: ${uploaded.status}, ${uploaded.width}×${uploaded.height}, placeholder ${uploaded.placeholder?.slice(0, 12)}…`,
+    `uploaded ${uploaded.id}: ${uploaded.status}, ${uploaded.width}×${uploaded.height}, placeholder ` +
+      `${uploaded.placeholder?.slice(0, 12)}…`,
   )
   const ready = await storage.files.waitUntilSettled(uploaded.id)
   for (const v of ready.variants)
     console.log(
-      `${v.variant.padEnd(9)} ${v.format.padEnd(4)} ${`${v.width}×${v.height}`.padEnd(9)} ${String(v.size).padStart(8)} B  ${v.url}`,
+      `${v.variant.padEnd(9)} ${v.format.padEnd(4)} ${`${v.width}×${v.height}`.padEnd(9)} ` +
+        `${String(v.size).padStart(8)} B  ${v.url}`,
     )
   // Anyone may list an item's photos; only the owner (or an admin) may delete them.
   await storage.files

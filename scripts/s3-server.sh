@@ -99,7 +99,8 @@ ensure_installed() {
   done
   ((${#missing[@]} == 0)) && return 0
   if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    die "missing ${missing[*]}; install them as root with: apt-get install -y --no-install-recommends ${APT_PACKAGES[*]}"
+    local install="apt-get install -y --no-install-recommends ${APT_PACKAGES[*]}"
+    die "missing ${missing[*]}; install them as root with: $install"
   fi
   log "installing ${APT_PACKAGES[*]} (missing: ${missing[*]})"
   local apt=(apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${APT_PACKAGES[@]}")
@@ -251,7 +252,8 @@ cmd_start() {
       create_user
       return 0
     fi
-    die "something answers like radosgw on $ENDPOINT but rejects access key $ACCESS_KEY, and it was not started from $DIR"
+    local msg="something answers like radosgw on $ENDPOINT but rejects access key $ACCESS_KEY,"
+    die "$msg and it was not started from $DIR"
   fi
 
   # Leftovers of a crashed or half-started cluster would hold the ports and confuse the new one.
@@ -261,7 +263,8 @@ cmd_start() {
     remove_dir
   fi
   for p in "$PORT" "$MON_PORT" "$MON_V1_PORT"; do
-    port_in_use "$p" && die "port 127.0.0.1:$p is taken by another process (set LOCALEX_RGW_PORT / LOCALEX_RGW_MON_PORT)"
+    port_in_use "$p" &&
+      die "port 127.0.0.1:$p is taken by another process (set LOCALEX_RGW_PORT / LOCALEX_RGW_MON_PORT)"
   done
   mkdir -p "$(dirname "$DIR")"
   # The monitor shuts itself down below 5 % free space (mon_data_avail_crit), which would look
@@ -290,7 +293,8 @@ cmd_start() {
 
   t=$(now)
   uuid=$(cat /proc/sys/kernel/random/uuid)
-  id=$(cephc osd new "$uuid" 2>>"$DIR/log/ceph-cli.out") || die "ceph osd new failed" "$DIR/log/ceph-cli.out" "$DIR/log/mon.a.log"
+  id=$(cephc osd new "$uuid" 2>>"$DIR/log/ceph-cli.out") ||
+    die "ceph osd new failed" "$DIR/log/ceph-cli.out" "$DIR/log/mon.a.log"
   [[ $id =~ ^[0-9]+$ ]] || die "ceph osd new printed '$id' instead of an OSD id" "$DIR/log/ceph-cli.out"
   mkdir -p "$DIR/osd/osd.$id"
   daemon "$DIR/log/osd.$id.out" ceph-osd -c "$CONF" -i "$id" --mkfs --osd-uuid "$uuid" ||

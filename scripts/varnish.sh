@@ -12,7 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
 work=${2:-}
-[[ -n $cmd && -n $work ]] || { echo "usage: $0 start <workdir> <port> <backend-host:port> | stop <workdir>" >&2; exit 2; }
+usage="usage: $0 start <workdir> <port> <backend-host:port> | stop <workdir>"
+[[ -n $cmd && -n $work ]] || { echo "$usage" >&2; exit 2; }
 
 case $cmd in
   start)
@@ -39,7 +40,10 @@ VCL
       -s malloc,64m -p ban_lurker_sleep=0.1 -p default_grace=0 -T none >"$work/varnishd.log" 2>&1 \
       || { cat "$work/varnishd.log" >&2; exit 1; }
     for _ in $(seq 1 100); do
-      [[ -s $work/varnishd.pid ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { cat "$work/varnishd.pid"; exit 0; }
+      if [[ -s $work/varnishd.pid ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        cat "$work/varnishd.pid"
+        exit 0
+      fi
       sleep 0.05
     done
     echo "varnishd did not start listening on $port" >&2

@@ -28,7 +28,8 @@ export const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'Print ma
 
 export function formatHelp(program: string, command: Command): string {
   const lines = [
-    `Usage: ${program} ${command.name}${command.usage ? ` ${command.usage}` : Object.keys(command.options).length ? ' [options]' : ''}`,
+    `Usage: ${program} ` +
+      `${command.name}${command.usage ? ` ${command.usage}` : Object.keys(command.options).length ? ' [options]' : ''}`,
     '',
     command.summary,
   ]

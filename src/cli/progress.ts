@@ -19,7 +19,8 @@ export function progressReporter(
     if (!tty) return `${p.phase}: ${counter}${p.detail ? ` (${p.detail})` : ''}\n`
     const width = 24
     const bar = p.total
-      ? `[${'#'.repeat(Math.round((Math.min(p.done, p.total) / p.total) * width)).padEnd(width, '-')}] ${Math.floor((Math.min(p.done, p.total) / p.total) * 100)}% `
+      ? `[${'#'.repeat(Math.round((Math.min(p.done, p.total) / p.total) * width)).padEnd(width, '-')}] ` +
+        `${Math.floor((Math.min(p.done, p.total) / p.total) * 100)}% `
       : ''
     const line = `${p.phase} ${bar}${counter}${p.detail ? ` ${p.detail}` : ''}`
     const columns = (stderr as { columns?: number }).columns ?? 100

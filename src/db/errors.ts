@@ -24,8 +24,17 @@ const PG_UNAVAILABLE = /^(08...|57P0[1-4]|53300|28...|3D000)$/
 // SQLite result codes that a later retry can cure.
 const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|PROTOCOL|NOTADB)/
 // node-postgres raises plain Errors (no code) for pool and socket trouble.
-const PG_MESSAGES =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Cannot use a pool after calling end/i
+const PG_MESSAGES = new RegExp(
+  [
+    'Connection terminated',
+    'connection timeout',
+    'timeout exceeded when trying to connect',
+    'not queryable',
+    'Client was closed',
+    'Cannot use a pool after calling end',
+  ].join('|'),
+  'i',
+)
 
 export function isUnavailableError(error: unknown): boolean {
   if (isLocalexError(error, 'DATABASE_UNAVAILABLE')) return true

@@ -191,7 +191,8 @@ export async function signToken(config: Pick<Config, 'auth'>, options: SignToken
   if (!auth.secret || !alg) {
     throw new LocalexError(
       'CONFIG_INVALID',
-      'Token signing needs JWT_SECRET and an HS algorithm in JWT_ALGORITHMS (the service verifies with a public key or JWKS)',
+      'Token signing needs JWT_SECRET and an HS algorithm in JWT_ALGORITHMS (the service verifies with a public key ' +
+        'or JWKS)',
     )
   }
   if (!(options.ttlSeconds > 0)) throw new LocalexError('VALIDATION_FAILED', 'ttlSeconds must be positive')

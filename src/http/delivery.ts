@@ -44,7 +44,8 @@ export const deliveryRoutes: FastifyPluginAsync<DeliveryOptions> = async (app, {
       tags: ['delivery'],
       summary: 'Download a stored object (embedded delivery)',
       description:
-        'Public keys (`items/`, `profiles/`) need no signature; others need the `expires` and `sig` of a signed URL from GET /v1/files/{id}/url. Supports Range and conditional requests.',
+        'Public keys (`items/`, `profiles/`) need no signature; others need the `expires` and `sig` of a signed URL ' +
+        'from GET /v1/files/{id}/url. Supports Range and conditional requests.',
       response: {
         200: {
           description: 'The object (206 for a Range, 304 when not modified).',

@@ -68,7 +68,9 @@ export const devTokenRoutes: FastifyPluginAsync<DevTokenOptions> = async (app, {
         tags: ['development'],
         summary: 'Mint a development token (DEV_TOKENS only)',
         description:
-          'Only present when DEV_TOKENS is on (by default: generated JWT secret and a loopback HOST). Never enable it in production: anyone who can reach it may act as any user or as an admin.',
+          'Only present when DEV_TOKENS is on (by default: generated JWT secret and a loopback HOST). Never enable ' +
+          'it ' +
+          'in production: anyone who can reach it may act as any user or as an admin.',
         body: {
           type: 'object',
           properties: {

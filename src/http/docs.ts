@@ -27,7 +27,8 @@ const docs: FastifyPluginAsync<DocsOptions> = async (app, { config, expose = tru
         title: 'localex-storage',
         version,
         description:
-          'Photos and documents of LocalEx. Every error is application/problem+json with a stable `code` (docs/errors.md). ' +
+          'Photos and documents of LocalEx. Every error is application/problem+json with a stable `code` ' +
+          '(docs/errors.md). ' +
           'Send `Authorization: Bearer <JWT>`; a present but invalid token is always 401, even on public routes.',
       },
       servers: [{ url: config.storage.publicBaseUrl }],

@@ -113,7 +113,8 @@ export const DirectUploadSchema = {
   $id: 'DirectUpload',
   type: 'object',
   description:
-    'POST a multipart/form-data body to `url`: every field of `fields` as it is, then the file as `file`. Then call POST /v1/uploads/{id}/complete.',
+    'POST a multipart/form-data body to `url`: every field of `fields` as it is, then the file as `file`. Then call ' +
+    'POST /v1/uploads/{id}/complete.',
   properties: {
     id: { type: 'string' },
     url: { type: 'string' },

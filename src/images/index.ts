@@ -5,8 +5,10 @@
  * ```ts
  * const images = createImagePipeline(config.images)
  * const facts = await images.validate(stream, { purpose: 'item_photo' }) // or a LocalexError
- * const { original, placeholder } = await images.prepareOriginal(buffer, { purpose: 'item_photo' }) // sanitised, stored at once
- * const outputs = await images.renderVariants(original.data, { purpose: 'item_photo' }) // queued job: optimised original first
+ * // sanitised, stored at once:
+ * const { original, placeholder } = await images.prepareOriginal(buffer, { purpose: 'item_photo' })
+ * // queued job, the optimised original first:
+ * const outputs = await images.renderVariants(original.data, { purpose: 'item_photo' })
  * ```
  */
 export { createImagePipeline, type ImagePipeline, type PipelineOptions } from './pipeline.js'

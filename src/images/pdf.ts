@@ -134,7 +134,8 @@ function findUnsafe(doc: PDFDocument): string | undefined {
   /** An action dictionary must be in-document navigation. */
   const checkAction = (value: PDFObject | undefined, key: string): string | undefined => {
     const action = resolve(value)
-    if (action instanceof PDFArray) return undefined // a destination (`/OpenAction [page /Fit]`) or a list of `/Next` actions, visited below
+    // A destination (`/OpenAction [page /Fit]`) or a list of `/Next` actions, visited below.
+    if (action instanceof PDFArray) return undefined
     if (!(action instanceof PDFDict)) return undefined
     const type = action.get(PDFName.of('S'))
     const name = type instanceof PDFName ? type.decodeText() : undefined

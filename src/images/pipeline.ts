@@ -69,7 +69,10 @@ interface Pixels {
   readonly channels: 3 | 4
 }
 
-/** The synchronous path stores a `sanitised` original (by default); the queued job (and `process()`) an `optimised` one. */
+/**
+ * The synchronous path stores a `sanitised` original (by default); the queued job (and `process()`) an
+ * `optimised` one.
+ */
 type Stage = PreparedOriginal['stage']
 
 let defaults: Readonly<ImagesConfig> | undefined

@@ -16,7 +16,9 @@ const KIND_TO_TYPE: Partial<Record<SniffedKind, ImageType>> = Object.fromEntries
 
 /** Why a kind is refused, in words a client can act on. */
 const REFUSAL: Partial<Record<SniffedKind, string>> = {
-  heif: 'HEIC/HEIF images are not supported; export the photo as JPEG (on iPhone: Settings > Camera > Formats > Most Compatible)',
+  heif:
+    'HEIC/HEIF images are not supported; export the photo as JPEG (on iPhone: Settings > Camera > Formats > Most ' +
+    'Compatible)',
   'avif-sequence': 'animated AVIF (image sequences) is not supported; upload a still image',
   svg: 'SVG is not accepted (it can carry scripts and external references)',
   html: 'HTML is not an image',
@@ -139,6 +141,10 @@ function checkDimensions(width: number, height: number, config: ImagesConfig): v
   }
 }
 
+/** libvips' words for an input it cannot decode at all (a format or a variant it was built without). */
+const UNDECODABLE =
+  /unsupported image format|not built in|has not been built|unsupported JPEG data precision|unsupported colou?r ?space/i
+
 /**
  * Maps a libvips/sharp failure to the catalogue. sharp reports everything as plain `Error`s with
  * the decoder's text, so this matches on that text — one place to adjust when libvips rewords.
@@ -150,11 +156,7 @@ export function mapSharpError(cause: unknown): LocalexError {
   if (/pixel limit/i.test(message)) {
     return new LocalexError('DIMENSIONS_TOO_LARGE', 'Image has more pixels than accepted', { cause })
   }
-  if (
-    /unsupported image format|not built in|has not been built|unsupported JPEG data precision|unsupported colou?r ?space/i.test(
-      message,
-    )
-  ) {
+  if (UNDECODABLE.test(message)) {
     return new LocalexError('UNSUPPORTED_TYPE', 'Image uses a format or coding that cannot be decoded', { cause })
   }
   return new LocalexError('INVALID_IMAGE', `Image data is broken or truncated (${firstLine(message)})`, { cause })

@@ -85,18 +85,21 @@ describe('CloudFront invalidation (mocked CloudFront API)', () => {
     ])
   })
 
-  it('gives every call a unique caller reference unless the caller passes one (a redelivered job reuses its own)', async () => {
-    cf.on(CreateInvalidationCommand).resolves({})
-    const inv = invalidator()
-    await inv.invalidate(['/a'])
-    await inv.invalidate(['/a'])
-    await inv.invalidate(['/a'], { reference: 'outbox-row-7' })
-    await inv.invalidate(['/a'], { reference: 'outbox-row-7' })
-    const refs = sent().map((c) => c.InvalidationBatch?.CallerReference)
-    expect(refs[0]).not.toBe(refs[1])
-    expect(refs[0]).toMatch(/^[0-9a-f-]{36}-0$/)
-    expect(refs.slice(2)).toEqual(['outbox-row-7-0', 'outbox-row-7-0'])
-  })
+  it(
+    'gives every call a unique caller reference unless the caller passes one (a redelivered job reuses its ' + 'own)',
+    async () => {
+      cf.on(CreateInvalidationCommand).resolves({})
+      const inv = invalidator()
+      await inv.invalidate(['/a'])
+      await inv.invalidate(['/a'])
+      await inv.invalidate(['/a'], { reference: 'outbox-row-7' })
+      await inv.invalidate(['/a'], { reference: 'outbox-row-7' })
+      const refs = sent().map((c) => c.InvalidationBatch?.CallerReference)
+      expect(refs[0]).not.toBe(refs[1])
+      expect(refs[0]).toMatch(/^[0-9a-f-]{36}-0$/)
+      expect(refs.slice(2)).toEqual(['outbox-row-7-0', 'outbox-row-7-0'])
+    },
+  )
 
   it("encodes odd keys the way public URLs do, under the CDN URL's path", async () => {
     cf.on(CreateInvalidationCommand).resolves({})
@@ -121,40 +124,50 @@ describe('CloudFront invalidation (mocked CloudFront API)', () => {
     expect(new URL(cdn.publicUrl(keys[1] as string)).pathname).toBe('/media/items/x/photos/100%25/a%3Fb%23c.jpg')
   })
 
-  it('retries throttling and TooManyInvalidationsInProgress with backoff, then succeeds with the same caller reference', async () => {
-    cf.on(CreateInvalidationCommand)
-      .rejectsOnce(throttled('TooManyInvalidationsInProgress'))
-      .rejectsOnce(throttled('Throttling'))
-      .rejectsOnce(
-        Object.assign(new Error('Service Unavailable (mocked)'), {
-          name: 'ServiceUnavailable',
-          $metadata: { httpStatusCode: 503 },
+  it(
+    'retries throttling and TooManyInvalidationsInProgress with backoff, then succeeds with the same caller ' +
+      'reference',
+    async () => {
+      cf.on(CreateInvalidationCommand)
+        .rejectsOnce(throttled('TooManyInvalidationsInProgress'))
+        .rejectsOnce(throttled('Throttling'))
+        .rejectsOnce(
+          Object.assign(new Error('Service Unavailable (mocked)'), {
+            name: 'ServiceUnavailable',
+            $metadata: { httpStatusCode: 503 },
+          }),
+        )
+        .resolves({
+          Invalidation: { Id: 'I2', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined },
+        })
+      await invalidator().invalidate(['/items/a/photos/p/*'], { reference: 'r' })
+      expect(sent().map((c) => c.InvalidationBatch?.CallerReference)).toEqual(['r-0', 'r-0', 'r-0', 'r-0'])
+    },
+  )
+
+  it(
+    'gives up after its attempts with a retryable CDN_ERROR (the outbox retries later); refusals are not ' + 'retried',
+    async () => {
+      cf.on(CreateInvalidationCommand).rejects(throttled('TooManyInvalidationsInProgress'))
+      await expect(
+        invalidator({ retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).invalidate(['/a']),
+      ).rejects.toMatchObject({ code: 'CDN_ERROR', retryable: true })
+      expect(sent()).toHaveLength(3)
+
+      cf.reset()
+      cf.on(CreateInvalidationCommand).rejects(
+        Object.assign(new Error('Access denied (mocked)'), {
+          name: 'AccessDenied',
+          $metadata: { httpStatusCode: 403 },
         }),
       )
-      .resolves({
-        Invalidation: { Id: 'I2', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined },
+      await expect(invalidator().invalidate(['/a'])).rejects.toMatchObject({
+        code: 'CDN_ERROR',
+        details: { error: 'AccessDenied' },
       })
-    await invalidator().invalidate(['/items/a/photos/p/*'], { reference: 'r' })
-    expect(sent().map((c) => c.InvalidationBatch?.CallerReference)).toEqual(['r-0', 'r-0', 'r-0', 'r-0'])
-  })
-
-  it('gives up after its attempts with a retryable CDN_ERROR (the outbox retries later); refusals are not retried', async () => {
-    cf.on(CreateInvalidationCommand).rejects(throttled('TooManyInvalidationsInProgress'))
-    await expect(
-      invalidator({ retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).invalidate(['/a']),
-    ).rejects.toMatchObject({ code: 'CDN_ERROR', retryable: true })
-    expect(sent()).toHaveLength(3)
-
-    cf.reset()
-    cf.on(CreateInvalidationCommand).rejects(
-      Object.assign(new Error('Access denied (mocked)'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
-    )
-    await expect(invalidator().invalidate(['/a'])).rejects.toMatchObject({
-      code: 'CDN_ERROR',
-      details: { error: 'AccessDenied' },
-    })
-    expect(sent()).toHaveLength(1)
-  })
+      expect(sent()).toHaveLength(1)
+    },
+  )
 
   it('stops waiting for a retry when the job is aborted', async () => {
     cf.on(CreateInvalidationCommand).rejects(throttled('Throttling'))
@@ -218,21 +231,25 @@ describe('FileManager with CloudFront (mocked CloudFront API)', () => {
     }
   }
 
-  it('public URLs point at the distribution; deleting a photo invalidates its folder once, with the outbox row as caller reference', async () => {
-    cf.on(CreateInvalidationCommand).resolves({})
-    const photo = await readFile(fixture('images/png-rgba-alpha.png'))
-    const view = await storage.files.uploadItemPhoto(alice, 'item-cf', { body: photo, wait: true })
-    expect(view.url).toBe(`https://d111111abcdef8.cloudfront.net/items/item-cf/photos/${view.id}/original.png`)
-    expect(view.variants.every((v) => v.url?.startsWith('https://d111111abcdef8.cloudfront.net/'))).toBe(true)
-    await storage.files.deleteFile(alice, view.id)
-    await drain()
-    const calls = sent()
-    expect(calls).toHaveLength(1)
-    expect(calls[0]?.InvalidationBatch?.Paths?.Items).toEqual([`/items/item-cf/photos/${view.id}/*`])
-    const [row] = await outboxRows.list(storage.db, { kind: 'purge_cdn', fileId: view.id })
-    expect(row?.status).toBe('done')
-    expect(calls[0]?.InvalidationBatch?.CallerReference).toBe(`${row?.id}-0`)
-  })
+  it(
+    'public URLs point at the distribution; deleting a photo invalidates its folder once, with the outbox row as ' +
+      'caller reference',
+    async () => {
+      cf.on(CreateInvalidationCommand).resolves({})
+      const photo = await readFile(fixture('images/png-rgba-alpha.png'))
+      const view = await storage.files.uploadItemPhoto(alice, 'item-cf', { body: photo, wait: true })
+      expect(view.url).toBe(`https://d111111abcdef8.cloudfront.net/items/item-cf/photos/${view.id}/original.png`)
+      expect(view.variants.every((v) => v.url?.startsWith('https://d111111abcdef8.cloudfront.net/'))).toBe(true)
+      await storage.files.deleteFile(alice, view.id)
+      await drain()
+      const calls = sent()
+      expect(calls).toHaveLength(1)
+      expect(calls[0]?.InvalidationBatch?.Paths?.Items).toEqual([`/items/item-cf/photos/${view.id}/*`])
+      const [row] = await outboxRows.list(storage.db, { kind: 'purge_cdn', fileId: view.id })
+      expect(row?.status).toBe('done')
+      expect(calls[0]?.InvalidationBatch?.CallerReference).toBe(`${row?.id}-0`)
+    },
+  )
 
   it('a failing invalidation never fails the delete: the outbox retries it until CloudFront accepts', async () => {
     cf.on(CreateInvalidationCommand)

@@ -112,28 +112,35 @@ describe('FileManager: which URL each access level gets', () => {
     await t?.close()
   })
 
-  it('public: the CDN URL; authenticated: a signed CloudFront URL; private: a signed store URL, never the CDN', async () => {
-    const png = await readFile(fixture('images/png-rgba-alpha.png'))
-    const pub = await t.files.uploadItemPhoto(alice, 'item-sig', { body: png, wait: true })
-    expect(pub.url).toBe(`${CDN}/items/item-sig/photos/${pub.id}/original.png`)
+  it(
+    'public: the CDN URL; authenticated: a signed CloudFront URL; private: a signed store URL, never the ' + 'CDN',
+    async () => {
+      const png = await readFile(fixture('images/png-rgba-alpha.png'))
+      const pub = await t.files.uploadItemPhoto(alice, 'item-sig', { body: png, wait: true })
+      expect(pub.url).toBe(`${CDN}/items/item-sig/photos/${pub.id}/original.png`)
 
-    const auth = await t.makeAuthenticated(await t.files.uploadItemPhoto(alice, 'item-sig', { body: png, wait: true }))
-    const granted = await t.files.getUrl(bob, auth.id, { variant: 'thumbnail', format: 'webp' })
-    expect(granted.url.startsWith(`${CDN}/items/item-sig/photos/${auth.id}/thumbnail.webp?`)).toBe(true)
-    expect(edgeVerify(granted.url)).toBe('ok')
-    const ttl = t.config.files.signedUrlTtlMs
-    expect(Date.parse(granted.expiresAt as string)).toBeGreaterThan(Date.now() + ttl - 5000)
-    expect(Number(new URL(granted.url).searchParams.get('Expires')) * 1000).toBeLessThanOrEqual(Date.now() + ttl + 1000)
+      const auth = await t.makeAuthenticated(
+        await t.files.uploadItemPhoto(alice, 'item-sig', { body: png, wait: true }),
+      )
+      const granted = await t.files.getUrl(bob, auth.id, { variant: 'thumbnail', format: 'webp' })
+      expect(granted.url.startsWith(`${CDN}/items/item-sig/photos/${auth.id}/thumbnail.webp?`)).toBe(true)
+      expect(edgeVerify(granted.url)).toBe('ok')
+      const ttl = t.config.files.signedUrlTtlMs
+      expect(Date.parse(granted.expiresAt as string)).toBeGreaterThan(Date.now() + ttl - 5000)
+      expect(Number(new URL(granted.url).searchParams.get('Expires')) * 1000).toBeLessThanOrEqual(
+        Date.now() + ttl + 1000,
+      )
 
-    const pdf = await readFile(fixture('docs/pdf-1-page-libreoffice.pdf'))
-    const doc = await t.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'passport.pdf' })
-    const docUrl = await t.files.getUrl(alice, doc.id)
-    expect(docUrl.url.startsWith(CDN)).toBe(false)
-    expect(docUrl.url.startsWith(t.config.storage.publicBaseUrl)).toBe(true)
-    expect(new URL(docUrl.url).searchParams.has('Key-Pair-Id')).toBe(false)
-    const res = await t.fetch(docUrl.url)
-    expect(res.status).toBe(200)
-    expect(res.headers.get('cache-control')).toMatch(/^private/)
-    await res.arrayBuffer()
-  })
+      const pdf = await readFile(fixture('docs/pdf-1-page-libreoffice.pdf'))
+      const doc = await t.files.uploadVerificationDocument(alice, 'passport', { body: pdf, fileName: 'passport.pdf' })
+      const docUrl = await t.files.getUrl(alice, doc.id)
+      expect(docUrl.url.startsWith(CDN)).toBe(false)
+      expect(docUrl.url.startsWith(t.config.storage.publicBaseUrl)).toBe(true)
+      expect(new URL(docUrl.url).searchParams.has('Key-Pair-Id')).toBe(false)
+      const res = await t.fetch(docUrl.url)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('cache-control')).toMatch(/^private/)
+      await res.arrayBuffer()
+    },
+  )
 })

@@ -143,35 +143,38 @@ describe('Varnish edge in front of the delivery route', () => {
     }
   })
 
-  it('after a delete and its purge the edge answers 404, not the stale photo (without a purge it would serve it)', async () => {
-    const kept = await s.storage.files.uploadItemPhoto(alice, 'item-del', { body: png, wait: true })
-    const gone = await s.storage.files.uploadItemPhoto(alice, 'item-del', { body: jpeg, wait: true })
-    for (const url of [...urlsOf(kept), ...urlsOf(gone)]) {
-      await rawRequest(url)
-      expect(xCache(await rawRequest(url))).toBe('HIT')
-    }
-    // Control: objects removed behind the edge's back stay served from cache.
-    await s.storage.store.deleteMany(
-      kept.variants.map((v) => decodeURIComponent(new URL(v.url as string).pathname.slice('/files/'.length))),
-    )
-    const stale = await rawRequest(kept.url as string)
-    expect([stale.status, xCache(stale)]).toEqual([200, 'HIT'])
+  it(
+    'after a delete and its purge the edge answers 404, not the stale photo (without a purge it would serve ' + 'it)',
+    async () => {
+      const kept = await s.storage.files.uploadItemPhoto(alice, 'item-del', { body: png, wait: true })
+      const gone = await s.storage.files.uploadItemPhoto(alice, 'item-del', { body: jpeg, wait: true })
+      for (const url of [...urlsOf(kept), ...urlsOf(gone)]) {
+        await rawRequest(url)
+        expect(xCache(await rawRequest(url))).toBe('HIT')
+      }
+      // Control: objects removed behind the edge's back stay served from cache.
+      await s.storage.store.deleteMany(
+        kept.variants.map((v) => decodeURIComponent(new URL(v.url as string).pathname.slice('/files/'.length))),
+      )
+      const stale = await rawRequest(kept.url as string)
+      expect([stale.status, xCache(stale)]).toEqual([200, 'HIT'])
 
-    await s.storage.files.deleteFile(alice, gone.id)
-    await s.drain()
-    const [purge] = await outboxRows.list(s.storage.db, { kind: 'purge_cdn', fileId: gone.id })
-    expect(purge?.status).toBe('done')
-    const text = await s.metrics.render()
-    expect(text).toMatch(/localex_cdn_invalidations_total\{provider="http-purge",outcome="ok"\} [1-9]/)
-    expect(text).toMatch(/localex_cdn_invalidated_paths_total\{provider="http-purge"\} [1-9]/)
-    // It went through on its first call.
-    expect(text).not.toMatch(/outcome="error"/)
-    for (const url of urlsOf(gone)) {
-      const after = await rawRequest(url)
-      expect(after.status).toBe(404)
-      expect(xCache(after)).not.toBe('HIT')
-    }
-  })
+      await s.storage.files.deleteFile(alice, gone.id)
+      await s.drain()
+      const [purge] = await outboxRows.list(s.storage.db, { kind: 'purge_cdn', fileId: gone.id })
+      expect(purge?.status).toBe('done')
+      const text = await s.metrics.render()
+      expect(text).toMatch(/localex_cdn_invalidations_total\{provider="http-purge",outcome="ok"\} [1-9]/)
+      expect(text).toMatch(/localex_cdn_invalidated_paths_total\{provider="http-purge"\} [1-9]/)
+      // It went through on its first call.
+      expect(text).not.toMatch(/outcome="error"/)
+      for (const url of urlsOf(gone)) {
+        const after = await rawRequest(url)
+        expect(after.status).toBe(404)
+        expect(xCache(after)).not.toBe('HIT')
+      }
+    },
+  )
 
   it("purges a replaced profile photo's old URLs; the new photo is cached from its first read", async () => {
     const first = await s.storage.files.uploadProfilePhoto(alice, { body: png, wait: true })
@@ -388,7 +391,7 @@ describe('Varnish edge in front of radosgw (production backend: radosgw, Postgre
     }
   }
 
-  it("first GET misses, second hits; after delete + purge the edge no longer serves the photo (the bucket's 403)", async () => {
+  it("first GET misses, second hits; after delete + purge the edge no longer serves it (bucket's 403)", async () => {
     const view = await storage.files.uploadItemPhoto(alice, 'item-rgw', { body: png, wait: true })
     expect(view.url).toBe(`${edge.url}/${bucket.bucket}/items/item-rgw/photos/${view.id}/original.png`)
     for (const url of urlsOf(view)) {

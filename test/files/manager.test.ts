@@ -114,25 +114,28 @@ for (const backend of BACKENDS) {
       }
     })
 
-    it('with IMAGE_UPLOAD_ORIGINAL=optimised stores the final original at once and the job leaves it alone', async () => {
-      const u = await openTestStorage(backend, { IMAGE_UPLOAD_ORIGINAL: 'optimised' }, { workers: false })
-      try {
-        const f = await u.files.uploadItemPhoto(alice, 'item-o', { body: photo })
-        const key = `items/item-o/photos/${f.id}/original.jpg`
-        expect(await u.store.head(key)).toMatchObject({
-          cacheControl: 'public, max-age=2592000, immutable',
-          metadata: { 'localex-original': 'optimised' },
-        })
-        const bytes = await u.store.getBuffer(key)
-        expect(await sharp(bytes).metadata()).toMatchObject({ isProgressive: true, width: 1800, height: 1200 })
-        await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
-        expect((await u.store.getBuffer(key)).equals(bytes)).toBe(true)
-        expect(await objectKeys(u, `items/item-o/photos/${f.id}/`)).toHaveLength(8)
-        expect((await u.files.getFile(alice, f.id)).status).toBe('ready')
-      } finally {
-        await u.close()
-      }
-    })
+    it(
+      'with IMAGE_UPLOAD_ORIGINAL=optimised stores the final original at once and the job leaves it ' + 'alone',
+      async () => {
+        const u = await openTestStorage(backend, { IMAGE_UPLOAD_ORIGINAL: 'optimised' }, { workers: false })
+        try {
+          const f = await u.files.uploadItemPhoto(alice, 'item-o', { body: photo })
+          const key = `items/item-o/photos/${f.id}/original.jpg`
+          expect(await u.store.head(key)).toMatchObject({
+            cacheControl: 'public, max-age=2592000, immutable',
+            metadata: { 'localex-original': 'optimised' },
+          })
+          const bytes = await u.store.getBuffer(key)
+          expect(await sharp(bytes).metadata()).toMatchObject({ isProgressive: true, width: 1800, height: 1200 })
+          await u.jobs.runVariantsJob({ fileId: f.id }, { attempt: 1, final: false })
+          expect((await u.store.getBuffer(key)).equals(bytes)).toBe(true)
+          expect(await objectKeys(u, `items/item-o/photos/${f.id}/`)).toHaveLength(8)
+          expect((await u.files.getFile(alice, f.id)).status).toBe('ready')
+        } finally {
+          await u.close()
+        }
+      },
+    )
 
     it("keeps the order of an item's photos, lets the owner reorder them, refuses others", async () => {
       const a = await t.files.uploadItemPhoto(alice, 'item-2', { body: png, wait: true })
@@ -345,18 +348,21 @@ for (const backend of BACKENDS) {
       await expect(t.files.getFile(alice, g.id)).rejects.toMatchObject({ code: 'NOT_FOUND' })
     })
 
-    it('marks a file failed with the reason when its variants job cannot succeed, and removes its objects', async () => {
-      const f = await t.files.uploadItemPhoto(alice, 'item-9', { body: png, wait: true })
-      const original = `items/item-9/photos/${f.id}/original.png`
-      await t.store.delete(original) // the bucket lost the original behind our back
-      expect(await t.files.reprocess(f.id)).toBe(true)
-      const settled = await t.files.waitUntilSettled(f.id, { timeoutMs: 20_000 })
-      expect(settled.status).toBe('failed')
-      expect(settled.errorReason).toMatch(/^OBJECT_NOT_FOUND/)
-      await t.drain()
-      expect(await objectKeys(t, `items/item-9/photos/${f.id}/`)).toEqual([])
-      expect((await t.files.listItemPhotos('item-9')).map((v) => v.id)).toEqual([])
-    })
+    it(
+      'marks a file failed with the reason when its variants job cannot succeed, and removes its ' + 'objects',
+      async () => {
+        const f = await t.files.uploadItemPhoto(alice, 'item-9', { body: png, wait: true })
+        const original = `items/item-9/photos/${f.id}/original.png`
+        await t.store.delete(original) // the bucket lost the original behind our back
+        expect(await t.files.reprocess(f.id)).toBe(true)
+        const settled = await t.files.waitUntilSettled(f.id, { timeoutMs: 20_000 })
+        expect(settled.status).toBe('failed')
+        expect(settled.errorReason).toMatch(/^OBJECT_NOT_FOUND/)
+        await t.drain()
+        expect(await objectKeys(t, `items/item-9/photos/${f.id}/`)).toEqual([])
+        expect((await t.files.listItemPhotos('item-9')).map((v) => v.id)).toEqual([])
+      },
+    )
 
     it('does direct uploads through a presigned POST, then validates and processes them', async () => {
       const upload = await t.files.createDirectUpload(alice, {

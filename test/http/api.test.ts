@@ -450,63 +450,66 @@ describe('routes', () => {
 })
 
 describe('upload rate limit', () => {
-  it('allows UPLOAD_RATE_LIMIT uploads per user per minute across upload routes, then 429 with Retry-After', async () => {
-    const limited = await makeTestApp({ env: { UPLOAD_RATE_LIMIT: '3' } })
-    try {
-      const alice = await limited.bearer('alice')
-      const codes: number[] = []
-      for (let i = 0; i < 2; i++) {
-        const form = photoForm()
+  it(
+    'allows UPLOAD_RATE_LIMIT uploads per user per minute across upload routes, then 429 with ' + 'Retry-After',
+    async () => {
+      const limited = await makeTestApp({ env: { UPLOAD_RATE_LIMIT: '3' } })
+      try {
+        const alice = await limited.bearer('alice')
+        const codes: number[] = []
+        for (let i = 0; i < 2; i++) {
+          const form = photoForm()
+          codes.push(
+            (
+              await limited.app.inject({
+                method: 'POST',
+                url: '/v1/items/item-1/photos',
+                headers: { ...alice, ...form.headers },
+                payload: form.payload,
+              })
+            ).statusCode,
+          )
+        }
         codes.push(
           (
             await limited.app.inject({
               method: 'POST',
-              url: '/v1/items/item-1/photos',
-              headers: { ...alice, ...form.headers },
-              payload: form.payload,
+              url: '/v1/uploads',
+              headers: alice,
+              payload: { purpose: 'profile_photo' },
             })
           ).statusCode,
         )
-      }
-      codes.push(
-        (
-          await limited.app.inject({
-            method: 'POST',
-            url: '/v1/uploads',
-            headers: alice,
-            payload: { purpose: 'profile_photo' },
-          })
-        ).statusCode,
-      )
-      const form = photoForm()
-      const over = await limited.app.inject({
-        method: 'PUT',
-        url: '/v1/users/me/profile-photo',
-        headers: { ...alice, ...form.headers },
-        payload: form.payload,
-      })
-      expect(codes).toEqual([201, 201, 201])
-      expect(over.statusCode).toBe(429)
-      expect(over.json()).toMatchObject({ code: 'RATE_LIMITED', status: 429 })
-      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
-      // Another user has a counter of their own; reads are not limited.
-      const bobForm = photoForm()
-      expect(
-        (
-          await limited.app.inject({
-            method: 'POST',
-            url: '/v1/items/item-2/photos',
-            headers: { ...(await limited.bearer('bob')), ...bobForm.headers },
-            payload: bobForm.payload,
-          })
-        ).statusCode,
-      ).toBe(201)
-      for (let i = 0; i < 5; i++)
+        const form = photoForm()
+        const over = await limited.app.inject({
+          method: 'PUT',
+          url: '/v1/users/me/profile-photo',
+          headers: { ...alice, ...form.headers },
+          payload: form.payload,
+        })
+        expect(codes).toEqual([201, 201, 201])
+        expect(over.statusCode).toBe(429)
+        expect(over.json()).toMatchObject({ code: 'RATE_LIMITED', status: 429 })
+        expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
+        // Another user has a counter of their own; reads are not limited.
+        const bobForm = photoForm()
         expect(
-          (await limited.app.inject({ method: 'GET', url: '/v1/items/item-1/photos', headers: alice })).statusCode,
-        ).toBe(200)
-    } finally {
-      await limited.close()
-    }
-  })
+          (
+            await limited.app.inject({
+              method: 'POST',
+              url: '/v1/items/item-2/photos',
+              headers: { ...(await limited.bearer('bob')), ...bobForm.headers },
+              payload: bobForm.payload,
+            })
+          ).statusCode,
+        ).toBe(201)
+        for (let i = 0; i < 5; i++)
+          expect(
+            (await limited.app.inject({ method: 'GET', url: '/v1/items/item-1/photos', headers: alice })).statusCode,
+          ).toBe(200)
+      } finally {
+        await limited.close()
+      }
+    },
+  )
 })

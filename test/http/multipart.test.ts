@@ -170,7 +170,8 @@ describe('busboy limits (behind the route checks)', () => {
 
       const headerLines = Array.from({ length: 50 }, (_, i) => `X-H${i}: v`).join('\r\n')
       const payload = Buffer.from(
-        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n${headerLines}\r\n\r\nabc\r\n--${BOUNDARY}--\r\n`,
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; ` +
+          `filename="a"\r\n${headerLines}\r\n\r\nabc\r\n--${BOUNDARY}--\r\n`,
       )
       const headers = await app.inject({
         method: 'POST',

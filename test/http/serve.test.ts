@@ -95,7 +95,11 @@ describe('localex-storage serve on a fresh embedded default', () => {
     expect(out.stderr()).toMatch(/Generated development secrets in .*var\/secrets\.json/)
     // One line says whether development sign-in is on, and why.
     expect(out.stderr()).toMatch(
-      /^Development sign-in is on \(DEV_TOKENS=auto: NODE_ENV is not production, the JWT secret was generated, HOST=127\.0\.0\.1 is loopback.*\)$/m,
+      new RegExp(
+        '^Development sign-in is on \\(DEV_TOKENS=auto: NODE_ENV is not production, the JWT secret was generated, ' +
+          'HOST=127\\.0\\.0\\.1 is loopback.*\\)$',
+        'm',
+      ),
     )
     // The page's sign-in works from this machine, and not through a proxy on it.
     const devToken = (headers: Record<string, string> = {}) =>
@@ -147,13 +151,17 @@ describe('localex-storage serve and check refuse development sign-in in producti
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   for (const command of ['serve', 'check']) {
-    it(`${command}: DEV_TOKENS=true with NODE_ENV=production exits 78 (configuration error) naming the setting`, async () => {
-      const child = run([command], dir, { PORT: '0', NODE_ENV: 'production', DEV_TOKENS: 'true' })
-      const out = output(child)
-      expect(await out.exit).toBe(78)
-      expect(out.stderr()).toMatch(/DEV_TOKENS: "true" is not allowed with NODE_ENV=production/)
-      expect(existsSync(join(dir, 'var', 'meta.sqlite'))).toBe(false)
-    }, 30_000)
+    it(
+      `${command}: DEV_TOKENS=true with NODE_ENV=production exits 78 (configuration error) naming the ` + `setting`,
+      async () => {
+        const child = run([command], dir, { PORT: '0', NODE_ENV: 'production', DEV_TOKENS: 'true' })
+        const out = output(child)
+        expect(await out.exit).toBe(78)
+        expect(out.stderr()).toMatch(/DEV_TOKENS: "true" is not allowed with NODE_ENV=production/)
+        expect(existsSync(join(dir, 'var', 'meta.sqlite'))).toBe(false)
+      },
+      30_000,
+    )
   }
 
   it('serve under NODE_ENV=production with the embedded default says sign-in is off and has no route', async () => {

@@ -32,7 +32,8 @@ describe('over real sockets', () => {
   it('answers 413 to a 50 MB upload long before it is all sent, and stays healthy', async () => {
     const total = 50 * 1024 * 1024
     const head = Buffer.from(
-      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\nContent-Type: ` +
+        `image/jpeg\r\n\r\n`,
     )
     const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`)
     const chunk = jpeg(64 * 1024)

@@ -112,64 +112,68 @@ describe('POST /v1/dev/token', () => {
       expect(decodeJwt(admin.token)).toMatchObject({ sub: 'root', role: 'admin' })
     })
 
-    it('answers only local requests: proxy headers, a foreign Host or Origin, or a remote peer get the 404 of an absent route', async () => {
-      const off = await makeTestApp()
-      const absent = await off.app.inject({
-        method: 'POST',
-        url: '/v1/dev/token',
-        payload: { userId: 'attacker', admin: true },
-      })
-      await off.close()
-      expect(absent.statusCode).toBe(404)
-      const sameAsAbsent = (
-        res: { statusCode: number; headers: Record<string, unknown>; json: () => unknown },
-        what: string,
-      ) => {
-        expect(res.statusCode, what).toBe(404)
-        expect(res.headers['content-type'], what).toBe(absent.headers['content-type'])
-        const { requestId: _a, ...body } = res.json() as Record<string, unknown>
-        const { requestId: _b, ...expected } = absent.json() as Record<string, unknown>
-        expect(body, what).toEqual(expected)
-      }
-      const attempt = (headers: Record<string, string>, remoteAddress?: string) =>
-        t.app.inject({
+    it(
+      'answers only local requests: proxy headers, a foreign Host or Origin, or a remote peer get the 404 of an ' +
+        'absent route',
+      async () => {
+        const off = await makeTestApp()
+        const absent = await off.app.inject({
           method: 'POST',
           url: '/v1/dev/token',
           payload: { userId: 'attacker', admin: true },
-          headers,
-          ...(remoteAddress ? { remoteAddress } : {}),
         })
-      // What nginx or Caddy in front of a loopback listener sends.
-      sameAsAbsent(
-        await attempt({
-          host: 'media.localex.example',
-          'x-forwarded-for': '203.0.113.9',
-          'x-forwarded-proto': 'https',
-        }),
-        'behind a proxy',
-      )
-      sameAsAbsent(
-        await attempt({ host: 'localhost:3000', 'x-forwarded-for': '203.0.113.9' }),
-        'X-Forwarded-For with a local Host',
-      )
-      sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-forwarded-host': 'localhost' }), 'X-Forwarded-Host')
-      sameAsAbsent(await attempt({ host: 'localhost:3000', forwarded: 'for=203.0.113.9;proto=https' }), 'Forwarded')
-      sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-real-ip': '203.0.113.9' }), 'X-Real-IP')
-      sameAsAbsent(await attempt({ host: 'localhost:3000', via: '1.1 caddy' }), 'Via')
-      // DNS rebinding: a page on another name that resolves to 127.0.0.1 sends its own name.
-      sameAsAbsent(await attempt({ host: 'rebind.attacker.example:3000' }), 'a foreign Host')
-      sameAsAbsent(await attempt({ host: '127.0.0.2:3000' }), 'another loopback address as Host')
-      sameAsAbsent(await attempt({ host: 'localhost:3000', origin: 'http://evil.example' }), 'a foreign Origin')
-      sameAsAbsent(await attempt({ host: 'localhost:3000' }, '203.0.113.9'), 'a remote peer')
-      sameAsAbsent(await attempt({ host: 'localhost:3000' }, '::ffff:10.0.0.1'), 'a remote IPv4-mapped peer')
+        await off.close()
+        expect(absent.statusCode).toBe(404)
+        const sameAsAbsent = (
+          res: { statusCode: number; headers: Record<string, unknown>; json: () => unknown },
+          what: string,
+        ) => {
+          expect(res.statusCode, what).toBe(404)
+          expect(res.headers['content-type'], what).toBe(absent.headers['content-type'])
+          const { requestId: _a, ...body } = res.json() as Record<string, unknown>
+          const { requestId: _b, ...expected } = absent.json() as Record<string, unknown>
+          expect(body, what).toEqual(expected)
+        }
+        const attempt = (headers: Record<string, string>, remoteAddress?: string) =>
+          t.app.inject({
+            method: 'POST',
+            url: '/v1/dev/token',
+            payload: { userId: 'attacker', admin: true },
+            headers,
+            ...(remoteAddress ? { remoteAddress } : {}),
+          })
+        // What nginx or Caddy in front of a loopback listener sends.
+        sameAsAbsent(
+          await attempt({
+            host: 'media.localex.example',
+            'x-forwarded-for': '203.0.113.9',
+            'x-forwarded-proto': 'https',
+          }),
+          'behind a proxy',
+        )
+        sameAsAbsent(
+          await attempt({ host: 'localhost:3000', 'x-forwarded-for': '203.0.113.9' }),
+          'X-Forwarded-For with a local Host',
+        )
+        sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-forwarded-host': 'localhost' }), 'X-Forwarded-Host')
+        sameAsAbsent(await attempt({ host: 'localhost:3000', forwarded: 'for=203.0.113.9;proto=https' }), 'Forwarded')
+        sameAsAbsent(await attempt({ host: 'localhost:3000', 'x-real-ip': '203.0.113.9' }), 'X-Real-IP')
+        sameAsAbsent(await attempt({ host: 'localhost:3000', via: '1.1 caddy' }), 'Via')
+        // DNS rebinding: a page on another name that resolves to 127.0.0.1 sends its own name.
+        sameAsAbsent(await attempt({ host: 'rebind.attacker.example:3000' }), 'a foreign Host')
+        sameAsAbsent(await attempt({ host: '127.0.0.2:3000' }), 'another loopback address as Host')
+        sameAsAbsent(await attempt({ host: 'localhost:3000', origin: 'http://evil.example' }), 'a foreign Origin')
+        sameAsAbsent(await attempt({ host: 'localhost:3000' }, '203.0.113.9'), 'a remote peer')
+        sameAsAbsent(await attempt({ host: 'localhost:3000' }, '::ffff:10.0.0.1'), 'a remote IPv4-mapped peer')
 
-      for (const host of ['localhost', 'localhost:3000', '127.0.0.1:8080', '[::1]:3000', '[::1]']) {
-        const ok = await attempt({ host, origin: `http://${host}` })
-        expect(ok.statusCode, host).toBe(201)
-      }
-      expect((await attempt({ host: 'localhost:3000' }, '::1')).statusCode).toBe(201)
-      expect((await attempt({ host: 'localhost:3000' }, '::ffff:127.0.0.1')).statusCode).toBe(201)
-    })
+        for (const host of ['localhost', 'localhost:3000', '127.0.0.1:8080', '[::1]:3000', '[::1]']) {
+          const ok = await attempt({ host, origin: `http://${host}` })
+          expect(ok.statusCode, host).toBe(201)
+        }
+        expect((await attempt({ host: 'localhost:3000' }, '::1')).statusCode).toBe(201)
+        expect((await attempt({ host: 'localhost:3000' }, '::ffff:127.0.0.1')).statusCode).toBe(201)
+      },
+    )
 
     it('validates the user id like every id', async () => {
       for (const userId of ['../etc', '', 'a b']) {

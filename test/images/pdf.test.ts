@@ -105,29 +105,39 @@ describe('validatePdf', () => {
 })
 
 describe('validatePdf: documents that read two ways', () => {
-  it('refuses an object defined twice in one revision, the xref naming the scripted one (UNSAFE_PDF duplicate-object)', async () => {
-    const pdf = rawPdf([
-      { objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }, { num: 4, body: GOTO_ACTION }], xref: { 4: 0 } },
-    ])
-    // pdf-lib alone keeps the last (harmless) definition: the check must not rely on it.
-    expect((await PDFDocument.load(pdf)).context.lookup(PDFRef.of(4))?.toString()).toContain('/GoTo')
-    const error = await expectCode(validatePdf(pdf), 'UNSAFE_PDF')
-    expect(error).toMatchObject({ status: 422, details: { reason: 'duplicate-object' } })
-  })
+  it(
+    'refuses an object defined twice in one revision, the xref naming the scripted one (UNSAFE_PDF ' +
+      'duplicate-object)',
+    async () => {
+      const pdf = rawPdf([
+        { objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }, { num: 4, body: GOTO_ACTION }], xref: { 4: 0 } },
+      ])
+      // pdf-lib alone keeps the last (harmless) definition: the check must not rely on it.
+      expect((await PDFDocument.load(pdf)).context.lookup(PDFRef.of(4))?.toString()).toContain('/GoTo')
+      const error = await expectCode(validatePdf(pdf), 'UNSAFE_PDF')
+      expect(error).toMatchObject({ status: 422, details: { reason: 'duplicate-object' } })
+    },
+  )
 
-  it('refuses an update whose xref points back at the older, scripted definition (UNSAFE_PDF xref-mismatch)', async () => {
-    const pdf = rawPdf([
-      { objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }] },
-      { objects: [{ num: 4, body: GOTO_ACTION }] },
-    ])
-    // Point the second xref's entry for object 4 at the first definition.
-    const text = pdf.toString('latin1')
-    const first = text.indexOf('4 0 obj')
-    const tampered = Buffer.from(text.replace(/(xref\n4 1\n)\d{10}/, `$1${String(first).padStart(10, '0')}`), 'latin1')
-    expect(tampered.equals(pdf)).toBe(false)
-    const error = await expectCode(validatePdf(tampered), 'UNSAFE_PDF')
-    expect(error).toMatchObject({ details: { reason: 'xref-mismatch' } })
-  })
+  it(
+    'refuses an update whose xref points back at the older, scripted definition (UNSAFE_PDF ' + 'xref-mismatch)',
+    async () => {
+      const pdf = rawPdf([
+        { objects: [...BASE_OBJECTS, { num: 4, body: JS_ACTION }] },
+        { objects: [{ num: 4, body: GOTO_ACTION }] },
+      ])
+      // Point the second xref's entry for object 4 at the first definition.
+      const text = pdf.toString('latin1')
+      const first = text.indexOf('4 0 obj')
+      const tampered = Buffer.from(
+        text.replace(/(xref\n4 1\n)\d{10}/, `$1${String(first).padStart(10, '0')}`),
+        'latin1',
+      )
+      expect(tampered.equals(pdf)).toBe(false)
+      const error = await expectCode(validatePdf(tampered), 'UNSAFE_PDF')
+      expect(error).toMatchObject({ details: { reason: 'xref-mismatch' } })
+    },
+  )
 
   it('refuses an xref entry that points at another object', async () => {
     const pdf = withOpenAction(GOTO_ACTION)

@@ -367,55 +367,63 @@ describe('purposes and the split upload path', () => {
     })
   })
 
-  it('prepareOriginal stores a sanitised original; renderVariants turns it into the same set of outputs as process, deterministically', async () => {
-    const input = fixture('jpeg-exif-orientation-8-landscape.jpg')
-    const prepared = await images.prepareOriginal(input)
-    const processed = await images.process(input)
-    // The synchronous original: upright, same size, clean, a cheap sequential quality-100 JPEG.
-    expect(prepared.original).toMatchObject({
-      variant: 'original',
-      format: 'jpeg',
-      ext: 'jpg',
-      width: processed.original.width,
-      height: processed.original.height,
-    })
-    expect(await sharp(prepared.original.data).metadata()).toMatchObject({
-      isProgressive: false,
-      chromaSubsampling: '4:2:0',
-    })
-    await expectClean(prepared.original)
-    expect(await meanDiff(prepared.original.data, processed.original.data)).toBeLessThan(2)
+  it(
+    'prepareOriginal stores a sanitised original; renderVariants turns it into the same set of outputs as process, ' +
+      'deterministically',
+    async () => {
+      const input = fixture('jpeg-exif-orientation-8-landscape.jpg')
+      const prepared = await images.prepareOriginal(input)
+      const processed = await images.process(input)
+      // The synchronous original: upright, same size, clean, a cheap sequential quality-100 JPEG.
+      expect(prepared.original).toMatchObject({
+        variant: 'original',
+        format: 'jpeg',
+        ext: 'jpg',
+        width: processed.original.width,
+        height: processed.original.height,
+      })
+      expect(await sharp(prepared.original.data).metadata()).toMatchObject({
+        isProgressive: false,
+        chromaSubsampling: '4:2:0',
+      })
+      await expectClean(prepared.original)
+      expect(await meanDiff(prepared.original.data, processed.original.data)).toBeLessThan(2)
 
-    const first = await images.renderVariants(prepared.original.data)
-    const second = await images.renderVariants(prepared.original.data)
-    expect(first.map((o) => o.data.equals((second[first.indexOf(o)] as Output).data))).toEqual(first.map(() => true))
-    expect(first.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`)).toEqual(
-      processed.outputs.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`),
-    )
-    // The optimised original from the sanitised one: progressive, 4:2:0, and within a few per cent
-    // of the bytes of the one rendered from the upload itself.
-    const optimised = first[0] as Output
-    expect(await sharp(optimised.data).metadata()).toMatchObject({ isProgressive: true, chromaSubsampling: '4:2:0' })
-    expect(optimised.size).toBeLessThan(prepared.original.size)
-    expect(Math.abs(optimised.size / processed.original.size - 1)).toBeLessThan(0.05)
-    // Rendered from the stored original, every output looks like the one rendered from the upload.
-    for (const [i, output] of first.entries()) {
-      await expectClean(output)
-      expect(await meanDiff(output.data, (processed.outputs[i] as Output).data)).toBeLessThan(2)
-    }
-    // A reprocess starts from the optimised original and does not encode it once more.
-    const again = await images.renderVariants(optimised.data, { reencodeOriginal: false })
-    expect(again.map((o) => `${o.variant}.${o.ext}`)).toEqual(first.slice(1).map((o) => `${o.variant}.${o.ext}`))
-  })
+      const first = await images.renderVariants(prepared.original.data)
+      const second = await images.renderVariants(prepared.original.data)
+      expect(first.map((o) => o.data.equals((second[first.indexOf(o)] as Output).data))).toEqual(first.map(() => true))
+      expect(first.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`)).toEqual(
+        processed.outputs.map((o) => `${o.variant}.${o.ext}:${o.width}x${o.height}`),
+      )
+      // The optimised original from the sanitised one: progressive, 4:2:0, and within a few per cent
+      // of the bytes of the one rendered from the upload itself.
+      const optimised = first[0] as Output
+      expect(await sharp(optimised.data).metadata()).toMatchObject({ isProgressive: true, chromaSubsampling: '4:2:0' })
+      expect(optimised.size).toBeLessThan(prepared.original.size)
+      expect(Math.abs(optimised.size / processed.original.size - 1)).toBeLessThan(0.05)
+      // Rendered from the stored original, every output looks like the one rendered from the upload.
+      for (const [i, output] of first.entries()) {
+        await expectClean(output)
+        expect(await meanDiff(output.data, (processed.outputs[i] as Output).data)).toBeLessThan(2)
+      }
+      // A reprocess starts from the optimised original and does not encode it once more.
+      const again = await images.renderVariants(optimised.data, { reencodeOriginal: false })
+      expect(again.map((o) => `${o.variant}.${o.ext}`)).toEqual(first.slice(1).map((o) => `${o.variant}.${o.ext}`))
+    },
+  )
 
-  it('uploadOriginal: optimised makes prepareOriginal return the optimised original itself (the one process() makes)', async () => {
-    const input = fixture('jpeg-exif-orientation-8-landscape.jpg')
-    const eager = createImagePipeline({ uploadOriginal: 'optimised' })
-    const prepared = await eager.prepareOriginal(input)
-    expect(prepared.stage).toBe('optimised')
-    expect(prepared.original.data.equals((await eager.process(input)).original.data)).toBe(true)
-    expect((await images.prepareOriginal(input)).stage).toBe('sanitised')
-  })
+  it(
+    'uploadOriginal: optimised makes prepareOriginal return the optimised original itself (the one process() ' +
+      'makes)',
+    async () => {
+      const input = fixture('jpeg-exif-orientation-8-landscape.jpg')
+      const eager = createImagePipeline({ uploadOriginal: 'optimised' })
+      const prepared = await eager.prepareOriginal(input)
+      expect(prepared.stage).toBe('optimised')
+      expect(prepared.original.data.equals((await eager.process(input)).original.data)).toBe(true)
+      expect((await images.prepareOriginal(input)).stage).toBe('sanitised')
+    },
+  )
 
   it('a transparent image: a quickly compressed PNG at upload, the level-9 PNG from renderVariants', async () => {
     const input = fixture('png-rgba-alpha.png')

@@ -158,7 +158,8 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     planted.missingOriginal = await t.files.uploadItemPhoto(alice, 'item-mo', { body: photo, wait: true })
     planted.missingDerived = await t.files.uploadItemPhoto(alice, 'item-md', { body: png, wait: true })
     const originalOf = (v: FileView) =>
-      `items/${v.entityId}/photos/${v.id}/original.${v.variants.find((x) => x.variant === 'original' && x.format !== 'webp')?.format === 'png' ? 'png' : 'jpg'}`
+      `items/${v.entityId}/photos/${v.id}/original.` +
+      (v.variants.find((x) => x.variant === 'original' && x.format !== 'webp')?.format === 'png' ? 'png' : 'jpg')
     await t.store.delete(originalOf(planted.missingOriginal))
     planted.thumbKey = `items/item-md/photos/${planted.missingDerived.id}/thumbnail.webp`
     await t.store.delete(planted.thumbKey)
@@ -173,7 +174,8 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     // Old leftovers.
     planted.orphanKey = `items/item-o/photos/${newId()}/original.jpg`
     await t.store.put(planted.orphanKey, Buffer.from('orphan'), { contentType: 'image/jpeg' })
-    const deletedRow = await plantFileRow('deleted', 'item-d', 2 * DAY, true) // inside DELETED_RETENTION: cleanup keeps the row
+    // inside DELETED_RETENTION: cleanup keeps the row
+    const deletedRow = await plantFileRow('deleted', 'item-d', 2 * DAY, true)
     planted.deletedRowId = deletedRow.id
     planted.deletedRowKey = deletedRow.key
     planted.recentDeletedId = deletedRow.id
@@ -241,98 +243,109 @@ describe('cleanup and orphans on radosgw + PostgreSQL', () => {
     expect(await snapshot()).toEqual(before)
   })
 
-  it('orphans (report) finds the objects without a live row and the rows missing objects, and changes nothing', async () => {
-    const before = await snapshot()
-    const summary = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
-    expect(summary.mode).toBe('report')
-    expect(summary.orphanObjects.map((o) => [o.key, o.reason]).sort()).toEqual(
-      [
-        [planted.orphanKey, 'no_row'],
-        [`items/item-d/photos/${planted.recentDeletedId}/original.jpg`, 'file_deleted'],
-      ].sort(),
-    )
-    expect(summary.missingObjects.map((m) => [m.fileId, m.severity, m.marked]).sort()).toEqual(
-      [
-        [planted.missingOriginal.id, 'original', false],
-        [planted.missingDerived.id, 'derived', false],
-      ].sort(),
-    )
-    expect(summary.missingObjects.find((m) => m.severity === 'derived')?.missing).toEqual([planted.thumbKey])
-    // Fresh objects were seen but never judged; the multipart upload is not an object.
-    expect(summary.bucket.recent).toBe(3)
-    expect(summary.rows.checked).toBe(4)
-    expect(summary.errors).toEqual([])
-    expect(await snapshot()).toEqual(before)
-  })
-
-  it('cleanup removes them with their objects, audits each, and leaves fresh and healthy files alone; a re-run finds nothing', async () => {
-    const summary = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
-    expect(summary.counts).toEqual({
-      tempUploads: 1,
-      staleUploading: 1,
-      failed: 1,
-      deleted: 1,
-      multipartUploads: 1,
-      objects: 3,
-    })
-    expect(summary.errors).toEqual([])
-    const keys = await objectKeys(t, '')
-    for (const gone of [planted.tempKey, planted.staleKey, planted.failedKey]) expect(keys).not.toContain(gone)
-    for (const kept of [planted.freshOrphanKey, planted.freshUploadingKey, planted.freshTempKey, planted.orphanKey])
-      expect(keys).toContain(kept)
-    for (const v of healthy)
-      expect(keys).toContain(
-        `${v.entityType === 'item' ? `items/${v.entityId}/photos` : `profiles/${v.ownerId}/photo`}/${v.id}/original.webp`,
+  it(
+    'orphans (report) finds the objects without a live row and the rows missing objects, and changes ' + 'nothing',
+    async () => {
+      const before = await snapshot()
+      const summary = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
+      expect(summary.mode).toBe('report')
+      expect(summary.orphanObjects.map((o) => [o.key, o.reason]).sort()).toEqual(
+        [
+          [planted.orphanKey, 'no_row'],
+          [`items/item-d/photos/${planted.recentDeletedId}/original.jpg`, 'file_deleted'],
+        ].sort(),
       )
-    expect(await multipartKeys()).toEqual([planted.freshMultipartKey])
-    expect(await fileRows.get(t.db, planted.staleId)).toBeNull()
-    expect(await fileRows.get(t.db, planted.failedId)).toBeNull()
-    expect(await fileRows.get(t.db, planted.deletedRowId)).toBeNull()
-    expect((await fileRows.get(t.db, planted.recentDeletedId))?.status).toBe('deleted')
-    expect((await fileRows.get(t.db, planted.freshUploadingId))?.status).toBe('uploading')
-    expect(await uploads.get(t.db, planted.tempUploadId)).toBeNull()
-    expect((await uploads.get(t.db, planted.freshTempId))?.status).toBe('pending')
-    const purge = (await auditLog.listByFile(t.db, planted.staleId)).entries
-    const details = { reason: 'stale_uploading', objects: 1 }
-    expect(purge).toMatchObject([{ action: 'purge', actorRole: 'system', details }])
+      expect(summary.missingObjects.map((m) => [m.fileId, m.severity, m.marked]).sort()).toEqual(
+        [
+          [planted.missingOriginal.id, 'original', false],
+          [planted.missingDerived.id, 'derived', false],
+        ].sort(),
+      )
+      expect(summary.missingObjects.find((m) => m.severity === 'derived')?.missing).toEqual([planted.thumbKey])
+      // Fresh objects were seen but never judged; the multipart upload is not an object.
+      expect(summary.bucket.recent).toBe(3)
+      expect(summary.rows.checked).toBe(4)
+      expect(summary.errors).toEqual([])
+      expect(await snapshot()).toEqual(before)
+    },
+  )
 
-    const again = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
-    expect(again.counts).toEqual({
-      tempUploads: 0,
-      staleUploading: 0,
-      failed: 0,
-      deleted: 0,
-      multipartUploads: 0,
-      objects: 0,
-    })
-  })
+  it(
+    'cleanup removes them with their objects, audits each, and leaves fresh and healthy files alone; a re-run finds ' +
+      'nothing',
+    async () => {
+      const summary = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
+      expect(summary.counts).toEqual({
+        tempUploads: 1,
+        staleUploading: 1,
+        failed: 1,
+        deleted: 1,
+        multipartUploads: 1,
+        objects: 3,
+      })
+      expect(summary.errors).toEqual([])
+      const keys = await objectKeys(t, '')
+      for (const gone of [planted.tempKey, planted.staleKey, planted.failedKey]) expect(keys).not.toContain(gone)
+      for (const kept of [planted.freshOrphanKey, planted.freshUploadingKey, planted.freshTempKey, planted.orphanKey])
+        expect(keys).toContain(kept)
+      for (const v of healthy)
+        expect(keys).toContain(
+          (v.entityType === 'item' ? `items/${v.entityId}/photos` : `profiles/${v.ownerId}/photo`) +
+            `/${v.id}/original.webp`,
+        )
+      expect(await multipartKeys()).toEqual([planted.freshMultipartKey])
+      expect(await fileRows.get(t.db, planted.staleId)).toBeNull()
+      expect(await fileRows.get(t.db, planted.failedId)).toBeNull()
+      expect(await fileRows.get(t.db, planted.deletedRowId)).toBeNull()
+      expect((await fileRows.get(t.db, planted.recentDeletedId))?.status).toBe('deleted')
+      expect((await fileRows.get(t.db, planted.freshUploadingId))?.status).toBe('uploading')
+      expect(await uploads.get(t.db, planted.tempUploadId)).toBeNull()
+      expect((await uploads.get(t.db, planted.freshTempId))?.status).toBe('pending')
+      const purge = (await auditLog.listByFile(t.db, planted.staleId)).entries
+      const details = { reason: 'stale_uploading', objects: 1 }
+      expect(purge).toMatchObject([{ action: 'purge', actorRole: 'system', details }])
 
-  it('orphans --delete deletes the orphan objects and marks the rows; rows are kept; a re-run finds nothing new', async () => {
-    const summary = await findOrphans(t, { delete: true, olderThanMs: GRACE_MS, now: sweepAt })
-    expect(summary.mode).toBe('delete')
-    expect(summary.orphans).toMatchObject({ objects: 2, deleted: 2 })
-    expect(summary.rows).toMatchObject({ missingOriginal: 1, missingDerived: 1, marked: 2 })
-    const keys = await objectKeys(t, '')
-    expect(keys).not.toContain(planted.orphanKey)
-    expect(keys).toContain(planted.freshOrphanKey)
-    const lost = await fileRows.get(t.db, planted.missingOriginal.id)
-    const lostReason = expect.stringMatching(/^OBJECTS_MISSING: original\.jpg/)
-    expect(lost).toMatchObject({ status: 'failed', errorReason: lostReason })
-    const gap = await fileRows.get(t.db, planted.missingDerived.id)
-    const gapReason = expect.stringMatching(/^OBJECTS_MISSING: thumbnail\.webp not in the store; reprocess/)
-    expect(gap).toMatchObject({ status: 'ready', errorReason: gapReason })
-    expect((await auditLog.listByFile(t.db, planted.missingOriginal.id)).entries[0]).toMatchObject({
-      action: 'objects_missing',
-      details: { severity: 'original', previousStatus: 'ready' },
-    })
+      const again = await cleanup(t, { olderThanMs: GRACE_MS, now: sweepAt })
+      expect(again.counts).toEqual({
+        tempUploads: 0,
+        staleUploading: 0,
+        failed: 0,
+        deleted: 0,
+        multipartUploads: 0,
+        objects: 0,
+      })
+    },
+  )
 
-    // Marking stamped the rows: the failed one is no longer expected to have objects, the marked
-    // ready one is now younger than the grace period; the healthy two are checked again.
-    const again = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
-    expect(again.orphans.objects).toBe(0)
-    expect(again.missingObjects).toEqual([])
-    expect(again.rows.checked).toBe(2)
-  })
+  it(
+    'orphans --delete deletes the orphan objects and marks the rows; rows are kept; a re-run finds nothing ' + 'new',
+    async () => {
+      const summary = await findOrphans(t, { delete: true, olderThanMs: GRACE_MS, now: sweepAt })
+      expect(summary.mode).toBe('delete')
+      expect(summary.orphans).toMatchObject({ objects: 2, deleted: 2 })
+      expect(summary.rows).toMatchObject({ missingOriginal: 1, missingDerived: 1, marked: 2 })
+      const keys = await objectKeys(t, '')
+      expect(keys).not.toContain(planted.orphanKey)
+      expect(keys).toContain(planted.freshOrphanKey)
+      const lost = await fileRows.get(t.db, planted.missingOriginal.id)
+      const lostReason = expect.stringMatching(/^OBJECTS_MISSING: original\.jpg/)
+      expect(lost).toMatchObject({ status: 'failed', errorReason: lostReason })
+      const gap = await fileRows.get(t.db, planted.missingDerived.id)
+      const gapReason = expect.stringMatching(/^OBJECTS_MISSING: thumbnail\.webp not in the store; reprocess/)
+      expect(gap).toMatchObject({ status: 'ready', errorReason: gapReason })
+      expect((await auditLog.listByFile(t.db, planted.missingOriginal.id)).entries[0]).toMatchObject({
+        action: 'objects_missing',
+        details: { severity: 'original', previousStatus: 'ready' },
+      })
+
+      // Marking stamped the rows: the failed one is no longer expected to have objects, the marked
+      // ready one is now younger than the grace period; the healthy two are checked again.
+      const again = await findOrphans(t, { olderThanMs: GRACE_MS, now: sweepAt })
+      expect(again.orphans.objects).toBe(0)
+      expect(again.missingObjects).toEqual([])
+      expect(again.rows.checked).toBe(2)
+    },
+  )
 
   it('the CLI commands print JSON, honour --older-than and --prefix, and document every flag', async () => {
     const out = capture()

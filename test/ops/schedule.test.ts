@@ -29,34 +29,38 @@ for (const backend of BACKENDS) {
       await t?.close()
     })
 
-    it(`runs cleanup and a report-only orphan sweep periodically (${backend === 'production' ? 'BullMQ job schedulers' : 'timers'})`, async () => {
-      const reports: Report[] = []
-      const scheduler = await startSchedules(t, {
-        cleanupEveryMs: 300,
-        orphansEveryMs: 300,
-        logger: silentLogger,
-        onReport: (r) => reports.push(r),
-      })
-      try {
-        expect(scheduler.kind).toBe(backend === 'production' ? 'bullmq' : 'timer')
-        expect(scheduler.scheduled).toEqual(['cleanup', 'orphans'])
-        await until(
-          () =>
-            reports.filter((r) => r.task === 'cleanup').length >= 2 &&
-            reports.filter((r) => r.task === 'orphans').length >= 2,
-        )
-      } finally {
-        await scheduler.remove()
-      }
-      const sweep = reports.find((r) => r.task === 'orphans')
-      expect(sweep?.task === 'orphans' && sweep.summary.mode).toBe('report')
-      expect(sweep?.task === 'orphans' && sweep.summary.orphanObjects.map((o) => o.key)).toEqual([orphanKey])
-      // Report-only: the orphan is still there.
-      expect(await t.store.exists(orphanKey)).toBe(true)
-      const after = reports.length
-      await new Promise((r) => setTimeout(r, 700))
-      expect(reports.length).toBe(after)
-    })
+    it(
+      `runs cleanup and a report-only orphan sweep periodically ` +
+        `(${backend === 'production' ? 'BullMQ job schedulers' : 'timers'})`,
+      async () => {
+        const reports: Report[] = []
+        const scheduler = await startSchedules(t, {
+          cleanupEveryMs: 300,
+          orphansEveryMs: 300,
+          logger: silentLogger,
+          onReport: (r) => reports.push(r),
+        })
+        try {
+          expect(scheduler.kind).toBe(backend === 'production' ? 'bullmq' : 'timer')
+          expect(scheduler.scheduled).toEqual(['cleanup', 'orphans'])
+          await until(
+            () =>
+              reports.filter((r) => r.task === 'cleanup').length >= 2 &&
+              reports.filter((r) => r.task === 'orphans').length >= 2,
+          )
+        } finally {
+          await scheduler.remove()
+        }
+        const sweep = reports.find((r) => r.task === 'orphans')
+        expect(sweep?.task === 'orphans' && sweep.summary.mode).toBe('report')
+        expect(sweep?.task === 'orphans' && sweep.summary.orphanObjects.map((o) => o.key)).toEqual([orphanKey])
+        // Report-only: the orphan is still there.
+        expect(await t.store.exists(orphanKey)).toBe(true)
+        const after = reports.length
+        await new Promise((r) => setTimeout(r, 700))
+        expect(reports.length).toBe(after)
+      },
+    )
 
     it('a period of 0 schedules nothing', async () => {
       const scheduler = await startSchedules(t, { cleanupEveryMs: 0, orphansEveryMs: 0, logger: silentLogger })

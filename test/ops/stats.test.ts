@@ -54,58 +54,62 @@ describe('stats on radosgw + PostgreSQL', () => {
     await t?.close()
   })
 
-  it('counts files and bytes per entity type, variant and format, originals vs derived, per user and status', async () => {
-    const s = await storageStats(t, { byUser: 1 })
-    expect(uploaded.every((u) => u.status === 'ready')).toBe(true)
-    const entity = Object.fromEntries(s.byEntity.map((e) => [e.entityType, e]))
-    expect(entity.item).toMatchObject({ files: 3, storedBytes: bucket.items?.bytes })
-    expect(entity.profile).toMatchObject({ files: 1, storedBytes: bucket.profiles?.bytes })
-    expect(entity.verification).toMatchObject({ files: 1, storedBytes: bucket.verification?.bytes })
+  it(
+    'counts files and bytes per entity type, variant and format, originals vs derived, per user and ' + 'status',
+    async () => {
+      const s = await storageStats(t, { byUser: 1 })
+      expect(uploaded.every((u) => u.status === 'ready')).toBe(true)
+      const entity = Object.fromEntries(s.byEntity.map((e) => [e.entityType, e]))
+      expect(entity.item).toMatchObject({ files: 3, storedBytes: bucket.items?.bytes })
+      expect(entity.profile).toMatchObject({ files: 1, storedBytes: bucket.profiles?.bytes })
+      expect(entity.verification).toMatchObject({ files: 1, storedBytes: bucket.verification?.bytes })
 
-    // Originals: the first `original` object of each row, read back from the rows themselves.
-    const rows = await Promise.all(uploaded.map((u) => fileRows.get(t.db, u.id)))
-    const originals = rows.reduce((n, r) => n + (r?.objects.find((o) => o.variant === 'original')?.size ?? 0), 0)
-    expect(s.totals.originalBytes).toBe(originals)
-    expect(s.totals.derivedBytes).toBe(s.totals.storedBytes - originals)
-    expect(s.totals.storedBytes).toBe(Object.values(bucket).reduce((n, b) => n + b.bytes, 0))
-    expect(s.totals.uploadedBytes).toBe(uploaded.reduce((n, u) => n + u.bytes, 0))
+      // Originals: the first `original` object of each row, read back from the rows themselves.
+      const rows = await Promise.all(uploaded.map((u) => fileRows.get(t.db, u.id)))
+      const originals = rows.reduce((n, r) => n + (r?.objects.find((o) => o.variant === 'original')?.size ?? 0), 0)
+      expect(s.totals.originalBytes).toBe(originals)
+      expect(s.totals.derivedBytes).toBe(s.totals.storedBytes - originals)
+      expect(s.totals.storedBytes).toBe(Object.values(bucket).reduce((n, b) => n + b.bytes, 0))
+      expect(s.totals.uploadedBytes).toBe(uploaded.reduce((n, u) => n + u.bytes, 0))
 
-    // Per variant and format, against the rows' own object lists.
-    const expected = new Map<string, { objects: number; bytes: number }>()
-    for (const r of rows)
-      for (const o of r?.objects ?? []) {
-        const k = `${r?.entityType}/${o.variant}/${o.format}`
-        const e = expected.get(k) ?? { objects: 0, bytes: 0 }
-        expected.set(k, { objects: e.objects + 1, bytes: e.bytes + o.size })
-      }
-    expect(
-      new Map(
-        s.byVariant.map((g) => [`${g.entityType}/${g.variant}/${g.format}`, { objects: g.objects, bytes: g.bytes }]),
-      ),
-    ).toEqual(expected)
-    expect(
-      s.byVariant.find((g) => g.entityType === 'item' && g.variant === 'thumbnail' && g.format === 'webp')?.objects,
-    ).toBe(3)
-    expect(s.byVariant.find((g) => g.entityType === 'verification')?.format).toBe('pdf')
+      // Per variant and format, against the rows' own object lists.
+      const expected = new Map<string, { objects: number; bytes: number }>()
+      for (const r of rows)
+        for (const o of r?.objects ?? []) {
+          const k = `${r?.entityType}/${o.variant}/${o.format}`
+          const e = expected.get(k) ?? { objects: 0, bytes: 0 }
+          expected.set(k, { objects: e.objects + 1, bytes: e.bytes + o.size })
+        }
+      expect(
+        new Map(
+          s.byVariant.map((g) => [`${g.entityType}/${g.variant}/${g.format}`, { objects: g.objects, bytes: g.bytes }]),
+        ),
+      ).toEqual(expected)
+      expect(
+        s.byVariant.find((g) => g.entityType === 'item' && g.variant === 'thumbnail' && g.format === 'webp')?.objects,
+      ).toBe(3)
+      expect(s.byVariant.find((g) => g.entityType === 'verification')?.format).toBe('pdf')
 
-    expect(s.byStatus).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ entityType: 'item', status: 'ready', files: 3 }),
-        expect.objectContaining({ entityType: 'item', status: 'deleted', files: 1 }),
-      ]),
-    )
-    const perUser = (id: string) => rows.filter((r) => r?.ownerId === id).reduce((n, r) => n + (r?.storedBytes ?? 0), 0)
-    const heaviest = perUser('alice') > perUser('bob') ? 'alice' : 'bob'
-    const heaviestFiles = rows.filter((r) => r?.ownerId === heaviest).length
-    expect(s.topUsers).toEqual([{ ownerId: heaviest, files: heaviestFiles, bytes: perUser(heaviest) }])
-    expect(s.cost).toEqual({
-      pricePerGbMonth: 0.023,
-      gb: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 1e6) / 1e6,
-      monthly: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 0.023 * 1e4) / 1e4,
-      currency: 'USD',
-    })
-    expect(s.verify).toBeUndefined()
-  })
+      expect(s.byStatus).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ entityType: 'item', status: 'ready', files: 3 }),
+          expect.objectContaining({ entityType: 'item', status: 'deleted', files: 1 }),
+        ]),
+      )
+      const perUser = (id: string) =>
+        rows.filter((r) => r?.ownerId === id).reduce((n, r) => n + (r?.storedBytes ?? 0), 0)
+      const heaviest = perUser('alice') > perUser('bob') ? 'alice' : 'bob'
+      const heaviestFiles = rows.filter((r) => r?.ownerId === heaviest).length
+      expect(s.topUsers).toEqual([{ ownerId: heaviest, files: heaviestFiles, bytes: perUser(heaviest) }])
+      expect(s.cost).toEqual({
+        pricePerGbMonth: 0.023,
+        gb: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 1e6) / 1e6,
+        monthly: Math.round((s.totals.storedBytes / BYTES_PER_GB) * 0.023 * 1e4) / 1e4,
+        currency: 'USD',
+      })
+      expect(s.verify).toBeUndefined()
+    },
+  )
 
   it('--verify walks the bucket: it agrees, then names the difference an orphan makes', async () => {
     const ok = await storageStats(t, { verify: true })

@@ -16,7 +16,10 @@ export interface RawObject {
 
 export interface Revision {
   objects: RawObject[]
-  /** Object number → index (into this revision's `objects`) of the definition its xref entry names; default the last. */
+  /**
+   * Object number → index (into this revision's `objects`) of the definition its xref entry names;
+   * default the last.
+   */
   xref?: Record<number, number>
 }
 
@@ -63,7 +66,9 @@ export function rawPdf(revisions: Revision[]): Buffer {
     } else {
       for (const n of nums) table += `${n} 1\n${entry(offsets.get(n), revision.xref?.[n])}`
     }
-    table += `trailer\n<< /Size ${size} /Root 1 0 R${previousXref === undefined ? '' : ` /Prev ${previousXref}`} >>\nstartxref\n${xrefAt}\n%%EOF\n`
+    table +=
+      `trailer\n<< /Size ${size} /Root 1 0 R${previousXref === undefined ? '' : ` /Prev ${previousXref}`} ` +
+      `>>\nstartxref\n${xrefAt}\n%%EOF\n`
     push(Buffer.from(table, 'latin1'))
     previousXref = xrefAt
   }

@@ -131,7 +131,8 @@ async function deleteAllVersions(client: S3Client, bucket: string): Promise<void
       const failed = result.Errors ?? []
       if (failed.length)
         throw new Error(
-          `could not delete ${failed.length} objects of ${bucket}: ${failed.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`,
+          `could not delete ${failed.length} objects of ${bucket}: ` +
+            `${failed.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`,
         )
     }
     if (!page.IsTruncated) return

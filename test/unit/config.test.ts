@@ -171,7 +171,10 @@ describe('loadConfig', () => {
     const home = join(dir, 'untouched')
     const message = configError({ DATA_DIR: home })
     expect(message).toMatch(
-      /URL_SIGNING_SECRET: required .*set it, or generate it into .*untouched\/secrets\.json by running `localex-storage serve`/,
+      new RegExp(
+        'URL_SIGNING_SECRET: required .*set it, or generate it into .*untouched/secrets\\.json ' +
+          'by running `localex-storage serve`',
+      ),
     )
     expect(message).toMatch(/JWT_SECRET: required .*ensureGeneratedSecrets\(env\)/)
     // With tokens verified by a public key, only the URL signing secret is needed.

@@ -137,140 +137,143 @@ describe('example page in Chromium', () => {
     await expect.poll(() => page.textContent('#whoami')).toBe('Signed in as alice')
   })
 
-  it('uploads photos (direct and multipart) with a progress bar each, shows the placeholder, then every variant', async () => {
-    // Watch the page as a person would: progress percentages and placeholders as they appear.
-    await page.evaluate(() => {
-      const seen = { progress: [] as string[], placeholders: [] as string[] }
-      ;(window as unknown as { seen: typeof seen }).seen = seen
-      new MutationObserver(() => {
-        for (const state of document.querySelectorAll('.upload .state')) {
-          const text = state.textContent ?? ''
-          if (text.endsWith('%')) seen.progress.push(`${state.closest('.upload')?.getAttribute('data-name')}:${text}`)
-        }
-        for (const img of document.querySelectorAll<HTMLImageElement>('img.placeholder'))
-          seen.placeholders.push(img.src.slice(0, 22))
-      }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
-    })
-    await page.setInputFiles('#photo-input', [PHOTOS.landscape, PHOTOS.p3]) // auto: direct upload to /uploads/direct
-    await page.waitForSelector(
-      '.upload[data-name="jpeg-icc-display-p3-iphone.jpg"][data-state]:not([data-state="uploading"])',
-    )
-    await page.selectOption('#upload-mode', 'multipart')
-    await page.setInputFiles('#photo-input', [PHOTOS.alpha])
-    await page.waitForSelector('.upload[data-name="png-rgba-alpha.png"][data-state]:not([data-state="uploading"])')
-    await page.waitForFunction(
-      () => document.querySelectorAll('li.photo[data-status="ready"]').length === 3,
-      undefined,
-      { timeout: 30_000 },
-    )
+  it(
+    'uploads photos (direct and multipart) with a progress bar each, shows the placeholder, then every ' + 'variant',
+    async () => {
+      // Watch the page as a person would: progress percentages and placeholders as they appear.
+      await page.evaluate(() => {
+        const seen = { progress: [] as string[], placeholders: [] as string[] }
+        ;(window as unknown as { seen: typeof seen }).seen = seen
+        new MutationObserver(() => {
+          for (const state of document.querySelectorAll('.upload .state')) {
+            const text = state.textContent ?? ''
+            if (text.endsWith('%')) seen.progress.push(`${state.closest('.upload')?.getAttribute('data-name')}:${text}`)
+          }
+          for (const img of document.querySelectorAll<HTMLImageElement>('img.placeholder'))
+            seen.placeholders.push(img.src.slice(0, 22))
+        }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
+      })
+      await page.setInputFiles('#photo-input', [PHOTOS.landscape, PHOTOS.p3]) // auto: direct upload to /uploads/direct
+      await page.waitForSelector(
+        '.upload[data-name="jpeg-icc-display-p3-iphone.jpg"][data-state]:not([data-state="uploading"])',
+      )
+      await page.selectOption('#upload-mode', 'multipart')
+      await page.setInputFiles('#photo-input', [PHOTOS.alpha])
+      await page.waitForSelector('.upload[data-name="png-rgba-alpha.png"][data-state]:not([data-state="uploading"])')
+      await page.waitForFunction(
+        () => document.querySelectorAll('li.photo[data-status="ready"]').length === 3,
+        undefined,
+        { timeout: 30_000 },
+      )
 
-    const seen = await page.evaluate(
-      () => (window as unknown as { seen: { progress: string[]; placeholders: string[] } }).seen,
-    )
-    for (const name of [
-      'jpeg-exif-orientation-6-landscape.jpg',
-      'jpeg-icc-display-p3-iphone.jpg',
-      'png-rgba-alpha.png',
-    ]) {
-      expect(seen.progress, name).toContain(`${name}:100 %`)
-    }
-    expect(seen.placeholders.length).toBeGreaterThan(0)
-    expect(seen.placeholders.every((src) => src.startsWith('data:image/png;base64'))).toBe(true)
-    // Every bar full; no error.
-    const bars = await page.$$eval('.upload progress', (els) =>
-      els.map((p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]),
-    )
-    expect(bars).toHaveLength(3)
-    for (const [value, max] of bars) expect(value).toBe(max)
-    expect(await page.$$('.upload .error')).toHaveLength(0)
-    await expect
-      .poll(() => page.$$eval('#upload-queue .upload', (rows) => rows.map((r) => r.getAttribute('data-state'))))
-      .toEqual(['ready', 'ready', 'ready'])
+      const seen = await page.evaluate(
+        () => (window as unknown as { seen: { progress: string[]; placeholders: string[] } }).seen,
+      )
+      for (const name of [
+        'jpeg-exif-orientation-6-landscape.jpg',
+        'jpeg-icc-display-p3-iphone.jpg',
+        'png-rgba-alpha.png',
+      ]) {
+        expect(seen.progress, name).toContain(`${name}:100 %`)
+      }
+      expect(seen.placeholders.length).toBeGreaterThan(0)
+      expect(seen.placeholders.every((src) => src.startsWith('data:image/png;base64'))).toBe(true)
+      // Every bar full; no error.
+      const bars = await page.$$eval('.upload progress', (els) =>
+        els.map((p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]),
+      )
+      expect(bars).toHaveLength(3)
+      for (const [value, max] of bars) expect(value).toBe(max)
+      expect(await page.$$('.upload .error')).toHaveLength(0)
+      await expect
+        .poll(() => page.$$eval('#upload-queue .upload', (rows) => rows.map((r) => r.getAttribute('data-state'))))
+        .toEqual(['ready', 'ready', 'ready'])
 
-    // Each card: a <picture> whose <img> rendered a WebP variant. The images are lazy: bring each
-    // into view and wait until it is decoded (decode() rejects for a broken image).
-    await page.$$eval('li.photo picture img', (imgs) =>
-      Promise.all(
-        imgs.map((img) => {
-          img.scrollIntoView()
-          return (img as HTMLImageElement).decode()
+      // Each card: a <picture> whose <img> rendered a WebP variant. The images are lazy: bring each
+      // into view and wait until it is decoded (decode() rejects for a broken image).
+      await page.$$eval('li.photo picture img', (imgs) =>
+        Promise.all(
+          imgs.map((img) => {
+            img.scrollIntoView()
+            return (img as HTMLImageElement).decode()
+          }),
+        ),
+      )
+      const cards = await page.$$eval('li.photo', (lis) =>
+        lis.map((li) => {
+          const img = li.querySelector<HTMLImageElement>('picture img')
+          const rows = [...li.querySelectorAll<HTMLTableRowElement>('tr.variant')].map((tr) => ({
+            variant: tr.dataset.variant,
+            format: tr.dataset.format,
+            width: Number(tr.dataset.width),
+            height: Number(tr.dataset.height),
+            bytes: Number(tr.dataset.bytes),
+            url: tr.querySelector('a')?.href ?? '',
+          }))
+          return {
+            name: li.querySelector('figcaption strong')?.textContent,
+            sources: li.querySelectorAll('picture source[type="image/webp"]').length,
+            img: img
+              ? {
+                  complete: img.complete,
+                  naturalWidth: img.naturalWidth,
+                  naturalHeight: img.naturalHeight,
+                  currentSrc: img.currentSrc,
+                  width: img.width,
+                }
+              : null,
+            rows,
+          }
         }),
-      ),
-    )
-    const cards = await page.$$eval('li.photo', (lis) =>
-      lis.map((li) => {
-        const img = li.querySelector<HTMLImageElement>('picture img')
-        const rows = [...li.querySelectorAll<HTMLTableRowElement>('tr.variant')].map((tr) => ({
-          variant: tr.dataset.variant,
-          format: tr.dataset.format,
-          width: Number(tr.dataset.width),
-          height: Number(tr.dataset.height),
-          bytes: Number(tr.dataset.bytes),
-          url: tr.querySelector('a')?.href ?? '',
-        }))
-        return {
-          name: li.querySelector('figcaption strong')?.textContent,
-          sources: li.querySelectorAll('picture source[type="image/webp"]').length,
-          img: img
-            ? {
-                complete: img.complete,
-                naturalWidth: img.naturalWidth,
-                naturalHeight: img.naturalHeight,
-                currentSrc: img.currentSrc,
-                width: img.width,
-              }
-            : null,
-          rows,
-        }
-      }),
-    )
-    expect(cards).toHaveLength(3)
-    for (const card of cards) {
-      expect(card.sources, card.name ?? '').toBe(1)
-      expect(card.img?.complete).toBe(true)
-      expect(card.img?.naturalWidth).toBeGreaterThan(0)
-      // The browser chose one of the WebP variants (naturalWidth is density-corrected to the
-      // `sizes` slot with `w` descriptors, so the real pixel sizes are checked below).
-      const webpVariants = card.rows.filter((r) => r.format === 'webp' && r.variant !== 'original').map((r) => r.url)
-      expect(webpVariants).toContain(card.img?.currentSrc)
-      // thumbnail 300, medium 800, large 1200 (longest side, never upscaled), each in WebP and in
-      // JPEG (PNG when the photo has transparency).
-      const fallback = card.name === 'png-rgba-alpha.png' ? 'png' : 'jpeg'
-      for (const [variant, side] of [
-        ['thumbnail', 300],
-        ['medium', 800],
-        ['large', 1200],
-      ] as const) {
-        for (const format of [fallback, 'webp']) {
-          const row = card.rows.find((r) => r.variant === variant && r.format === format)
-          expect(row, `${card.name} ${variant} ${format}`).toBeDefined()
-          expect(Math.max(row!.width, row!.height)).toBeLessThanOrEqual(side)
-          expect(row!.bytes).toBeGreaterThan(0)
+      )
+      expect(cards).toHaveLength(3)
+      for (const card of cards) {
+        expect(card.sources, card.name ?? '').toBe(1)
+        expect(card.img?.complete).toBe(true)
+        expect(card.img?.naturalWidth).toBeGreaterThan(0)
+        // The browser chose one of the WebP variants (naturalWidth is density-corrected to the
+        // `sizes` slot with `w` descriptors, so the real pixel sizes are checked below).
+        const webpVariants = card.rows.filter((r) => r.format === 'webp' && r.variant !== 'original').map((r) => r.url)
+        expect(webpVariants).toContain(card.img?.currentSrc)
+        // thumbnail 300, medium 800, large 1200 (longest side, never upscaled), each in WebP and in
+        // JPEG (PNG when the photo has transparency).
+        const fallback = card.name === 'png-rgba-alpha.png' ? 'png' : 'jpeg'
+        for (const [variant, side] of [
+          ['thumbnail', 300],
+          ['medium', 800],
+          ['large', 1200],
+        ] as const) {
+          for (const format of [fallback, 'webp']) {
+            const row = card.rows.find((r) => r.variant === variant && r.format === format)
+            expect(row, `${card.name} ${variant} ${format}`).toBeDefined()
+            expect(Math.max(row!.width, row!.height)).toBeLessThanOrEqual(side)
+            expect(row!.bytes).toBeGreaterThan(0)
+          }
         }
       }
-    }
-    // Every variant opens in the browser at exactly the size the API reports.
-    const rows = cards.flatMap((c) => c.rows)
-    const measured = await page.evaluate(
-      (urls) =>
-        Promise.all(
-          urls.map(
-            (url) =>
-              new Promise<[number, number]>((resolve) => {
-                const img = new Image()
-                img.onload = () => resolve([img.naturalWidth, img.naturalHeight])
-                img.onerror = () => resolve([0, 0])
-                img.src = url
-              }),
+      // Every variant opens in the browser at exactly the size the API reports.
+      const rows = cards.flatMap((c) => c.rows)
+      const measured = await page.evaluate(
+        (urls) =>
+          Promise.all(
+            urls.map(
+              (url) =>
+                new Promise<[number, number]>((resolve) => {
+                  const img = new Image()
+                  img.onload = () => resolve([img.naturalWidth, img.naturalHeight])
+                  img.onerror = () => resolve([0, 0])
+                  img.src = url
+                }),
+            ),
           ),
-        ),
-      rows.map((r) => r.url),
-    )
-    expect(measured).toEqual(rows.map((r) => [r.width, r.height]))
-    // The photo stored rotated (EXIF orientation 6) is shown upright: landscape, as its name says.
-    const rotated = cards.find((c) => c.name === 'jpeg-exif-orientation-6-landscape.jpg')!
-    expect(rotated.img!.naturalWidth).toBeGreaterThan(rotated.img!.naturalHeight)
-  })
+        rows.map((r) => r.url),
+      )
+      expect(measured).toEqual(rows.map((r) => [r.width, r.height]))
+      // The photo stored rotated (EXIF orientation 6) is shown upright: landscape, as its name says.
+      const rotated = cards.find((c) => c.name === 'jpeg-exif-orientation-6-landscape.jpg')!
+      expect(rotated.img!.naturalWidth).toBeGreaterThan(rotated.img!.naturalHeight)
+    },
+  )
 
   it("shows the API's message next to a file that is too large or of the wrong type", async () => {
     await page.selectOption('#upload-mode', 'auto')

@@ -102,7 +102,10 @@ export class DocumentList {
           () => null,
         )
         row.dataset.outcome = status === null || (status >= 200 && status < 300) ? 'allowed' : 'refused'
-        row.textContent = `${caller.label}: ${row.dataset.outcome === 'allowed' ? '✓ may open it' : '✗ the signed URL was refused'} (${status === null ? 'signed URL on another origin' : `signed URL, HTTP ${status}`})`
+        row.textContent =
+          `${caller.label}: ` +
+          `${row.dataset.outcome === 'allowed' ? '✓ may open it' : '✗ the signed URL was refused'} ` +
+          `(${status === null ? 'signed URL on another origin' : `signed URL, HTTP ${status}`})`
       } catch (error) {
         row.dataset.outcome = 'refused'
         row.textContent = `${caller.label}: ✗ ${error instanceof ApiError ? `${error.status} ` : ''}${messageOf(error)}`

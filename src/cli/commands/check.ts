@@ -25,13 +25,16 @@ export const check: Command = {
     }
     const target =
       config.storage.driver === 's3'
-        ? `s3://${config.storage.s3.bucket}${config.storage.s3.endpoint ? ` at ${config.storage.s3.endpoint}` : ` in ${config.storage.s3.region}`}`
+        ? `s3://${config.storage.s3.bucket}` +
+          (config.storage.s3.endpoint ? ` at ${config.storage.s3.endpoint}` : ` in ${config.storage.s3.region}`)
         : `disk at ${config.storage.disk.root}`
     if (values.json) {
       stdout.write(JSON.stringify({ config: redactConfig(config), store: { target, ...storeResult } }, null, 2) + '\n')
     } else {
       stdout.write(
-        `Configuration:\n${inspect(redactConfig(config), { depth: 5, colors: Boolean(stdout.isTTY), breakLength: 100 })}\n\n`,
+        `Configuration:\n` +
+          inspect(redactConfig(config), { depth: 5, colors: Boolean(stdout.isTTY), breakLength: 100 }) +
+          '\n\n',
       )
       stdout.write(
         storeResult.ok

@@ -45,7 +45,8 @@ export const cleanupCommand: Command = {
         if (summary.items.length > 50)
           stdout.write(`  … and ${summary.items.length - 50} more (--json lists up to 1000)\n`)
         stdout.write(
-          `${verb}: ${c.tempUploads} expired direct uploads, ${c.staleUploading} abandoned uploads, ${c.failed} failed files, ` +
+          `${verb}: ${c.tempUploads} expired direct uploads, ${c.staleUploading} abandoned uploads, ${c.failed} ` +
+            `failed files, ` +
             `${c.deleted} deleted files, ${c.multipartUploads} incomplete multipart uploads; ${c.objects} objects. ` +
             `(${summary.durationMs} ms${summary.interrupted ? ', INTERRUPTED: run again to finish' : ''})\n`,
         )

@@ -53,18 +53,26 @@ export const orphansCommand: Command = {
           stdout.write(`  orphan  ${o.reason.padEnd(15)} ${o.key} (${formatBytes(o.size)}, ${o.lastModified})\n`)
         for (const m of summary.missingObjects.slice(0, 50)) {
           stdout.write(
-            `  missing ${m.severity.padEnd(15)} file ${m.fileId} (${m.status}${m.marked ? ', marked' : ''}): ${m.missing.join(', ')}\n`,
+            `  missing ${m.severity.padEnd(15)} file ${m.fileId} (${m.status}${m.marked ? ', marked' : ''}): ` +
+              `${m.missing.join(', ')}\n`,
           )
         }
         for (const k of summary.foreignKeys.slice(0, 20))
           stdout.write(`  foreign ${k} (outside the key layout; left alone)\n`)
         const b = summary.bucket
         const o = summary.orphans
+        const reasons = o.objects ? ` ${JSON.stringify(o.byReason)}` : ''
+        const deleted = summary.mode === 'delete' ? `, ${o.deleted} deleted` : ''
+        const marked = summary.mode !== 'report' ? `, ${summary.rows.marked} marked` : ''
+        const found = o.objects || summary.rows.missingOriginal || summary.rows.missingDerived
+        const unchanged = summary.mode === 'report' && found
         stdout.write(
-          `Scanned ${b.objects} objects (${formatBytes(b.bytes)}; ${b.recent} younger than ${summary.cutoff} skipped, ${b.foreign} foreign) and ${summary.rows.checked} rows.\n` +
-            `Orphan objects: ${o.objects} (${formatBytes(o.bytes)})${o.objects ? ` ${JSON.stringify(o.byReason)}` : ''}${summary.mode === 'delete' ? `, ${o.deleted} deleted` : ''}.\n` +
-            `Rows with missing objects: ${summary.rows.missingOriginal} missing the original, ${summary.rows.missingDerived} missing variants${summary.mode !== 'report' ? `, ${summary.rows.marked} marked` : ''}.\n` +
-            `${summary.mode === 'report' && (o.objects || summary.rows.missingOriginal || summary.rows.missingDerived) ? 'Nothing was changed; --delete removes the orphans and marks the rows.\n' : ''}` +
+          `Scanned ${b.objects} objects (${formatBytes(b.bytes)}; ${b.recent} younger than ${summary.cutoff} ` +
+            `skipped, ${b.foreign} foreign) and ${summary.rows.checked} rows.\n` +
+            `Orphan objects: ${o.objects} (${formatBytes(o.bytes)})${reasons}${deleted}.\n` +
+            `Rows with missing objects: ${summary.rows.missingOriginal} missing the original, ` +
+            `${summary.rows.missingDerived} missing variants${marked}.\n` +
+            (unchanged ? 'Nothing was changed; --delete removes the orphans and marks the rows.\n' : '') +
             `(${summary.durationMs} ms${summary.interrupted ? ', INTERRUPTED: run again' : ''})\n`,
         )
         for (const e of summary.errors.slice(0, 20))

@@ -109,7 +109,9 @@ export const reprocess: Command = {
     if (values.json === true) writeJson(stdout, summary)
     else {
       stdout.write(
-        `Reprocessed ${summary.ready} of ${summary.selected} files in ${summary.seconds} s; ${summary.failed.length} failed, ${summary.skipped} skipped (not ready).${summary.interrupted ? ' Interrupted: run again to finish.' : ''}\n`,
+        `Reprocessed ${summary.ready} of ${summary.selected} files in ${summary.seconds} s; ${summary.failed.length} ` +
+          `failed, ${summary.skipped} skipped (not ` +
+          `ready).${summary.interrupted ? ' Interrupted: run again to finish.' : ''}\n`,
       )
       for (const f of summary.failed) stdout.write(`  failed ${f.id}: ${f.reason ?? 'unknown'}\n`)
     }

@@ -37,18 +37,21 @@ export const setupBucketCommand: Command = {
         return 0
       }
       stdout.write(
-        `${summary.dryRun ? 'Would configure' : 'Configured'} ${summary.driver === 's3' ? `bucket ${summary.bucket}` : summary.bucket}:\n`,
+        `${summary.dryRun ? 'Would configure' : 'Configured'} ` +
+          `${summary.driver === 's3' ? `bucket ${summary.bucket}` : summary.bucket}:\n`,
       )
       for (const step of summary.steps) {
         stdout.write(
-          `  ${step.status.padEnd(8)} ${step.feature}${step.code ? ` (${step.code})` : ''}${step.detail ? `: ${step.detail}` : ''}\n`,
+          `  ${step.status.padEnd(8)} ` +
+            `${step.feature}${step.code ? ` (${step.code})` : ''}${step.detail ? `: ${step.detail}` : ''}\n`,
         )
         if (summary.dryRun && step.request)
           stdout.write(JSON.stringify(step.request, null, 2).replace(/^/gm, '      ') + '\n')
       }
       if (summary.refused.length) {
         stdout.write(
-          `\nThe store refused: ${summary.refused.join(', ')}. Everything else was applied; configure those features on the store itself if it has them.\n`,
+          `\nThe store refused: ${summary.refused.join(', ')}. Everything else was applied; configure those features ` +
+            `on the store itself if it has them.\n`,
         )
       }
       return 0

@@ -59,15 +59,20 @@ export const statsCommand: Command = {
       }
       const t = s.totals
       stdout.write(
-        `Stored: ${t.files} files, ${formatBytes(t.storedBytes)} (originals ${formatBytes(t.originalBytes)}, derived ${formatBytes(t.derivedBytes)}; uploaded ${formatBytes(t.uploadedBytes)})\n`,
+        `Stored: ${t.files} files, ${formatBytes(t.storedBytes)} (originals ${formatBytes(t.originalBytes)}, derived ` +
+          `${formatBytes(t.derivedBytes)}; uploaded ${formatBytes(t.uploadedBytes)})\n`,
       )
       stdout.write(
-        `Estimated cost: $${s.cost.monthly.toFixed(2)}/month (${s.cost.gb.toFixed(3)} GB at $${s.cost.pricePerGbMonth}/GB-month)${s.cdnHitRatio !== null ? `; CDN hit ratio ${(s.cdnHitRatio * 100).toFixed(1)}%` : ''}\n\n`,
+        `Estimated cost: $${s.cost.monthly.toFixed(2)}/month (${s.cost.gb.toFixed(3)} GB at ` +
+          `$${s.cost.pricePerGbMonth}/GB-month)` +
+          (s.cdnHitRatio !== null ? `; CDN hit ratio ${(s.cdnHitRatio * 100).toFixed(1)}%` : '') +
+          '\n\n',
       )
       if (cdn)
         stdout.write(
           cdn.cdnUrl
-            ? `CDN probe of ${cdn.cdnUrl}: ${cdn.urls} URLs of ${cdn.files} files, ${cdn.hits} hits, ${cdn.misses} misses, ${cdn.passes} passes, ${cdn.unknown} without a cache verdict, ${cdn.errors} errors\n\n`
+            ? `CDN probe of ${cdn.cdnUrl}: ${cdn.urls} URLs of ${cdn.files} files, ${cdn.hits} hits, ${cdn.misses} ` +
+                `misses, ${cdn.passes} passes, ${cdn.unknown} without a cache verdict, ${cdn.errors} errors\n\n`
             : 'CDN probe: no CDN_URL configured, nothing to probe\n\n',
         )
       stdout.write(
@@ -126,7 +131,8 @@ export const statsCommand: Command = {
         stdout.write(
           s.verify.matches
             ? 'Bucket and database agree.\n'
-            : `Bucket and database differ${s.verify.interrupted ? ' (walk INTERRUPTED)' : ''}: run \`orphans\` to see which objects or rows.\n`,
+            : `Bucket and database differ${s.verify.interrupted ? ' (walk INTERRUPTED)' : ''}: run \`orphans\` to ` +
+                `see which objects or rows.\n`,
         )
       }
       return s.verify?.interrupted ? EXIT_INTERRUPTED : 0

@@ -38,7 +38,8 @@ export const worker: Command = {
           stderr.write(`Scheduled (${scheduler.kind}): ${scheduler.scheduled.join(', ')}\n`)
       }
       stderr.write(
-        `localex-storage worker running (queue: ${config.queue.redisUrl ? 'BullMQ' : 'in-process'}, concurrency ${config.queue.concurrency})\n`,
+        `localex-storage worker running (queue: ${config.queue.redisUrl ? 'BullMQ' : 'in-process'}, concurrency ` +
+          `${config.queue.concurrency})\n`,
       )
       if (!signal.aborted)
         await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))

@@ -25,7 +25,9 @@ export const documentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => 
       schema: {
         tags: ['verification documents'],
         summary: 'Upload an identity-verification document',
-        description: `Multipart body: the field \`type\` (${DOCUMENT_TYPES.join(', ')}) first, then the file as \`file\`. JPEG, PNG or PDF.`,
+        description:
+          `Multipart body: the field \`type\` (${DOCUMENT_TYPES.join(', ')}) first, then the file as ` +
+          `\`file\`. JPEG, PNG or PDF.`,
         consumes: ['multipart/form-data'],
         security,
         querystring: uploadQuerystring,

@@ -30,7 +30,10 @@ export const itemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         tags: ['item photos'],
         summary: 'Upload a photo of an item',
         description:
-          'Multipart body with exactly one part, `file`. The owner of the item (the first user to attach photos, unless an admin registered one) or an admin. Answers once the sanitised original is stored (`processing`; its URL works at once and shows the optimised original when `ready`), or when everything is ready with `wait=true`.',
+          'Multipart body with exactly one part, `file`. The owner of the item (the first user to attach photos, ' +
+          'unless an admin registered one) or an admin. Answers once the sanitised original is stored ' +
+          '(`processing`; its URL works at once and shows the optimised original when `ready`), or when ' +
+          'everything is ready with `wait=true`.',
         consumes: ['multipart/form-data'],
         security,
         params: itemParams,

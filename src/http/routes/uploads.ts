@@ -26,7 +26,8 @@ export const uploadRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         tags: ['direct uploads'],
         summary: 'Start a direct upload (large files, mobile clients)',
         description:
-          'Returns a presigned POST to the store with the size limit (and content type, when given) in its policy. Item photos need `itemId`, documents `documentType`. Unfinished uploads expire.',
+          'Returns a presigned POST to the store with the size limit (and content type, when given) in its policy. ' +
+          'Item photos need `itemId`, documents `documentType`. Unfinished uploads expire.',
         security,
         body: {
           type: 'object',

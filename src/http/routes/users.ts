@@ -35,7 +35,8 @@ export const userRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         tags: ['profile photos'],
         summary: "Upload or replace the caller's profile photo",
         description:
-          'Multipart body with exactly one part, `file`. The new photo becomes current once stored; the old one is then deleted.',
+          'Multipart body with exactly one part, `file`. The new photo becomes current once stored; the old one is ' +
+          'then deleted.',
         consumes: ['multipart/form-data'],
         security,
         querystring: uploadQuerystring,
