@@ -37,6 +37,7 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: false }],
       // Prettier wraps code at 120; strings and comments it leaves alone are held to the same width.
       'max-len': ['error', { code: 120, tabWidth: 2 }],
+      'object-shorthand': ['error', 'properties'],
     },
   },
 )

@@ -64,7 +64,7 @@ export class CloudFrontInvalidator {
       new CloudFrontClient({
         region: 'us-east-1',
         maxAttempts: 1,
-        ...(options.credentials ? { credentials: options.credentials } : {}),
+        credentials: options.credentials,
       })
   }
 
@@ -98,7 +98,7 @@ export class CloudFrontInvalidator {
           {
             ...this.#retry,
             isRetryable: isRetryableCloudFrontError,
-            ...(options.signal ? { signal: options.signal } : {}),
+            signal: options.signal,
           },
         )
         this.#onBatch?.({ id: out.Invalidation?.Id, paths: items.length, callerReference })

@@ -97,9 +97,9 @@ export function createCdn(config: Config, options: CdnOptions = {}): Cdn {
     invalidator = new CloudFrontInvalidator({
       distributionId: cdn.cloudfront.distributionId,
       pathPrefix,
-      ...(options.cloudFrontClient ? { client: options.cloudFrontClient } : {}),
+      client: options.cloudFrontClient,
       ...(credentials ? { credentials } : {}),
-      ...(options.retry ? { retry: options.retry } : {}),
+      retry: options.retry,
     })
   } else if (cdn.provider === 'http-purge') {
     invalidator = Object.assign(
@@ -107,7 +107,7 @@ export function createCdn(config: Config, options: CdnOptions = {}): Cdn {
         edges: cdn.purgeUrls,
         pathPrefix,
         ...(cdn.url ? { host: new URL(cdn.url).host } : {}),
-        ...(options.retry ? { retry: options.retry } : {}),
+        retry: options.retry,
       }),
       { close: () => {} },
     )
@@ -140,8 +140,8 @@ export function createCdn(config: Config, options: CdnOptions = {}): Cdn {
     async warm(urls, warmOptions = {}) {
       const results = await requestThroughEdge(urls, {
         concurrency: cdn.warmConcurrency,
-        ...(warmOptions.signal ? { signal: warmOptions.signal } : {}),
-        ...(options.fetch ? { fetch: options.fetch } : {}),
+        signal: warmOptions.signal,
+        fetch: options.fetch,
       })
       for (const r of results) stats.record('warm', r.result)
       const failure = warmFailure(results)

@@ -76,7 +76,7 @@ export class LocalexError extends Error {
       status: this.status,
       title: this.title,
       detail: this.message,
-      ...(this.details ? { details: this.details } : {}),
+      details: this.details,
     }
   }
 }

@@ -51,8 +51,8 @@ export async function probeCdnHitRatio(
     const report = await probeHitRatio(urls, {
       concurrency: options.concurrency ?? ctx.config.cdn.warmConcurrency,
       stats: cdn.stats,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
+      signal: options.signal,
+      fetch: options.fetch,
     })
     const { results: _results, ...counts } = report
     return { ...counts, cdnUrl: ctx.config.cdn.url, files: records.length, urls: urls.length }

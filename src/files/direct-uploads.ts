@@ -49,9 +49,9 @@ export async function createDirectUpload(
   const post = await deps.store.presignedPost(key, {
     expiresIn,
     contentLengthRange: { min: 1, max: maxBytes },
-    ...(request.contentType ? { contentType: request.contentType } : {}),
+    contentType: request.contentType,
     cacheControl: files.cacheControl.temp,
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    signal: ctx.signal,
   })
   const expiresAt = new Date(Date.now() + files.tempUploadTtlMs).toISOString()
   await deps.repo.insertUpload({
@@ -102,7 +102,7 @@ export async function completeDirectUpload(
     fileName: upload.fileName,
     // An empty key is no key: the upload id then makes completion idempotent.
     idempotencyKey: options.idempotencyKey || `upload:${uploadId}`,
-    ...(options.wait ? { wait: options.wait } : {}),
+    wait: options.wait,
   }
   try {
     const view =

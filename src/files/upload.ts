@@ -206,12 +206,12 @@ async function write(
       ...(prepared.stage ? { metadata: { [ORIGINAL_STAGE]: prepared.stage } } : {}),
       ...(target.entityType === 'verification' ? { contentDisposition: contentDisposition(name, 'attachment') } : {}),
       ifNoneMatch: true,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      signal: ctx.signal,
     })
     retired = await deps.repo.markStored(target.id, {
       needsVariants: prepared.needsVariants,
       purgePathsOf: purgePaths,
-      ...(target.replacesProfileOf ? { makeCurrentProfileOf: target.replacesProfileOf } : {}),
+      makeCurrentProfileOf: target.replacesProfileOf,
     })
   } catch (error) {
     await compensate(deps, target, error)

@@ -116,7 +116,7 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     health: deps.health,
     metrics,
     exposeMetrics: !internal,
-    ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}),
+    metricsToken: config.http.metricsToken,
   })
   if (config.auth.devTokens) void app.register(devTokenRoutes, { prefix: '/v1/dev', config })
   void app.register(v1Routes, {
@@ -124,9 +124,9 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     config,
     files: deps.files,
     metrics,
-    ...(deps.verifier ? { verifier: deps.verifier } : {}),
+    verifier: deps.verifier,
   })
-  void app.register(deliveryRoutes, { config, store: deps.store, ...(deps.now ? { now: deps.now } : {}) })
+  void app.register(deliveryRoutes, { config, store: deps.store, now: deps.now })
   if (deps.web !== false) void app.register(webRoutes, { config, root: deps.web ?? DEFAULT_WEB_ROOT })
   if (deps.diskUploads ?? deps.store.name === 'disk') {
     void app.register(diskUploadRoutes, {
@@ -168,7 +168,7 @@ export function buildInternalApp(deps: InternalAppDeps): FastifyInstance {
   void app.register(healthRoutes, {
     health: deps.health,
     metrics: deps.metrics,
-    ...(config.http.metricsToken ? { metricsToken: config.http.metricsToken } : {}),
+    metricsToken: config.http.metricsToken,
   })
   return app
 }

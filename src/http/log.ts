@@ -43,7 +43,7 @@ export function loggerOptions(
 ): NonNullable<FastifyServerOptions['logger']> {
   return {
     level: options.level ?? config.logLevel,
-    ...(options.stream ? { stream: options.stream } : {}),
+    stream: options.stream,
     redact: {
       paths: [
         'req.headers.authorization',

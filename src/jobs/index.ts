@@ -28,7 +28,7 @@ export function createJobQueue(config: Pick<Config, 'queue'>, options: JobQueueO
     attempts,
     backoffMs,
     concurrency,
-    ...(options.logger ? { logger: options.logger } : {}),
+    logger: options.logger,
   })
 }
 

@@ -156,7 +156,7 @@ export async function setupBucket(ctx: OpsContext, options: SetupBucketOptions =
   }
   const total = 6
   const step = async (feature: SetupStep['feature'], change: BucketChange | null, why?: string) => {
-    if (!change) steps.push({ feature, status: 'skipped', ...(why ? { detail: why } : {}) })
+    if (!change) steps.push({ feature, status: 'skipped', detail: why })
     else if (dryRun) steps.push({ feature, status: 'planned', request: admin.describe(change).input })
     else {
       const request = admin.describe(change).input

@@ -50,7 +50,7 @@ export function createObjectStore(config: Config, overrides: ObjectStoreOverride
           s3: storage.s3,
           retry: storage.retry,
           timeoutMs: storage.timeoutMs,
-          ...(overrides.s3Client ? { client: overrides.s3Client } : {}),
+          client: overrides.s3Client,
         })
       : new DiskObjectStore({
           root: storage.disk.root,

@@ -9,7 +9,7 @@ export async function runPurgeCdnJob(
 ): Promise<void> {
   // The job id makes a redelivered job's requests recognisable (CloudFront caller references).
   await deps.cdn.invalidate(payload.paths, {
-    ...(job.signal ? { signal: job.signal } : {}),
-    ...(job.id ? { reference: job.id } : {}),
+    signal: job.signal,
+    reference: job.id,
   })
 }

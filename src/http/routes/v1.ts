@@ -20,7 +20,7 @@ export type V1Options = Omit<ApiDeps, 'uploadGuards'> & { verifier?: TokenVerifi
  */
 export const v1Routes: FastifyPluginAsync<V1Options> = async (app, options) => {
   const { config } = options
-  await app.register(authPlugin, { auth: config.auth, ...(options.verifier ? { verifier: options.verifier } : {}) })
+  await app.register(authPlugin, { auth: config.auth, verifier: options.verifier })
   await app.register(fastifyMultipart, {
     limits: { ...MULTIPART_LIMITS, fileSize: config.images.maxBytes },
     throwFileSizeLimit: true,

@@ -128,8 +128,8 @@ export class DiskObjectStore implements ObjectStore {
         size: counter.bytes,
         etag: `"${hash.digest('hex')}"`,
         contentType: options.contentType ?? 'application/octet-stream',
-        ...(options.cacheControl ? { cacheControl: options.cacheControl } : {}),
-        ...(options.contentDisposition ? { contentDisposition: options.contentDisposition } : {}),
+        cacheControl: options.cacheControl,
+        contentDisposition: options.contentDisposition,
         metadata: { ...(options.metadata ?? {}) },
         lastModified: new Date().toISOString(),
       }
@@ -362,8 +362,8 @@ export class DiskObjectStore implements ObjectStore {
       expires: Math.ceil(expiresAt.getTime() / 1000),
       min,
       max,
-      ...(options.contentType ? { contentType: options.contentType } : {}),
-      ...(options.cacheControl ? { cacheControl: options.cacheControl } : {}),
+      contentType: options.contentType,
+      cacheControl: options.cacheControl,
     })
     return { url, fields, expiresAt }
   }
@@ -586,8 +586,8 @@ function toHead(key: string, meta: StoredMeta): ObjectHead {
     key,
     size: meta.size,
     contentType: meta.contentType,
-    ...(meta.cacheControl ? { cacheControl: meta.cacheControl } : {}),
-    ...(meta.contentDisposition ? { contentDisposition: meta.contentDisposition } : {}),
+    cacheControl: meta.cacheControl,
+    contentDisposition: meta.contentDisposition,
     metadata: { ...meta.metadata },
     etag: meta.etag,
     lastModified: new Date(meta.lastModified),

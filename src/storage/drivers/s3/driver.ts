@@ -93,7 +93,7 @@ export class S3ObjectStore implements ObjectStore {
       const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets })
       const base: S3ClientConfig = {
         region: options.s3.region,
-        ...(options.s3.endpoint ? { endpoint: options.s3.endpoint } : {}),
+        endpoint: options.s3.endpoint,
         forcePathStyle: options.s3.forcePathStyle,
         ...(options.s3.credentials ? { credentials: { ...options.s3.credentials } } : {}),
         requestChecksumCalculation: options.s3.requestChecksumCalculation,
@@ -297,10 +297,10 @@ export class S3ObjectStore implements ObjectStore {
         this.#client.send(
           new ListObjectsV2Command({
             Bucket: this.bucket,
-            ...(prefix ? { Prefix: prefix } : {}),
-            ...(delimiter ? { Delimiter: delimiter } : {}),
+            Prefix: prefix,
+            Delimiter: delimiter,
             ...(first && startAfter ? { StartAfter: startAfter } : {}),
-            ...(continuation ? { ContinuationToken: continuation } : {}),
+            ContinuationToken: continuation,
             MaxKeys: pageSize,
           }),
           { abortSignal },
@@ -314,7 +314,7 @@ export class S3ObjectStore implements ObjectStore {
           type: 'object',
           key: o.Key,
           size: o.Size ?? 0,
-          ...(o.ETag ? { etag: o.ETag } : {}),
+          etag: o.ETag,
           lastModified: o.LastModified ?? new Date(0),
         })
       }
@@ -342,7 +342,7 @@ export class S3ObjectStore implements ObjectStore {
           ...(options.responseContentDisposition
             ? { ResponseContentDisposition: options.responseContentDisposition }
             : {}),
-          ...(options.responseContentType ? { ResponseContentType: options.responseContentType } : {}),
+          ResponseContentType: options.responseContentType,
         }),
         { expiresIn },
       )
@@ -364,8 +364,8 @@ export class S3ObjectStore implements ObjectStore {
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          ...(options.contentType ? { ContentType: options.contentType } : {}),
-          ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
+          ContentType: options.contentType,
+          CacheControl: options.cacheControl,
         }),
         { expiresIn, signableHeaders: new Set(Object.keys(headers).map((h) => h.toLowerCase())) },
       )
@@ -428,8 +428,8 @@ export class S3ObjectStore implements ObjectStore {
       Bucket: this.bucket,
       Key: key,
       ContentType: options.contentType ?? 'application/octet-stream',
-      ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
-      ...(options.contentDisposition ? { ContentDisposition: options.contentDisposition } : {}),
+      CacheControl: options.cacheControl,
+      ContentDisposition: options.contentDisposition,
       ...(options.metadata ? { Metadata: { ...options.metadata } } : {}),
       ...(options.ifNoneMatch && this.#config.conditionalWrites ? { IfNoneMatch: '*' } : {}),
     }
@@ -551,8 +551,8 @@ function toHead(key: string, out: HeadObjectCommandOutput | GetObjectCommandOutp
     key,
     size: out.ContentLength ?? 0,
     contentType: out.ContentType ?? 'application/octet-stream',
-    ...(out.CacheControl ? { cacheControl: out.CacheControl } : {}),
-    ...(out.ContentDisposition ? { contentDisposition: out.ContentDisposition } : {}),
+    cacheControl: out.CacheControl,
+    contentDisposition: out.ContentDisposition,
     metadata: { ...(out.Metadata ?? {}) },
     etag: out.ETag ?? '',
     lastModified: out.LastModified ?? new Date(0),

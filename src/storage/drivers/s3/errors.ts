@@ -78,8 +78,8 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): LocalexError {
     cause: error,
     details: {
       ...details(ctx),
-      ...(s3Code ? { storeCode: s3Code } : {}),
-      ...(status ? { storeStatus: status } : {}),
+      storeCode: s3Code,
+      storeStatus: status,
       ...(code === 'STORE_UNAVAILABLE' ? { attempts } : {}),
     },
   })
