@@ -72,7 +72,7 @@ export async function createStorage(config: Config, options: StorageOptions = {}
         if (error.status >= 500) metrics.storeErrors.inc({ operation, code: error.code })
       }
     : undefined
-  const store = createObjectStore(config, { ...(onError ? { onError } : {}), ...options.store })
+  const store = createObjectStore(config, { onError, ...options.store })
   const opened: Array<() => Promise<void>> = [() => store.close()]
   const closeAll = async () => {
     for (const close of opened.reverse())

@@ -75,7 +75,7 @@ export class HttpPurger {
           method: 'PURGE',
           headers: { ...(this.#host ? { host: this.#host } : {}), 'user-agent': 'localex-storage-cdn' },
           timeout: this.#timeoutMs,
-          ...(signal ? { signal } : {}),
+          signal,
         },
         (res: IncomingMessage) => {
           res.resume()

@@ -98,7 +98,7 @@ export function createCdn(config: Config, options: CdnOptions = {}): Cdn {
       distributionId: cdn.cloudfront.distributionId,
       pathPrefix,
       client: options.cloudFrontClient,
-      ...(credentials ? { credentials } : {}),
+      credentials,
       retry: options.retry,
     })
   } else if (cdn.provider === 'http-purge') {

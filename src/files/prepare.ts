@@ -62,7 +62,7 @@ export async function prepareUpload(
       stage: null,
     }
   }
-  const result = await deps.images.prepareOriginal(data, { purpose, ...(signal ? { signal } : {}) })
+  const result = await deps.images.prepareOriginal(data, { purpose, signal })
   deps.observe('original', (performance.now() - started) / 1000)
   const o = result.original
   return {

@@ -96,7 +96,7 @@ export function toProblem(error: LocalexError, requestId?: string): Problem {
     code: error.code,
     ...(clientError || error.code !== 'INTERNAL' ? { detail: clientError ? error.message : error.title } : {}),
     ...(clientError && error.details ? { details: error.details } : {}),
-    ...(requestId ? { requestId } : {}),
+    requestId,
   }
 }
 

@@ -57,7 +57,7 @@ let template: Promise<string> | undefined
 /**
  * A migrated database to copy test databases from (CREATE DATABASE … TEMPLATE is a file copy,
  * several times faster than running the migrations each time). Its name carries a hash of the
- * migration sources, so editing a migration builds a new one; stale ones are dropped then. Kept
+ * migration sources, so editing a migration builds a new one; the oldest are dropped then. Kept
  * between runs on purpose.
  */
 function migratedTemplate(): Promise<string> {
@@ -72,8 +72,10 @@ function migratedTemplate(): Promise<string> {
       try {
         const exists = await c.query('select 1 from pg_database where datname = $1', [name])
         if (exists.rowCount) return name
+        // Other checkouts (another branch's migrations) may be running tests from theirs right now:
+        // keep the newest few templates and drop only older ones (oids grow with creation).
         const stale = await c.query<{ datname: string }>(
-          "select datname from pg_database where datname like 'localex_test_tpl_%'",
+          "select datname from pg_database where datname like 'localex_test_tpl_%' order by oid desc offset 4",
         )
         for (const row of stale.rows) await c.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`)
         const building = `${name}_building`

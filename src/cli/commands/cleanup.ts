@@ -31,7 +31,7 @@ export const cleanupCommand: Command = {
     try {
       const summary = await cleanup(ops, {
         dryRun: Boolean(values['dry-run']),
-        ...(olderThanMs !== undefined ? { olderThanMs } : {}),
+        olderThanMs,
         signal,
         onProgress: progress.onProgress,
       })

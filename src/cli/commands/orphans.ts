@@ -42,7 +42,7 @@ export const orphansCommand: Command = {
         delete: Boolean(values.delete),
         mark: Boolean(values.mark),
         ...(typeof values.prefix === 'string' ? { prefix: values.prefix } : {}),
-        ...(olderThanMs !== undefined ? { olderThanMs } : {}),
+        olderThanMs,
         signal,
         onProgress: progress.onProgress,
       })

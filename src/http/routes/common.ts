@@ -50,7 +50,7 @@ export async function receiveUpload(
   let outcome = 'ok'
   let incoming: IncomingFile | undefined
   try {
-    incoming = await readSingleFile(request, { maxBytes: deps.config.images.maxBytes, ...(fields ? { fields } : {}) })
+    incoming = await readSingleFile(request, { maxBytes: deps.config.images.maxBytes, fields })
     const view = await store(incoming)
     deps.metrics.uploadBytes.observe({ purpose }, incoming.bytes)
     return view

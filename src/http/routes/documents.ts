@@ -61,7 +61,7 @@ export const documentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => 
               body: file.body,
               fileName: file.fileName,
               wait: request.query.wait,
-              ...(idempotencyKey ? { idempotencyKey } : {}),
+              idempotencyKey,
             },
             ctx,
           )

@@ -53,12 +53,7 @@ export const fileRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     },
     async (request, reply) => {
       const { variant, format } = request.query
-      return files.getUrl(
-        request.actor,
-        request.params.id,
-        { ...(variant ? { variant } : {}), ...(format ? { format } : {}) },
-        requestContext(request, reply),
-      )
+      return files.getUrl(request.actor, request.params.id, { variant, format }, requestContext(request, reply))
     },
   )
 

@@ -55,7 +55,7 @@ export const itemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             body: file.body,
             fileName: file.fileName,
             wait: request.query.wait,
-            ...(idempotencyKey ? { idempotencyKey } : {}),
+            idempotencyKey,
           },
           ctx,
         ),

@@ -82,7 +82,7 @@ export const uploadRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const view = await files.completeDirectUpload(
         actorOf(request),
         request.params.id,
-        { wait: request.query.wait, ...(idempotencyKey ? { idempotencyKey } : {}) },
+        { wait: request.query.wait, idempotencyKey },
         requestContext(request, reply),
       )
       return reply

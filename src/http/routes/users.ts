@@ -56,7 +56,7 @@ export const userRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             body: file.body,
             fileName: file.fileName,
             wait: request.query.wait,
-            ...(idempotencyKey ? { idempotencyKey } : {}),
+            idempotencyKey,
           },
           ctx,
         ),

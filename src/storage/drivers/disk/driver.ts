@@ -107,7 +107,7 @@ export class DiskObjectStore implements ObjectStore {
         onBytes: (loaded) => {
           if (options.onProgress && loaded - reported >= PROGRESS_STEP) {
             reported = loaded
-            options.onProgress({ loaded, ...(total !== undefined ? { total } : {}) })
+            options.onProgress({ loaded, total })
           }
         },
       })
@@ -555,7 +555,7 @@ export class DiskObjectStore implements ObjectStore {
         : `${what} failed (${errno ?? 'error'})`,
       {
         cause: error,
-        details: { ...details(op, key), ...(errno ? { errno } : {}) },
+        details: { ...details(op, key), errno },
       },
     )
   }

@@ -37,7 +37,7 @@ export function s3ErrorCode(error: unknown): { code: ErrorCode; s3Code?: string;
   const e = (error ?? {}) as SdkErrorShape
   const s3Code = e.Code ?? e.name
   const status = e.$metadata?.httpStatusCode
-  const out = (code: ErrorCode) => ({ code, ...(s3Code ? { s3Code } : {}), ...(status ? { status } : {}) })
+  const out = (code: ErrorCode) => ({ code, s3Code, status })
   if (s3Code === 'AbortError') return out('ABORTED')
   if (s3Code === 'NoSuchBucket') return out('STORE_ERROR')
   if ((s3Code && NOT_FOUND.has(s3Code)) || status === 404) return out('OBJECT_NOT_FOUND')
