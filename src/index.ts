@@ -22,7 +22,13 @@ export {
 export { createDatabase, migrateToLatest, migrationStatus, type Db } from './db/index.js'
 export { createJobQueue, type JobQueue } from './jobs/index.js'
 export { createCdn, type Cdn } from './cdn/index.js'
-export { createFileManager, type FileJobs } from './files/manager.js'
+export {
+  createFileManager,
+  createDbFileRepository,
+  type FileJobs,
+  type FileManagerDeps,
+  type FilesLogger,
+} from './files/index.js'
 export {
   setupBucket,
   cleanup,

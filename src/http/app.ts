@@ -1,6 +1,6 @@
 import fastify, { type FastifyInstance } from 'fastify'
 import type { Config } from '../config/index.js'
-import type { FileManager } from '../files/types.js'
+import type { FileManager } from '../files/index.js'
 import type { ObjectStore } from '../storage/index.js'
 import type { TokenVerifier } from './auth.js'
 import { deliveryRoutes } from './delivery.js'

@@ -12,7 +12,7 @@ import {
 } from 'jose'
 import type { Config } from '../config/index.js'
 import { LocalexError } from '../errors/index.js'
-import type { Actor } from '../files/types.js'
+import type { Actor } from '../files/index.js'
 
 /**
  * Bearer JWTs, verified with jose against exactly one of: an HS secret, an RS/ES/EdDSA public key

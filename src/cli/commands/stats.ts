@@ -1,5 +1,5 @@
 import { LocalexError } from '../../errors/index.js'
-import { probeCdnHitRatio } from '../../files/cdn-probe.js'
+import { probeCdnHitRatio } from '../../files/index.js'
 import { storageStats } from '../../ops/stats.js'
 import { JSON_OPTION, type Command } from '../command.js'
 import { EXIT_INTERRUPTED, openOps, parseCountFlag, writeJson } from '../ops.js'

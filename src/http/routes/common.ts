@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Config } from '../../config/index.js'
 import { LocalexError } from '../../errors/index.js'
-import type { FileManager, FileView, Purpose, RequestContext } from '../../files/types.js'
+import type { FileManager, FileView, Purpose, RequestContext } from '../../files/index.js'
 import type { Metrics } from '../metrics.js'
 import { readSingleFile, type IncomingFile } from '../multipart.js'
 import { toLocalexError } from '../problem.js'

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { LocalexError } from '../../errors/index.js'
-import type { DirectUploadRequest } from '../../files/types.js'
+import type { DirectUploadRequest } from '../../files/index.js'
 import { requireActor } from '../auth.js'
 import {
   documentTypeSchema,
