@@ -5,7 +5,7 @@
 
 /** Every kind the sniffer can name. Only some are accepted: see `ACCEPTED_PHOTO_KINDS` in validate.ts. */
 export const SNIFFED_KINDS = [
-  'jpeg', 'png', 'webp', 'gif', 'avif', 'avif-sequence', 'heif', 'svg', 'xml', 'html', 'tiff', 'bmp', 'jxl', 'pdf', 'unknown',
+  'jpeg', 'png', 'webp', 'gif', 'avif', 'avif-sequence', 'heic', 'heif', 'svg', 'xml', 'html', 'tiff', 'bmp', 'jxl', 'pdf', 'unknown',
 ] as const
 export type SniffedKind = (typeof SNIFFED_KINDS)[number]
 
@@ -17,12 +17,15 @@ export interface SniffResult {
 
 const MIME: Record<SniffedKind, string> = {
   jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif', avif: 'image/avif',
-  'avif-sequence': 'image/avif', heif: 'image/heif', svg: 'image/svg+xml', xml: 'application/xml',
+  'avif-sequence': 'image/avif', heic: 'image/heic', heif: 'image/heif', svg: 'image/svg+xml', xml: 'application/xml',
   html: 'text/html', tiff: 'image/tiff', bmp: 'image/bmp', jxl: 'image/jxl', pdf: 'application/pdf',
   unknown: 'application/octet-stream',
 }
 
-const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1', 'mif2', 'miaf'])
+/** HEVC-coded HEIF (`image/heic`): stills (heic, heix, heim, heis) and sequences (hevc, hevx, hevm, hevs). */
+const HEVC_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs'])
+/** The generic HEIF brands (`image/heif`), whatever codec the items use. */
+const GENERIC_HEIF_BRANDS = new Set(['mif1', 'msf1', 'mif2', 'miaf'])
 
 /** Names what `buffer` is by its leading bytes. */
 export function sniffType(buffer: Uint8Array): SniffResult {
@@ -47,10 +50,13 @@ function sniffKind(b: Uint8Array): SniffedKind {
     // Major brand first: an image sequence (`avis`) lists `avif` among its compatible brands too.
     if (ftyp.major === 'avis') return 'avif-sequence'
     if (ftyp.major === 'avif') return 'avif'
-    if (HEIF_BRANDS.has(ftyp.major)) return ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi') ? 'avif' : 'heif'
+    if (HEVC_BRANDS.has(ftyp.major)) return 'heic'
+    if (GENERIC_HEIF_BRANDS.has(ftyp.major) && ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi')) return 'avif'
     if (ftyp.compatible.includes('avis')) return 'avif-sequence'
     if (ftyp.compatible.includes('avif')) return 'avif'
-    if (ftyp.compatible.some((c) => HEIF_BRANDS.has(c))) return 'heif'
+    // A generic major brand with an HEVC brand among the compatible ones is HEVC-coded all the same.
+    if (ftyp.compatible.some((c) => HEVC_BRANDS.has(c))) return 'heic'
+    if (GENERIC_HEIF_BRANDS.has(ftyp.major) || ftyp.compatible.some((c) => GENERIC_HEIF_BRANDS.has(c))) return 'heif'
     return 'unknown'
   }
   return sniffText(b)
