@@ -262,7 +262,7 @@ function header(facts: HeifHeaderFacts): HeifHeader {
 }
 
 function failure(reply: Extract<HeifReply, { ok: false }>, limits: HeifLimits): LocalexError {
-  const message = `HEIF image: ${reply.message}`
+  const message = `HEIC/HEIF: ${reply.message}`
   switch (reply.kind) {
     case 'dimensions':
       try {
@@ -274,7 +274,7 @@ function failure(reply: Extract<HeifReply, { ok: false }>, limits: HeifLimits): 
     case 'unsupported':
       return new LocalexError('UNSUPPORTED_TYPE', `${message}; export the photo as JPEG`, { details: { detected: 'heif' } })
     default:
-      return new LocalexError('INVALID_IMAGE', `Image data is broken or truncated (${message})`)
+      return new LocalexError('INVALID_IMAGE', `Image data is broken or truncated (${message})`, { details: { detected: 'heif' } })
   }
 }
 

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs'
+import exifr from 'exifr'
 import { deflateSync } from 'node:zlib'
 import sharp from 'sharp'
 import { expect } from 'vitest'
 import { isLocalexError, type ErrorCode } from '../../src/errors/index.js'
+import type { Output } from '../../src/images/index.js'
 
 const FIXTURES = new URL('../fixtures/', import.meta.url)
 
@@ -121,3 +123,23 @@ export function metadataContainers(data: Buffer): string[] {
   }
   return found
 }
+
+/** Asserts what a user would check on any output: sRGB, 8-bit, no metadata, sizes as reported. */
+export async function expectClean(output: Output): Promise<void> {
+  const meta = await sharp(output.data).metadata()
+  expect(meta.format === 'heif' ? 'avif' : meta.format).toBe(output.format)
+  expect({ width: meta.width, height: meta.height }).toEqual({ width: output.width, height: output.height })
+  expect(output.size).toBe(output.data.length)
+  expect(meta.space).toBe('srgb')
+  expect(meta.depth).toBe('uchar')
+  expect(meta.icc, `${output.variant}.${output.ext} has no ICC profile`).toBeUndefined()
+  expect(meta.exif).toBeUndefined()
+  expect(meta.xmp).toBeUndefined()
+  expect(meta.iptc).toBeUndefined()
+  expect(metadataContainers(output.data)).toEqual([])
+  if (output.format !== 'webp') {
+    const tags = await exifr.parse(output.data, { tiff: true, exif: true, gps: true, xmp: true, iptc: true, icc: true, jfif: false, ihdr: false }).catch(() => undefined)
+    expect(tags ?? {}).toEqual({})
+  }
+}
+
