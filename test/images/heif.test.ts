@@ -3,7 +3,7 @@ import sharp, { type Sharp } from 'sharp'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadImagesConfig } from '../../src/config/index.js'
 import { createImagePipeline, defaultHeifDecoder, type HeifDecoder, type Output, type ProcessedImage } from '../../src/images/index.js'
-import { expectClean, expectCode, fixture, meanDiff } from './helpers.js'
+import { colourDiff, displayP3ToSrgb, expectClean, expectCode, fixture, meanDiff } from './helpers.js'
 import { claimingSize, gridTiles, itemExtents, primaryProperties, withTransforms } from './heif-files.js'
 
 /**
@@ -19,38 +19,6 @@ const LARGE = fixture('heic-large-12mp-irot-270.heic') // 4032×3024 stored, iro
 
 const names = (outputs: readonly Output[]) => outputs.map((o) => `${o.variant}.${o.ext}`)
 const output = (result: ProcessedImage, name: string) => result.outputs.find((o) => `${o.variant}.${o.ext}` === name) as Output
-
-/**
- * Mean absolute difference per channel value of two images, compared as 32×32 RGB. Each is decoded
- * whole first: JPEG's shrink-on-load would otherwise average differently from a raw input.
- */
-async function colourDiff(a: Buffer | Sharp, b: Buffer | Sharp): Promise<number> {
-  const rgb = async (x: Buffer | Sharp) => {
-    const { data, info } = await (Buffer.isBuffer(x) ? sharp(x) : x).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-    return sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).resize(32, 32, { fit: 'fill' }).raw().toBuffer()
-  }
-  const [pa, pb] = await Promise.all([rgb(a), rgb(b)])
-  return pa.reduce((sum, v, i) => sum + Math.abs(v - (pb[i] as number)), 0) / pa.length
-}
-
-/**
- * Display P3 to sRGB worked out by hand (both use the sRGB tone curve; linear P3 → linear sRGB is
- * one matrix, D65 to D65), as an independent reference for what libvips and lcms do with the profile.
- */
-function displayP3ToSrgb(rgb: Buffer): Buffer {
-  const m = [1.2249401, -0.2249404, 0, -0.0420569, 1.0420571, 0, -0.0196376, -0.0786361, 1.0982735]
-  const linear = Float64Array.from({ length: 256 }, (_, i) => (i / 255 <= 0.04045 ? i / 255 / 12.92 : ((i / 255 + 0.055) / 1.055) ** 2.4))
-  const encode = (v: number) => {
-    const c = Math.min(1, Math.max(0, v))
-    return Math.round(255 * (c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055))
-  }
-  const out = Buffer.alloc(rgb.length)
-  for (let i = 0; i < rgb.length; i += 3) {
-    const [r, g, b] = [linear[rgb[i] as number] as number, linear[rgb[i + 1] as number] as number, linear[rgb[i + 2] as number] as number]
-    for (let c = 0; c < 3; c++) out[i + c] = encode((m[c * 3] as number) * r + (m[c * 3 + 1] as number) * g + (m[c * 3 + 2] as number) * b)
-  }
-  return out
-}
 
 /** Counts the calls that reach the real decoder, to show what is refused before any decode. */
 function countingDecoder(inner: HeifDecoder = defaultHeifDecoder()) {
