@@ -180,13 +180,15 @@ export function createWasmHeifDecoder(options: WasmHeifDecoderOptions = {}): Hei
         }
         onReply(slot, worker, message)
       })
+      // A worker that fails to start rejects `ready` (start() answers INTERNAL); one that dies later
+      // died on the image it was decoding.
       worker.once('error', (error) => {
         if (!ready) reject(error)
-        onExit(slot, worker, error)
+        onExit(slot, worker, ready, error)
       })
       worker.once('exit', () => {
         if (!ready) reject(new Error('the HEIF worker exited while starting'))
-        onExit(slot, worker)
+        onExit(slot, worker, ready)
       })
     })
   }
@@ -200,12 +202,12 @@ export function createWasmHeifDecoder(options: WasmHeifDecoderOptions = {}): Hei
   }
 
   /** The worker died (a crash inside WebAssembly, out of memory) or was stopped. */
-  function onExit(slot: Slot, worker: Worker, error?: Error): void {
+  function onExit(slot: Slot, worker: Worker, started: boolean, error?: Error): void {
     if (slot.worker !== worker) return
     const job = slot.job
     slot.worker = undefined
     slot.ready = undefined
-    if (job) finish(slot, job, new LocalexError('INVALID_IMAGE', 'The HEIF decoder failed on this image', { cause: error }))
+    if (job && started) finish(slot, job, new LocalexError('INVALID_IMAGE', 'The HEIF decoder failed on this image', { cause: error }))
   }
 
   function finish(slot: Slot, job: Job, error?: LocalexError, reply?: Extract<HeifReply, { ok: true }>): void {

@@ -22,9 +22,9 @@ const REFUSAL: Partial<Record<SniffedKind, string>> = {
   svg: 'SVG is not accepted (it can carry scripts and external references)',
   html: 'HTML is not an image',
   xml: 'XML is not an image',
-  tiff: 'TIFF is not accepted; upload JPEG, PNG, WebP, GIF, AVIF or HEIC',
-  bmp: 'BMP is not accepted; upload JPEG, PNG, WebP, GIF, AVIF or HEIC',
-  jxl: 'JPEG XL is not accepted yet; upload JPEG, PNG, WebP, GIF, AVIF or HEIC',
+  tiff: 'TIFF is not accepted; upload JPEG, PNG, WebP, GIF or AVIF',
+  bmp: 'BMP is not accepted; upload JPEG, PNG, WebP, GIF or AVIF',
+  jxl: 'JPEG XL is not accepted yet; upload JPEG, PNG, WebP, GIF or AVIF',
   pdf: 'PDF is accepted only for verification documents',
 }
 
