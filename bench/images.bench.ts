@@ -10,7 +10,8 @@
  *     photo, decoded by libheif in WebAssembly worker threads, against the same photo as JPEG.
  *
  * Environment: BENCH_RUNS (default 3) repetitions for medians; BENCH_QUICK=1 skips the 20 MP photo
- * and the CLI baselines; BENCH_ONLY=heic runs section 5 and the 12 MP rows (JPEG, HEIC) of section 4 alone. The 20 MP photo comes from Debian's `lomiri-wallpapers-20.04` package
+ * and the CLI baselines; BENCH_ONLY=heic runs section 5 and the 12 MP rows (JPEG, HEIC) of
+ * section 4 alone. The 20 MP photo comes from Debian's `lomiri-wallpapers-20.04` package
  * (`apt-get install lomiri-wallpapers-20.04`); without it that row is skipped with a hint.
  */
 import { execFile, spawn } from 'node:child_process'
@@ -54,7 +55,10 @@ const HEICS: (Photo & { readonly jpeg?: string })[] = [
     path: join(fixtureDir, 'heic-large-12mp-irot-270.heic'),
     jpeg: join(fixtureDir, 'jpeg-large-12mp-orientation-6.jpg'),
   },
-  { label: '8.5 MP iPhone 11 Pro Max HEIC 2566×3313, 42 tiles, Display P3', path: join(fixtureDir, 'heic-iphone-hevc-gps.heic') },
+  {
+    label: '8.5 MP iPhone 11 Pro Max HEIC 2566×3313, 42 tiles, Display P3',
+    path: join(fixtureDir, 'heic-iphone-hevc-gps.heic'),
+  },
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -406,11 +410,15 @@ async function heicSection(): Promise<void> {
   const wallCpu = (s: Sample) => `${ms(s.wallMs)} / ${ms(s.cpuMs)}`
   for (const photo of HEICS) {
     const entries: [string, Buffer][] = [[photo.label, readFileSync(photo.path)]]
-    if (photo.jpeg) entries.push([`same photo as JPEG (${(statSync(photo.jpeg).size / 1e6).toFixed(1)} MB)`, readFileSync(photo.jpeg)])
+    if (photo.jpeg) {
+      const mb = (statSync(photo.jpeg).size / 1e6).toFixed(1)
+      entries.push([`same photo as JPEG (${mb} MB)`, readFileSync(photo.jpeg)])
+    }
     const fns = entries.flatMap(([, input]) => {
       const heic = input.toString('latin1', 4, 8) === 'ftyp'
       return [
-        async () => (heic ? (await heif.decode(input, { limits })).data.length : (await sharp(input).raw().toBuffer()).length),
+        async () =>
+          heic ? (await heif.decode(input, { limits })).data.length : (await sharp(input).raw().toBuffer()).length,
         async () => (await pipelines.compact.prepareOriginal(input)).original.size,
         async () => (await ours(input, 'compact')).length,
       ]
@@ -422,7 +430,9 @@ async function heicSection(): Promise<void> {
       rows.push([label, `${(input.length / 1e6).toFixed(1)} MB`, wallCpu(decode), wallCpu(sync), ms(whole.cpuMs)])
     })
   }
-  table(['input', 'bytes', 'decode only (wall / CPU)', 'prepareOriginal (wall / CPU)', 'whole split pipeline CPU'], rows)
+  const head = ['input', 'bytes', 'decode only (wall / CPU)', 'prepareOriginal (wall / CPU)']
+  head.push('whole split pipeline CPU')
+  table(head, rows)
 }
 
 if (process.argv[2] === '--child') {

@@ -70,8 +70,10 @@ export type Format = keyof typeof FORMATS
 export const FORMAT_NAMES = Object.keys(FORMATS) as readonly Format[]
 export const isFormat = isOneOf(FORMAT_NAMES)
 
-/** Photo formats accepted as input (decided from the bytes); GIF contributes its first frame, HEIF its primary image. */
-export const IMAGE_INPUT_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'heic', 'heif'] as const satisfies readonly Format[]
+/** Photo formats accepted as input (decided from the bytes); GIF gives its first frame, HEIF its primary image. */
+export const IMAGE_INPUT_FORMATS = [
+  'jpeg', 'png', 'webp', 'gif', 'avif', 'heic', 'heif',
+] as const satisfies readonly Format[]
 export type ImageInputFormat = (typeof IMAGE_INPUT_FORMATS)[number]
 
 /** Formats an upload may arrive in: the photo formats, and PDF for verification documents only. */

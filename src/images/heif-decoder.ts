@@ -119,7 +119,13 @@ export function createWasmHeifDecoder(options: WasmHeifDecoderOptions = {}): Hei
       // view into a larger pool, which a structured clone would copy whole.
       const copy = new Uint8Array(input.length)
       copy.set(input)
-      const job: Job = { request: { op, input: copy, maxPixels: limits.maxInputPixels, maxSide: limits.maxInputSide }, limits, resolve, reject, ...(signal ? { signal } : {}) }
+      const job: Job = {
+        request: { op, input: copy, maxPixels: limits.maxInputPixels, maxSide: limits.maxInputSide },
+        limits,
+        resolve,
+        reject,
+        ...(signal ? { signal } : {}),
+      }
       if (signal) {
         job.onAbort = () => {
           const queued = queue.indexOf(job)
@@ -162,7 +168,13 @@ export function createWasmHeifDecoder(options: WasmHeifDecoderOptions = {}): Hei
     slot.timer = setTimeout(() => {
       stop(slot)
       const seconds = job.limits.decodeTimeoutMs / 1000
-      finish(slot, job, new LocalexError('INVALID_IMAGE', `Image took longer than ${seconds} s to decode`, { details: { limit: 'decodeTimeout', decodeTimeoutMs: job.limits.decodeTimeoutMs } }))
+      finish(
+        slot,
+        job,
+        new LocalexError('INVALID_IMAGE', `Image took longer than ${seconds} s to decode`, {
+          details: { limit: 'decodeTimeout', decodeTimeoutMs: job.limits.decodeTimeoutMs },
+        }),
+      )
     }, job.limits.decodeTimeoutMs)
     worker.postMessage(request, [request.input.buffer as ArrayBuffer])
   }
@@ -207,7 +219,8 @@ export function createWasmHeifDecoder(options: WasmHeifDecoderOptions = {}): Hei
     const job = slot.job
     slot.worker = undefined
     slot.ready = undefined
-    if (job && started) finish(slot, job, new LocalexError('INVALID_IMAGE', 'The HEIF decoder failed on this image', { cause: error }))
+    if (job && started)
+      finish(slot, job, new LocalexError('INVALID_IMAGE', 'The HEIF decoder failed on this image', { cause: error }))
   }
 
   function finish(slot: Slot, job: Job, error?: LocalexError, reply?: Extract<HeifReply, { ok: true }>): void {
@@ -272,11 +285,17 @@ function failure(reply: Extract<HeifReply, { ok: false }>, limits: HeifLimits): 
       } catch (error) {
         if (error instanceof LocalexError) return error
       }
-      return new LocalexError('DIMENSIONS_TOO_LARGE', message, { details: { maxInputPixels: limits.maxInputPixels, maxInputSide: limits.maxInputSide } })
+      return new LocalexError('DIMENSIONS_TOO_LARGE', message, {
+        details: { maxInputPixels: limits.maxInputPixels, maxInputSide: limits.maxInputSide },
+      })
     case 'unsupported':
-      return new LocalexError('UNSUPPORTED_TYPE', `${message}; export the photo as JPEG`, { details: { detected: 'heif' } })
+      return new LocalexError('UNSUPPORTED_TYPE', `${message}; export the photo as JPEG`, {
+        details: { detected: 'heif' },
+      })
     default:
-      return new LocalexError('INVALID_IMAGE', `Image data is broken or truncated (${message})`, { details: { detected: 'heif' } })
+      return new LocalexError('INVALID_IMAGE', `Image data is broken or truncated (${message})`, {
+        details: { detected: 'heif' },
+      })
   }
 }
 
@@ -292,6 +311,7 @@ function startWorker(): Worker {
   const url = new URL(import.meta.url.endsWith('.ts') ? './heif-worker.ts' : './heif-worker.js', import.meta.url)
   if (!url.pathname.endsWith('.ts')) return new Worker(url)
   const tsx = import.meta.resolve('tsx/esm/api')
-  const source = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}))`
+  const [api, worker] = [JSON.stringify(tsx), JSON.stringify(url.href)]
+  const source = `import(${api}).then(({ tsImport }) => tsImport(${worker}, ${worker}))`
   return new Worker(source, { eval: true })
 }

@@ -39,7 +39,13 @@ export interface HeifHeaderFacts {
 export type HeifFailureKind = 'invalid' | 'unsupported' | 'dimensions'
 
 export type HeifReply =
-  | { readonly id: number; readonly ok: true; readonly header: HeifHeaderFacts; readonly pixels?: ArrayBuffer; readonly heapBytes: number }
+  | {
+      readonly id: number
+      readonly ok: true
+      readonly header: HeifHeaderFacts
+      readonly pixels?: ArrayBuffer
+      readonly heapBytes: number
+    }
   | {
       readonly id: number
       readonly ok: false
@@ -62,7 +68,13 @@ interface Libheif {
   _heif_context_alloc(): number
   _heif_context_free(ctx: number): void
   _heif_context_get_security_limits(ctx: number): number
-  _heif_context_read_from_memory_without_copy(err: number, ctx: number, data: number, size: number, options: number): void
+  _heif_context_read_from_memory_without_copy(
+    err: number,
+    ctx: number,
+    data: number,
+    size: number,
+    options: number,
+  ): void
   _heif_context_get_primary_image_handle(err: number, ctx: number, handleOut: number): void
   _heif_image_handle_release(handle: number): void
   _heif_image_handle_get_width(handle: number): number
@@ -76,7 +88,14 @@ interface Libheif {
   _heif_nclx_color_profile_free(profile: number): void
   _heif_decoding_options_alloc(): number
   _heif_decoding_options_free(options: number): void
-  _heif_decode_image(err: number, handle: number, imageOut: number, colorspace: number, chroma: number, options: number): void
+  _heif_decode_image(
+    err: number,
+    handle: number,
+    imageOut: number,
+    colorspace: number,
+    chroma: number,
+    options: number,
+  ): void
   _heif_image_release(image: number): void
   _heif_image_get_width(image: number, channel: number): number
   _heif_image_get_height(image: number, channel: number): number
@@ -89,15 +108,24 @@ const COLORSPACE_RGB = 1
 const CHROMA_INTERLEAVED_RGB = 10
 const CHROMA_INTERLEAVED_RGBA = 11
 const CHANNEL_INTERLEAVED = 10
-/** heif_decoding_options: uint8 version, uint8 ignore_transformations, 4 pointers, uint8 convert_hdr_to_8bit, uint8 strict_decoding. */
+/**
+ * heif_decoding_options: uint8 version, uint8 ignore_transformations, 4 pointers, uint8
+ * convert_hdr_to_8bit, uint8 strict_decoding.
+ */
 const OPTIONS_STRICT_DECODING = 21
-/** heif_security_limits: uint8 version; uint64 max_image_size_pixels at 8; … uint64 max_total_memory at 64 (version 2). */
+/** heif_security_limits: uint8 version; uint64 max_image_size_pixels at 8; … uint64 max_total_memory at 64 (v2). */
 const LIMITS_MAX_IMAGE_PIXELS = 8
 const LIMITS_MAX_TOTAL_MEMORY = 64
 /** heif_color_profile_nclx: uint8 version; enum color_primaries at 4. */
 const NCLX_PRIMARIES = 4
 const ERROR_CODE = { unsupportedFiletype: 3, unsupportedFeature: 4 } as const
-const SUBCODE = { securityLimitExceeded: 1000, unsupportedCodec: 3000, unsupportedImageType: 3001, unsupportedBitDepth: 4000, noMatchingDecoder: 6003 } as const
+const SUBCODE = {
+  securityLimitExceeded: 1000,
+  unsupportedCodec: 3000,
+  unsupportedImageType: 3001,
+  unsupportedBitDepth: 4000,
+  noMatchingDecoder: 6003,
+} as const
 /**
  * libheif's own memory budget per image, per allowed pixel: decoded RGBA (4 bytes) and the YCbCr
  * planes (up to 6 bytes at 16 bits) with room for a conversion step. Checked by libheif before it
@@ -134,12 +162,26 @@ parentPort?.on('message', (request: HeifRequest) => {
     if (header.icc) transfer.push(header.icc.buffer as ArrayBuffer)
   } catch (error) {
     if (error instanceof HeifFailure) {
-      reply = { id: request.id, ok: false, kind: error.kind, message: error.message, ...error.size, heapBytes: lib.HEAPU8.length }
+      reply = {
+        id: request.id,
+        ok: false,
+        kind: error.kind,
+        message: error.message,
+        ...error.size,
+        heapBytes: lib.HEAPU8.length,
+      }
     } else {
       // A WebAssembly trap or an emscripten abort: libheif met something it could not handle. The
       // file gets INVALID_IMAGE; the instance may be in any state, so the main thread replaces us.
       const message = error instanceof Error ? error.message : String(error)
-      reply = { id: request.id, ok: false, kind: 'invalid', message: `the HEIF decoder failed (${message})`, heapBytes: lib.HEAPU8.length, fatal: true }
+      reply = {
+        id: request.id,
+        ok: false,
+        kind: 'invalid',
+        message: `the HEIF decoder failed (${message})`,
+        heapBytes: lib.HEAPU8.length,
+        fatal: true,
+      }
     }
   }
   parentPort?.postMessage(reply, transfer)
@@ -216,16 +258,27 @@ function decodePixels(handle: number, header: HeifHeaderFacts): ArrayBuffer {
     // the decode instead of being painted grey with a warning.
     lib.HEAPU8[options + OPTIONS_STRICT_DECODING] = 1
     const channels = header.hasAlpha ? 4 : 3
-    lib._heif_decode_image(ERR, handle, OUT, COLORSPACE_RGB, header.hasAlpha ? CHROMA_INTERLEAVED_RGBA : CHROMA_INTERLEAVED_RGB, options)
+    lib._heif_decode_image(
+      ERR,
+      handle,
+      OUT,
+      COLORSPACE_RGB,
+      header.hasAlpha ? CHROMA_INTERLEAVED_RGBA : CHROMA_INTERLEAVED_RGB,
+      options,
+    )
     check('decoding the image')
     image = lib.HEAPU32[OUT >> 2] as number
     // Strict decoding turns warnings into errors, but a decoder plugin may still only warn.
     const warnings = lib._heif_image_get_decoding_warnings(image, 0, 0, 0)
-    if (warnings > 0) throw new HeifFailure('invalid', `the image decoded with ${warnings} warning(s); a tile is broken`)
+    if (warnings > 0)
+      throw new HeifFailure('invalid', `the image decoded with ${warnings} warning(s); a tile is broken`)
     const width = lib._heif_image_get_width(image, CHANNEL_INTERLEAVED)
     const height = lib._heif_image_get_height(image, CHANNEL_INTERLEAVED)
     if (width !== header.width || height !== header.height) {
-      throw new HeifFailure('invalid', `the image decoded to ${width}x${height}, not the ${header.width}x${header.height} its header declares`)
+      throw new HeifFailure(
+        'invalid',
+        `the image decoded to ${width}x${height}, not the ${header.width}x${header.height} its header declares`,
+      )
     }
     const plane = lib._heif_image_get_plane_readonly(image, CHANNEL_INTERLEAVED, STRIDE)
     const stride = lib.HEAP32[STRIDE >> 2] as number
@@ -256,7 +309,14 @@ function check(doing: string): void {
   if (
     code === ERROR_CODE.unsupportedFiletype ||
     code === ERROR_CODE.unsupportedFeature ||
-    ([SUBCODE.unsupportedCodec, SUBCODE.unsupportedImageType, SUBCODE.unsupportedBitDepth, SUBCODE.noMatchingDecoder] as number[]).includes(subcode)
+    (
+      [
+        SUBCODE.unsupportedCodec,
+        SUBCODE.unsupportedImageType,
+        SUBCODE.unsupportedBitDepth,
+        SUBCODE.noMatchingDecoder,
+      ] as number[]
+    ).includes(subcode)
   ) {
     throw new HeifFailure('unsupported', message)
   }

@@ -14,7 +14,13 @@ export { validatePdf, type PdfFacts } from './pdf.js'
 export { scanPdf, DEFAULT_PDF_LIMITS, type PdfLimits, type PdfScan } from './pdf-scan.js'
 export { readLimited } from './read-limited.js'
 export {
-  createWasmHeifDecoder, defaultHeifDecoder, type DecodedHeif, type HeifDecoder, type HeifHeader, type HeifLimits, type WasmHeifDecoderOptions,
+  createWasmHeifDecoder,
+  defaultHeifDecoder,
+  type DecodedHeif,
+  type HeifDecoder,
+  type HeifHeader,
+  type HeifLimits,
+  type WasmHeifDecoderOptions,
 } from './heif-decoder.js'
 export { sniffType, SNIFFED_KINDS, type SniffedKind, type SniffResult } from './sniff.js'
 export { isSrgbProfile } from './icc.js'

@@ -86,7 +86,8 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   const profile = options.encoderProfile ?? 'compact'
   const parallelism = Math.max(1, options.parallelism ?? 2)
   const heif = options.heifDecoder ?? defaultHeifDecoder()
-  const heifLimits = { maxInputPixels: cfg.maxInputPixels, maxInputSide: cfg.maxInputSide, decodeTimeoutMs: cfg.decodeTimeoutMs }
+  const { maxInputPixels, maxInputSide, decodeTimeoutMs } = cfg
+  const heifLimits = { maxInputPixels, maxInputSide, decodeTimeoutMs }
   // libvips' operation cache only pays off for repeated identical operations, which unique uploads
   // never are; without it memory stays proportional to the images in flight.
   sharp.cache(false)
@@ -103,7 +104,11 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     throw new LocalexError('VALIDATION_FAILED', 'Input must be a Buffer or a Readable stream')
   }
 
-  async function validateBuffer(buffer: Buffer, purpose: Purpose, signal?: AbortSignal): Promise<Validated | { pdf: PdfFacts }> {
+  async function validateBuffer(
+    buffer: Buffer,
+    purpose: Purpose,
+    signal?: AbortSignal,
+  ): Promise<Validated | { pdf: PdfFacts }> {
     if (PURPOSE_RULES[purpose].pdf && sniffType(buffer).kind === 'pdf') return { pdf: await validatePdf(buffer) }
     return validateImageBuffer(buffer, purpose, { config: cfg, heif, ...(signal ? { signal } : {}) })
   }
@@ -117,7 +122,9 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       throw new LocalexError('UNSUPPORTED_TYPE', 'PDFs are validated and written out again by validatePdf(); they are not processed as images', { details: { detected: 'pdf' } })
     }
     checkAborted(opts?.signal)
-    const source = validated.heif ? await decodeHeif(buffer, validated, opts?.signal) : { input: buffer, options: { page: 0, pages: 1 } }
+    const source = validated.heif
+      ? await decodeHeif(buffer, validated, opts?.signal)
+      : { input: buffer, options: { page: 0, pages: 1 } }
     checkAborted(opts?.signal)
     return { source, validated }
   }
@@ -129,7 +136,8 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
    */
   async function decodeHeif(buffer: Buffer, validated: Validated, signal?: AbortSignal): Promise<SharpSource> {
     const decoded = await heif.decode(buffer, { limits: heifLimits, ...(signal ? { signal } : {}) })
-    const icc = validated.srgbProfile ? undefined : (decoded.icc ?? (decoded.primaries === NCLX_DISPLAY_P3 ? await displayP3Profile() : undefined))
+    const p3 = decoded.primaries === NCLX_DISPLAY_P3
+    const icc = validated.srgbProfile ? undefined : (decoded.icc ?? (p3 ? await displayP3Profile() : undefined))
     return sharpSourceOf(decoded, icc)
   }
 
@@ -139,7 +147,9 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   }
 
   function open(source: SharpSource, validated: Validated): Sharp {
-    return sharp(source.input, { failOn: 'warning', limitInputPixels: cfg.maxInputPixels, ignoreIcc: validated.srgbProfile, ...source.options })
+    const { srgbProfile } = validated
+    const limitInputPixels = cfg.maxInputPixels
+    return sharp(source.input, { failOn: 'warning', limitInputPixels, ignoreIcc: srgbProfile, ...source.options })
   }
 
   /** The upload as a sharp pipeline: first frame, auto-oriented, capped at maxSide, sRGB. */
@@ -250,7 +260,11 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   }
 
   /** process(): decode once to pixels, then every output from them. */
-  async function prepareFromPixels({ source, validated }: Opened, opts: ImageOptions | undefined, stage: Stage): Promise<PreparedOriginal & { pixels: Pixels }> {
+  async function prepareFromPixels(
+    { source, validated }: Opened,
+    opts: ImageOptions | undefined,
+    stage: Stage,
+  ): Promise<PreparedOriginal & { pixels: Pixels }> {
     const purpose = purposeOf(opts)
     const pixels = await decode(source, validated)
     checkAborted(opts?.signal)
@@ -276,7 +290,10 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     const { width, height } = validated.facts
     const large = Math.min(cfg.maxSide, Math.max(width, height)) >= LARGE_OUTPUT_SIDE
     const placeholderSource = open(source, validated).autoOrient().toColourspace('srgb')
-    const [original, look] = await Promise.all([encodeImage(upright(source, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal), placeholderOf(placeholderSource)])
+    const [original, look] = await Promise.all([
+      encodeImage(upright(source, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal),
+      placeholderOf(placeholderSource),
+    ])
     checkAborted(opts?.signal)
     return { facts: validated.facts, original, stage: cfg.uploadOriginal, ...look, hasAlpha: false }
   }
@@ -310,7 +327,8 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     },
 
     async process(input, opts) {
-      const { pixels, ...prepared } = await prepareFromPixels(await validateForProcessing(input, opts), opts, 'optimised')
+      const opened = await validateForProcessing(input, opts)
+      const { pixels, ...prepared } = await prepareFromPixels(opened, opts, 'optimised')
       const rest = await variantOutputs(pixels, purposeOf(opts), opts?.signal)
       return { ...prepared, outputs: [prepared.original, ...rest] }
     },

@@ -24,7 +24,13 @@ export interface PurposeRule {
 export const PURPOSE_RULES: Readonly<Record<Purpose, PurposeRule>> = {
   item_photo: { types: 'config', pdf: false, variants: 'all', alternates: 'all', document: false },
   profile_photo: { types: 'config', pdf: false, variants: [THUMBNAIL_VARIANT], alternates: 'all', document: false },
-  document: { types: ['image/jpeg', 'image/png', 'image/heic', 'image/heif'], pdf: true, variants: [THUMBNAIL_VARIANT], alternates: 'none', document: true },
+  document: {
+    types: ['image/jpeg', 'image/png', 'image/heic', 'image/heif'],
+    pdf: true,
+    variants: [THUMBNAIL_VARIANT],
+    alternates: 'none',
+    document: true,
+  },
 }
 
 /** Used when a purpose needs `thumbnail` but the configuration names no such variant. */

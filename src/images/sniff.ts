@@ -5,7 +5,8 @@
 
 /** Every kind the sniffer can name. Only some are accepted: see `ACCEPTED_PHOTO_KINDS` in validate.ts. */
 export const SNIFFED_KINDS = [
-  'jpeg', 'png', 'webp', 'gif', 'avif', 'avif-sequence', 'heic', 'heif', 'svg', 'xml', 'html', 'tiff', 'bmp', 'jxl', 'pdf', 'unknown',
+  'jpeg', 'png', 'webp', 'gif', 'avif', 'avif-sequence', 'heic', 'heif',
+  'svg', 'xml', 'html', 'tiff', 'bmp', 'jxl', 'pdf', 'unknown',
 ] as const
 export type SniffedKind = (typeof SNIFFED_KINDS)[number]
 
@@ -51,7 +52,8 @@ function sniffKind(b: Uint8Array): SniffedKind {
     if (ftyp.major === 'avis') return 'avif-sequence'
     if (ftyp.major === 'avif') return 'avif'
     if (HEVC_BRANDS.has(ftyp.major)) return 'heic'
-    if (GENERIC_HEIF_BRANDS.has(ftyp.major) && ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi')) return 'avif'
+    const genericMajor = GENERIC_HEIF_BRANDS.has(ftyp.major)
+    if (genericMajor && ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi')) return 'avif'
     if (ftyp.compatible.includes('avis')) return 'avif-sequence'
     if (ftyp.compatible.includes('avif')) return 'avif'
     // A generic major brand with an HEVC brand among the compatible ones is HEVC-coded all the same.

@@ -53,7 +53,11 @@ export const NCLX_DISPLAY_P3 = 12
  * costs microseconds. Broken data that only a decode reveals is caught by `process()` (`failOn:
  * 'warning'`), also as INVALID_IMAGE.
  */
-export async function validateImageBuffer(input: Buffer, purpose: Purpose, context: ValidationContext): Promise<Validated> {
+export async function validateImageBuffer(
+  input: Buffer,
+  purpose: Purpose,
+  context: ValidationContext,
+): Promise<Validated> {
   const { config } = context
   if (input.length === 0) throw new LocalexError('EMPTY_FILE', 'File is empty')
   if (input.length > config.maxBytes) {
@@ -66,7 +70,8 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, conte
     const reason = !type
       ? REFUSAL[kind] ?? 'File is not a recognised image'
       : kind === 'heic' || kind === 'heif'
-        ? `${mime} is not accepted here; export the photo as JPEG (on iPhone: Settings > Camera > Formats > Most Compatible)`
+        ? `${mime} is not accepted here; export the photo as JPEG ` +
+          '(on iPhone: Settings > Camera > Formats > Most Compatible)'
         : `${mime} is not accepted for ${purpose.replace('_', ' ')}s`
     throw new LocalexError('UNSUPPORTED_TYPE', reason, { details: { detected: kind, accepted: [...accepted, ...(PURPOSE_RULES[purpose].pdf ? [FORMATS.pdf.contentType] : [])] } })
   }
@@ -112,17 +117,30 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, conte
  * mirror. Those are applied by the decoder, never an EXIF orientation: in HEIF the EXIF tag is
  * informative only, and iPhones write both, so honouring it as well would turn photos twice.
  */
-async function validateHeif(input: Buffer, kind: 'heic' | 'heif', type: ImageType, context: ValidationContext): Promise<Validated> {
+async function validateHeif(
+  input: Buffer,
+  kind: 'heic' | 'heif',
+  type: ImageType,
+  context: ValidationContext,
+): Promise<Validated> {
   const { config } = context
-  const limits = { maxInputPixels: config.maxInputPixels, maxInputSide: config.maxInputSide, decodeTimeoutMs: config.decodeTimeoutMs }
+  const { maxInputPixels, maxInputSide, decodeTimeoutMs } = config
+  const limits = { maxInputPixels, maxInputSide, decodeTimeoutMs }
   const header = await context.heif.probe(input, { limits, ...(context.signal ? { signal: context.signal } : {}) })
   checkDimensions(header.width, header.height, config)
-  const facts = factsOf(input, kind, type, { width: header.width, height: header.height, pages: 1, hasAlpha: header.hasAlpha, orientation: 1 }, config)
+  const { width, height, hasAlpha } = header
+  const facts = factsOf(input, kind, type, { width, height, pages: 1, hasAlpha, orientation: 1 }, config)
   const srgbProfile = header.icc ? isSrgbProfile(header.icc) : header.primaries !== NCLX_DISPLAY_P3
   return { facts, srgbProfile, heif: header }
 }
 
-function factsOf(input: Buffer, kind: SniffedKind, type: ImageType, read: Pick<ImageFacts, 'width' | 'height' | 'pages' | 'hasAlpha' | 'orientation'>, config: ImagesConfig): ImageFacts {
+function factsOf(
+  input: Buffer,
+  kind: SniffedKind,
+  type: ImageType,
+  read: Pick<ImageFacts, 'width' | 'height' | 'pages' | 'hasAlpha' | 'orientation'>,
+  config: ImagesConfig,
+): ImageFacts {
   const { width, height } = read
   if (config.oversize === 'reject' && Math.max(width, height) > config.maxSide) {
     throw new LocalexError('DIMENSIONS_TOO_LARGE', `Image is ${width}x${height}; the longest side may be at most ${config.maxSide} px`, { details: { width, height, maxSide: config.maxSide } })

@@ -48,7 +48,9 @@ async function referenceDecode(heic: Buffer): Promise<Sharp> {
     get_height(): number
     display(target: { data: Uint8ClampedArray; width: number; height: number }, done: (result: unknown) => void): void
   }
-  const libheif = createRequire(import.meta.url)('libheif-js/wasm-bundle') as { HeifDecoder: new () => { decode(data: Buffer): Image[] } }
+  const libheif = createRequire(import.meta.url)('libheif-js/wasm-bundle') as {
+    HeifDecoder: new () => { decode(data: Buffer): Image[] }
+  }
   const [image] = new libheif.HeifDecoder().decode(heic)
   if (!image) throw new Error('libheif-js found no image')
   const width = image.get_width()
@@ -75,10 +77,23 @@ describe('iPhone photos (HEIC) over HTTP on the embedded default', () => {
 
   const post = async (path: string, parts: Part[]) => {
     const form = multipart(parts)
-    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { ...alice, ...form.headers }, body: form.payload })
-    return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as Record<string, unknown> }
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { ...alice, ...form.headers },
+      body: form.payload,
+    })
+    return {
+      status: res.status,
+      type: res.headers.get('content-type'),
+      body: (await res.json()) as Record<string, unknown>,
+    }
   }
-  const photo = (data: Buffer, filename = 'IMG_5195.HEIC'): Part => ({ name: 'file', filename, contentType: 'image/heic', data })
+  const photo = (data: Buffer, filename = 'IMG_5195.HEIC'): Part => ({
+    name: 'file',
+    filename,
+    contentType: 'image/heic',
+    data,
+  })
   const leftovers = async () => {
     await t.drain()
     return { counts: await t.counts(), objects: await objectKeys(t, ''), files: filesUnder(TMP) }
@@ -104,15 +119,25 @@ describe('iPhone photos (HEIC) over HTTP on the embedded default', () => {
     expect(((await exifr.gps(IPHONE)) as { latitude?: number } | undefined)?.latitude).toBeCloseTo(39.05, 1)
     const res = await post('/v1/items/item-heic/photos?wait=true', [photo(IPHONE)])
     expect(res.status, JSON.stringify(res.body)).toBe(201)
-    expect(res.body).toMatchObject({ status: 'ready', width: 2566, height: 3313, originalName: 'IMG_5195.HEIC', contentType: 'image/jpeg' })
+    expect(res.body).toMatchObject({
+      status: 'ready',
+      width: 2566,
+      height: 3313,
+      originalName: 'IMG_5195.HEIC',
+      contentType: 'image/jpeg',
+    })
 
     const variants = res.body.variants as Variant[]
     const sizes = Object.fromEntries(variants.map((v) => [`${v.variant}.${v.format}`, `${v.width}x${v.height}`]))
     expect(sizes).toEqual({
-      'original.jpeg': '2566x3313', 'original.webp': '2566x3313',
-      'thumbnail.jpeg': '232x300', 'thumbnail.webp': '232x300',
-      'medium.jpeg': '620x800', 'medium.webp': '620x800',
-      'large.jpeg': '929x1200', 'large.webp': '929x1200',
+      'original.jpeg': '2566x3313',
+      'original.webp': '2566x3313',
+      'thumbnail.jpeg': '232x300',
+      'thumbnail.webp': '232x300',
+      'medium.jpeg': '620x800',
+      'medium.webp': '620x800',
+      'large.jpeg': '929x1200',
+      'large.webp': '929x1200',
     })
     const reference = await referenceDecode(IPHONE)
     const upright = await reference.clone().resize(929, 1200, { fit: 'fill' }).png().toBuffer()
@@ -125,7 +150,8 @@ describe('iPhone photos (HEIC) over HTTP on the embedded default', () => {
       const meta = await sharp(body).metadata()
       expect([meta.format, meta.width, meta.height, meta.space]).toEqual([v.format, v.width, v.height, 'srgb'])
       expect([meta.icc, meta.exif, meta.xmp, meta.orientation]).toEqual([undefined, undefined, undefined, undefined])
-      if (v.format === 'jpeg') expect(await exifr.parse(body, { gps: true, tiff: true, xmp: true }).catch(() => undefined)).toBeFalsy()
+      if (v.format === 'jpeg')
+        expect(await exifr.parse(body, { gps: true, tiff: true, xmp: true }).catch(() => undefined)).toBeFalsy()
       expect(body.includes('iPhone 11 Pro Max')).toBe(false)
       // Upright and in the photo's colours: the same picture as the independent reference.
       expect(await colourDiff(body, upright), `${v.variant}.${v.format}`).toBeLessThan(2)
@@ -150,7 +176,12 @@ describe('iPhone photos (HEIC) over HTTP on the embedded default', () => {
     brokenTile.writeUInt32BE(0x7ffffff0, tile.offset)
     const cases: [string, Buffer, number, string][] = [
       ['a grid claiming 60000x60000', claimingSize(IPHONE, 60000, 60000), 422, 'DIMENSIONS_TOO_LARGE'],
-      ['a grid whose tiles claim more than its header', claimingSize(IPHONE, 60000, 60000, { ispe: false }), 422, 'DIMENSIONS_TOO_LARGE'],
+      [
+        'a grid whose tiles claim more than its header',
+        claimingSize(IPHONE, 60000, 60000, { ispe: false }),
+        422,
+        'DIMENSIONS_TOO_LARGE',
+      ],
       ['a HEIC cut in half', IPHONE.subarray(0, IPHONE.length >> 1), 422, 'INVALID_IMAGE'],
       ['a broken tile', brokenTile, 422, 'INVALID_IMAGE'],
     ]

@@ -20,7 +20,11 @@ describe('createWasmHeifDecoder', () => {
     expect(decoded).toMatchObject({ width: 2566, height: 3313, channels: 3, hasAlpha: false, bitDepth: 8 })
     expect(decoded.data.length).toBe(2566 * 3313 * 3)
     expect(decoded.icc?.length).toBe(548)
-    expect(await decoder.probe(SMALL, { limits })).toMatchObject({ width: 128, height: 128, primaries: expect.any(Number) })
+    expect(await decoder.probe(SMALL, { limits })).toMatchObject({
+      width: 128,
+      height: 128,
+      primaries: expect.any(Number),
+    })
   })
 
   it('queues more decodes than it has workers and answers each', async () => {

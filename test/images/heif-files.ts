@@ -81,7 +81,14 @@ function readIloc(file: Buffer): { items: IlocItem[]; offsetSize: number; baseSi
   const indexSize = version >= 1 ? (file[at + 1] as number) & 15 : 0
   at += 2
   const read = (bytes: number) => {
-    const value = bytes === 0 ? 0 : bytes === 4 ? file.readUInt32BE(at) : bytes === 8 ? Number(file.readBigUInt64BE(at)) : file.readUInt16BE(at)
+    const value =
+      bytes === 0
+        ? 0
+        : bytes === 4
+          ? file.readUInt32BE(at)
+          : bytes === 8
+            ? Number(file.readBigUInt64BE(at))
+            : file.readUInt16BE(at)
     at += bytes
     return value
   }
@@ -143,7 +150,10 @@ interface Association {
   readonly at: number
 }
 
-function associations(file: Buffer, item: number): { entryAt: number; countAt: number; list: Association[]; wide: boolean } {
+function associations(
+  file: Buffer,
+  item: number,
+): { entryAt: number; countAt: number; list: Association[]; wide: boolean } {
   const ipma = box(file, 'meta/iprp/ipma')
   const version = file[ipma.start + 8] as number
   const wide = ((file[ipma.start + 11] as number) & 1) === 1
@@ -159,7 +169,7 @@ function associations(file: Buffer, item: number): { entryAt: number; countAt: n
     at += 1
     const list: Association[] = []
     for (let a = 0; a < count; a++) {
-      list.push({ index: (wide ? file.readUInt16BE(at) & 0x7fff : (file[at] as number) & 0x7f), at })
+      list.push({ index: wide ? file.readUInt16BE(at) & 0x7fff : (file[at] as number) & 0x7f, at })
       at += wide ? 2 : 1
     }
     if (id === item) return { entryAt, countAt, list, wide }
@@ -183,7 +193,9 @@ export function primaryProperties(file: Buffer, type: string): Box[] {
  */
 export function withTransforms(file: Buffer, transforms: readonly ({ irot: number } | { imir: number })[]): Buffer {
   const ipco = box(file, 'meta/iprp/ipco')
-  const added = transforms.map((t) => Buffer.from([0, 0, 0, 9, ...Buffer.from('irot' in t ? 'irot' : 'imir'), 'irot' in t ? t.irot : t.imir]))
+  const added = transforms.map((t) =>
+    Buffer.from([0, 0, 0, 9, ...Buffer.from('irot' in t ? 'irot' : 'imir'), 'irot' in t ? t.irot : t.imir]),
+  )
   const firstNew = properties(file).length + 1
   const { countAt, list, wide } = associations(file, primaryItem(file))
   const lastAssoc = list.length ? (list[list.length - 1] as Association).at + (wide ? 2 : 1) : countAt + 1
@@ -205,10 +217,13 @@ export function withTransforms(file: Buffer, transforms: readonly ({ irot: numbe
     assocBytes,
     file.subarray(lastAssoc),
   ])
-  const shiftAt = (pos: number) => pos + (pos >= ipcoEnd ? propBytes.length : 0) + (pos >= lastAssoc ? assocBytes.length : 0)
+  const shiftAt = (pos: number) =>
+    pos + (pos >= ipcoEnd ? propBytes.length : 0) + (pos >= lastAssoc ? assocBytes.length : 0)
   // Grow the boxes that contain the insertions, and the primary item's association count.
   for (const b of boxes(file)) {
-    const grows = (['meta', 'meta/iprp', 'meta/iprp/ipco'].includes(b.path) ? propBytes.length : 0) + (['meta', 'meta/iprp', 'meta/iprp/ipma'].includes(b.path) ? assocBytes.length : 0)
+    const grows =
+      (['meta', 'meta/iprp', 'meta/iprp/ipco'].includes(b.path) ? propBytes.length : 0) +
+      (['meta', 'meta/iprp', 'meta/iprp/ipma'].includes(b.path) ? assocBytes.length : 0)
     if (grows) out.writeUInt32BE(b.size + grows, shiftAt(b.start))
   }
   out[shiftAt(countAt)] = list.length + added.length
@@ -219,7 +234,8 @@ export function withTransforms(file: Buffer, transforms: readonly ({ irot: numbe
 /** iloc offsets into the file move with the data, which now lies `delta` bytes further on. */
 function shiftFileOffsets(out: Buffer, delta: number, from: number): void {
   const { items, offsetSize, baseSize } = readIloc(out)
-  const write = (at: number, size: number, value: number) => (size === 8 ? out.writeBigUInt64BE(BigInt(value), at) : out.writeUInt32BE(value, at))
+  const write = (at: number, size: number, value: number) =>
+    size === 8 ? out.writeBigUInt64BE(BigInt(value), at) : out.writeUInt32BE(value, at)
   for (const item of items) {
     if (item.method !== 0) continue
     if (item.baseAt !== undefined) {

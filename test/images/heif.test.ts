@@ -2,7 +2,13 @@ import exifr from 'exifr'
 import sharp, { type Sharp } from 'sharp'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadImagesConfig } from '../../src/config/index.js'
-import { createImagePipeline, defaultHeifDecoder, type HeifDecoder, type Output, type ProcessedImage } from '../../src/images/index.js'
+import {
+  createImagePipeline,
+  defaultHeifDecoder,
+  type HeifDecoder,
+  type Output,
+  type ProcessedImage,
+} from '../../src/images/index.js'
 import { colourDiff, displayP3ToSrgb, expectClean, expectCode, fixture, meanDiff } from './helpers.js'
 import { claimingSize, gridTiles, itemExtents, primaryProperties, withTransforms } from './heif-files.js'
 
@@ -13,12 +19,14 @@ import { claimingSize, gridTiles, itemExtents, primaryProperties, withTransforms
  */
 
 const images = createImagePipeline()
-const IPHONE = fixture('heic-iphone-hevc-gps.heic') // iPhone 11 Pro Max: 2566×3313 grid of 512 px tiles, Display P3, GPS
+// iPhone 11 Pro Max: 2566×3313 grid of 512 px tiles, Display P3, GPS
+const IPHONE = fixture('heic-iphone-hevc-gps.heic')
 const SMALL = fixture('heic-hevc-small.heic') // 128×128, one HEVC image, nclx colour
 const LARGE = fixture('heic-large-12mp-irot-270.heic') // 4032×3024 stored, irot 3: the 12 MP JPEG fixture's photo
 
 const names = (outputs: readonly Output[]) => outputs.map((o) => `${o.variant}.${o.ext}`)
-const output = (result: ProcessedImage, name: string) => result.outputs.find((o) => `${o.variant}.${o.ext}` === name) as Output
+const output = (result: ProcessedImage, name: string) =>
+  result.outputs.find((o) => `${o.variant}.${o.ext}` === name) as Output
 
 /** Counts the calls that reach the real decoder, to show what is refused before any decode. */
 function countingDecoder(inner: HeifDecoder = defaultHeifDecoder()) {
@@ -37,7 +45,18 @@ describe('HEIC/HEIF: accepted by default', () => {
   })
 
   it.each([
-    [IPHONE, { format: 'heic', contentType: 'image/heic', width: 2566, height: 3313, orientation: 1, pages: 1, hasAlpha: false }],
+    [
+      IPHONE,
+      {
+        format: 'heic',
+        contentType: 'image/heic',
+        width: 2566,
+        height: 3313,
+        orientation: 1,
+        pages: 1,
+        hasAlpha: false,
+      },
+    ],
     [SMALL, { format: 'heic', width: 128, height: 128 }],
     // Stored 4032×3024 and turned by irot: reported as displayed, like a JPEG with EXIF orientation 6.
     [LARGE, { format: 'heic', width: 3024, height: 4032, orientation: 1 }],
@@ -56,9 +75,23 @@ describe('HEIC/HEIF: the iPhone photo through the whole pipeline', () => {
   })
 
   it('gives the usual outputs at the usual sizes', () => {
-    expect(names(result.outputs)).toEqual(['original.jpg', 'original.webp', 'thumbnail.jpg', 'thumbnail.webp', 'medium.jpg', 'medium.webp', 'large.jpg', 'large.webp'])
+    expect(names(result.outputs)).toEqual([
+      'original.jpg',
+      'original.webp',
+      'thumbnail.jpg',
+      'thumbnail.webp',
+      'medium.jpg',
+      'medium.webp',
+      'large.jpg',
+      'large.webp',
+    ])
     const sizes = Object.fromEntries(result.outputs.map((o) => [`${o.variant}.${o.ext}`, [o.width, o.height]]))
-    expect(sizes).toMatchObject({ 'original.jpg': [2566, 3313], 'thumbnail.jpg': [232, 300], 'medium.jpg': [620, 800], 'large.jpg': [929, 1200] })
+    expect(sizes).toMatchObject({
+      'original.jpg': [2566, 3313],
+      'thumbnail.jpg': [232, 300],
+      'medium.jpg': [620, 800],
+      'large.jpg': [929, 1200],
+    })
     expect(result.placeholder.thumbhash).toEqual(expect.any(String))
     expect(result.dominantColor).toMatch(/^#[0-9a-f]{6}$/)
   })
@@ -104,20 +137,28 @@ describe('HEIC/HEIF: the container turns the photo, exactly once', () => {
     // sharp mirrors before it rotates, whatever the call order: two passes for rotate-then-mirror.
     [[{ irot: 1 }, { imir: 0 }], async (s: Sharp) => sharp(await s.rotate(270).toBuffer()).flip()],
     [[{ irot: 3 }, { imir: 1 }], async (s: Sharp) => sharp(await s.rotate(90).toBuffer()).flop()],
-  ] as const)('%j matches the upright photo turned the same way, pixel for pixel (within JPEG noise)', async (transforms, turn) => {
-    const { original } = await images.prepareOriginal(withTransforms(SMALL, transforms))
-    const expected = await (await turn(sharp(upright))).toBuffer()
-    expect(await meanDiff(original.data, expected)).toBeLessThan(3)
-    expect(await meanDiff(original.data, upright)).toBeGreaterThan(15) // and it did turn
-  })
+  ] as const)(
+    '%j matches the upright photo turned the same way, pixel for pixel (within JPEG noise)',
+    async (transforms, turn) => {
+      const { original } = await images.prepareOriginal(withTransforms(SMALL, transforms))
+      const expected = await (await turn(sharp(upright))).toBuffer()
+      expect(await meanDiff(original.data, expected)).toBeLessThan(3)
+      expect(await meanDiff(original.data, upright)).toBeGreaterThan(15) // and it did turn
+    },
+  )
 
-  it('a 12 MP HEIC turned by irot (and carrying EXIF orientation) equals the 12 MP JPEG of the same photo turned by EXIF', async () => {
+  it('a 12 MP HEIC turned by irot equals the 12 MP JPEG of the same photo turned by EXIF', async () => {
     expect(primaryProperties(LARGE, 'irot')).toHaveLength(1)
-    const [heic, jpeg] = await Promise.all([images.prepareOriginal(LARGE), images.prepareOriginal(fixture('jpeg-large-12mp-orientation-6.jpg'))])
+    const [heic, jpeg] = await Promise.all([
+      images.prepareOriginal(LARGE),
+      images.prepareOriginal(fixture('jpeg-large-12mp-orientation-6.jpg')),
+    ])
     expect([heic.original.width, heic.original.height]).toEqual([jpeg.original.width, jpeg.original.height])
     expect([heic.original.width, heic.original.height]).toEqual([3000, 4000])
     expect(await meanDiff(heic.original.data, jpeg.original.data, 36, 48)).toBeLessThan(3)
-    expect(await meanDiff(await sharp(heic.original.data).rotate(180).toBuffer(), jpeg.original.data, 36, 48)).toBeGreaterThan(15)
+    expect(
+      await meanDiff(await sharp(heic.original.data).rotate(180).toBuffer(), jpeg.original.data, 36, 48),
+    ).toBeGreaterThan(15)
   })
 })
 
@@ -137,7 +178,7 @@ describe('HEIC/HEIF: hostile files are refused with stable codes, never a crash 
     expect(error).toMatchObject({ status: 422, details: { width: 9000, height: 9000, maxInputPixels: 50_000_000 } })
   })
 
-  it('a grid whose tiles claim a canvas larger than its header is refused by the decoder before it decodes a tile', async () => {
+  it('a grid whose tiles claim a canvas larger than its header is refused before a tile is decoded', async () => {
     const liar = claimingSize(IPHONE, 60000, 60000, { ispe: false })
     expect(await images.validate(liar)).toMatchObject({ width: 2566, height: 3313 }) // the header is honest
     await expectCode(images.prepareOriginal(liar), 'DIMENSIONS_TOO_LARGE')
@@ -159,12 +200,24 @@ describe('HEIC/HEIF: hostile files are refused with stable codes, never a crash 
   })
 
   describe('a broken tile', () => {
-    const tile = (file: Buffer, n: number) => itemExtents(file, gridTiles(file)[n] as number)[0] as { offset: number; length: number }
+    const tile = (file: Buffer, n: number) =>
+      itemExtents(file, gridTiles(file)[n] as number)[0] as { offset: number; length: number }
 
     it.each([
-      ['whose length prefix points past its data', (f: Buffer, t: { offset: number }) => f.writeUInt32BE(0x7ffffff0, t.offset)],
-      ['whose slice header is garbage', (f: Buffer, t: { offset: number }) => { for (let i = 4; i < 40; i++) f[t.offset + i] = (i * 37) & 255 }],
-      ['whose data was zeroed', (f: Buffer, t: { offset: number; length: number }) => f.fill(0, t.offset, t.offset + t.length)],
+      [
+        'whose length prefix points past its data',
+        (f: Buffer, t: { offset: number }) => f.writeUInt32BE(0x7ffffff0, t.offset),
+      ],
+      [
+        'whose slice header is garbage',
+        (f: Buffer, t: { offset: number }) => {
+          for (let i = 4; i < 40; i++) f[t.offset + i] = (i * 37) & 255
+        },
+      ],
+      [
+        'whose data was zeroed',
+        (f: Buffer, t: { offset: number; length: number }) => f.fill(0, t.offset, t.offset + t.length),
+      ],
     ])('(one of 42, %s) is INVALID_IMAGE', async (_, damage) => {
       expect(gridTiles(IPHONE)).toHaveLength(42)
       const broken = Buffer.from(IPHONE)
@@ -178,7 +231,7 @@ describe('HEIC/HEIF: hostile files are refused with stable codes, never a crash 
     await expectCode(images.validate(junk), 'INVALID_IMAGE')
   })
 
-  it('a generic HEIF whose image is AV1 (no avif brand) is UNSUPPORTED_TYPE: the WebAssembly build decodes HEVC only', async () => {
+  it('a generic HEIF whose image is AV1 (no avif brand) is UNSUPPORTED_TYPE: only HEVC is decoded', async () => {
     const avif = Buffer.from(fixture('avif-photo-icc-exif-xmp.avif'))
     const ftyp = avif.readUInt32BE(0)
     avif.write('mif1', 8, 'latin1')
@@ -205,20 +258,23 @@ describe('HEIC/HEIF: hostile files are refused with stable codes, never a crash 
         return decoding
       },
     }
-    await expectCode(createImagePipeline({}, { heifDecoder: decoder }).prepareOriginal(IPHONE, { signal: controller.signal }), 'ABORTED')
+    await expectCode(
+      createImagePipeline({}, { heifDecoder: decoder }).prepareOriginal(IPHONE, { signal: controller.signal }),
+      'ABORTED',
+    )
     expect((await images.prepareOriginal(SMALL)).original).toMatchObject({ width: 128, height: 128 })
   })
 })
 
 describe('HEIC/HEIF for verification documents', () => {
-  it('are accepted (a phone photographs the ID card) and stored like a JPEG document: JPEG, full chroma, no WebP', async () => {
+  it('are accepted (a phone photographs the ID card) and stored as a JPEG document: full chroma, no WebP', async () => {
     const result = await images.process(SMALL, { purpose: 'document' })
     expect(names(result.outputs)).toEqual(['original.jpg', 'thumbnail.jpg'])
     for (const o of result.outputs) await expectClean(o)
     expect((await sharp(output(result, 'original.jpg').data).metadata()).chromaSubsampling).toBe('4:4:4')
   })
 
-  it('follow ALLOWED_IMAGE_TYPES: without image/heic they are refused everywhere, with a hint to send JPEG', async () => {
+  it('follow ALLOWED_IMAGE_TYPES: without image/heic they are refused everywhere, with a hint', async () => {
     const noHeic = createImagePipeline({ allowedTypes: ['image/jpeg', 'image/png'] })
     for (const purpose of ['item_photo', 'document'] as const) {
       const error = await expectCode(noHeic.validate(IPHONE, { purpose }), 'UNSUPPORTED_TYPE')

@@ -138,7 +138,8 @@ export async function expectClean(output: Output): Promise<void> {
   expect(meta.iptc).toBeUndefined()
   expect(metadataContainers(output.data)).toEqual([])
   if (output.format !== 'webp') {
-    const tags = await exifr.parse(output.data, { tiff: true, exif: true, gps: true, xmp: true, iptc: true, icc: true, jfif: false, ihdr: false }).catch(() => undefined)
+    const every = { tiff: true, exif: true, gps: true, xmp: true, iptc: true, icc: true, jfif: false, ihdr: false }
+    const tags = await exifr.parse(output.data, every).catch(() => undefined)
     expect(tags ?? {}).toEqual({})
   }
 }
@@ -150,8 +151,10 @@ export async function expectClean(output: Output): Promise<void> {
  */
 export async function colourDiff(a: Buffer | Sharp, b: Buffer | Sharp): Promise<number> {
   const rgb = async (x: Buffer | Sharp) => {
-    const { data, info } = await (Buffer.isBuffer(x) ? sharp(x) : x).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-    return sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).resize(32, 32, { fit: 'fill' }).raw().toBuffer()
+    const image = Buffer.isBuffer(x) ? sharp(x) : x
+    const { data, info } = await image.removeAlpha().raw().toBuffer({ resolveWithObject: true })
+    const raw = { width: info.width, height: info.height, channels: 3 } as const
+    return sharp(data, { raw }).resize(32, 32, { fit: 'fill' }).raw().toBuffer()
   }
   const [pa, pb] = await Promise.all([rgb(a), rgb(b)])
   return pa.reduce((sum, v, i) => sum + Math.abs(v - (pb[i] as number)), 0) / pa.length
@@ -163,15 +166,18 @@ export async function colourDiff(a: Buffer | Sharp, b: Buffer | Sharp): Promise<
  */
 export function displayP3ToSrgb(rgb: Buffer): Buffer {
   const m = [1.2249401, -0.2249404, 0, -0.0420569, 1.0420571, 0, -0.0196376, -0.0786361, 1.0982735]
-  const linear = Float64Array.from({ length: 256 }, (_, i) => (i / 255 <= 0.04045 ? i / 255 / 12.92 : ((i / 255 + 0.055) / 1.055) ** 2.4))
+  const decode = (c: number) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4)
+  const linear = Float64Array.from({ length: 256 }, (_, i) => decode(i / 255))
   const encode = (v: number) => {
     const c = Math.min(1, Math.max(0, v))
     return Math.round(255 * (c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055))
   }
   const out = Buffer.alloc(rgb.length)
   for (let i = 0; i < rgb.length; i += 3) {
-    const [r, g, b] = [linear[rgb[i] as number] as number, linear[rgb[i + 1] as number] as number, linear[rgb[i + 2] as number] as number]
-    for (let c = 0; c < 3; c++) out[i + c] = encode((m[c * 3] as number) * r + (m[c * 3 + 1] as number) * g + (m[c * 3 + 2] as number) * b)
+    const at = (k: number) => linear[rgb[i + k] as number] as number
+    const [r, g, b] = [at(0), at(1), at(2)]
+    const row = (c: number) => (m[c * 3] as number) * r + (m[c * 3 + 1] as number) * g + (m[c * 3 + 2] as number) * b
+    for (let c = 0; c < 3; c++) out[i + c] = encode(row(c))
   }
   return out
 }
