@@ -6,10 +6,12 @@
  *  2. whole pipeline CPU and bytes vs a naive sharp pipeline, with PSNR/SSIM of every output;
  *  3. CPU vs ImageMagick `convert` and libvips' CLI producing the same outputs;
  *  4. photos/s on all cores and peak RSS with 8 photos in flight (in a child process);
- *  5. time to refuse hostile headers (a 900 MP pixel-flood PNG, a JPEG claiming 65000×65000).
+ *  5. HEIC next to JPEG: the 12 MP photo as HEIC (made from the 12 MP JPEG) and the 8.5 MP iPhone
+ *     photo, decoded by libheif in WebAssembly worker threads, against the same photo as JPEG.
  *
  * Environment: BENCH_RUNS (default 3) repetitions for medians; BENCH_QUICK=1 skips the 20 MP photo
- * and the CLI baselines. The 20 MP photo comes from Debian's `lomiri-wallpapers-20.04` package
+ * and the CLI baselines; BENCH_ONLY=heic runs section 5 and the 12 MP rows (JPEG, HEIC) of
+ * section 4 alone. The 20 MP photo comes from Debian's `lomiri-wallpapers-20.04` package
  * (`apt-get install lomiri-wallpapers-20.04`); without it that row is skipped with a hint.
  */
 import { execFile, spawn } from 'node:child_process'
@@ -19,12 +21,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import sharp from 'sharp'
-import { createImagePipeline, type EncoderProfile, type Output } from '../src/images/index.js'
+import { createImagePipeline, defaultHeifDecoder, type EncoderProfile, type Output } from '../src/images/index.js'
 import { jpegClaiming, pixelFloodPng } from '../test/images/helpers.js'
 
 const run = promisify(execFile)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const QUICK = process.env.BENCH_QUICK === '1'
+const HEIC_ONLY = process.env.BENCH_ONLY === 'heic'
 const QUALITY = 85
 const MAX_SIDE = 4000
 const VARIANTS = [
@@ -48,6 +51,18 @@ const PHOTOS: Photo[] = [
   { label: '9 MP phone photo 4608×1976', path: join(fixtureDir, 'jpeg-gps-nokia-9mp-wide.jpg') },
   { label: '8 MP panorama 4096×2048', path: join(fixtureDir, 'jpeg-panorama-equirectangular.jpg') },
   { label: '20 MP photo 6028×3391 (lomiri-wallpapers-20.04)', path: WALLPAPER_20MP },
+]
+/** HEIC rows of section 5, each with the JPEG it is compared with (the same photo, where there is one). */
+const HEICS: (Photo & { readonly jpeg?: string })[] = [
+  {
+    label: '12 MP HEIC 4032×3024, irot 270° (the 12 MP JPEG re-encoded by heif-enc)',
+    path: join(fixtureDir, 'heic-large-12mp-irot-270.heic'),
+    jpeg: join(fixtureDir, 'jpeg-large-12mp-orientation-6.jpg'),
+  },
+  {
+    label: '8.5 MP iPhone 11 Pro Max HEIC 2566×3313, 42 tiles, Display P3',
+    path: join(fixtureDir, 'heic-iphone-hevc-gps.heic'),
+  },
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -366,6 +381,11 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(1))
         .join(' ')}, ${RUNS} runs (median), node ${process.version}\n`,
   )
+  if (HEIC_ONLY) {
+    await heicSection()
+    await throughput([main12, HEICS[0] as Photo])
+    return
+  }
 
   // 1. Synchronous part
   console.log(
@@ -550,10 +570,15 @@ async function main(): Promise<void> {
     )
   }
 
-  // 4. Throughput and peak RSS in a fresh process
+  await heicSection()
+  await throughput([...photos.filter((p) => p === main12 || p.path === WALLPAPER_20MP), HEICS[0] as Photo])
+}
+
+/** 4. Throughput and peak RSS in a fresh process. */
+async function throughput(list: Photo[]): Promise<void> {
   console.log('## 4. Throughput on all cores and peak RSS (fresh process, split path, 8 photos in flight)\n')
   const tpRows: (string | number)[][] = []
-  for (const photo of photos.filter((p) => p === main12 || p.path === WALLPAPER_20MP)) {
+  for (const photo of list) {
     const r = await inChild(photo.path, 8, 16)
     tpRows.push([
       photo.label,
@@ -594,6 +619,45 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   )
+}
+
+/**
+ * 5. HEIC next to JPEG. CPU is the whole process's (process.cpuUsage counts worker threads), so the
+ * HEIC rows include the decode in the worker and the copy of its pixels; wall time is what the
+ * caller waits. Decode alone: libheif (HEIC) against libjpeg-turbo through sharp (JPEG), both to raw
+ * RGB, without resizing.
+ */
+async function heicSection(): Promise<void> {
+  console.log('## 5. HEIC next to JPEG (libheif + libde265 in WebAssembly worker threads)\n')
+  const heif = defaultHeifDecoder()
+  const limits = { maxInputPixels: 50_000_000, maxInputSide: 10_000, decodeTimeoutMs: 60_000 }
+  const rows: (string | number)[][] = []
+  const wallCpu = (s: Sample) => `${ms(s.wallMs)} / ${ms(s.cpuMs)}`
+  for (const photo of HEICS) {
+    const entries: [string, Buffer][] = [[photo.label, readFileSync(photo.path)]]
+    if (photo.jpeg) {
+      const mb = (statSync(photo.jpeg).size / 1e6).toFixed(1)
+      entries.push([`same photo as JPEG (${mb} MB)`, readFileSync(photo.jpeg)])
+    }
+    const fns = entries.flatMap(([, input]) => {
+      const heic = input.toString('latin1', 4, 8) === 'ftyp'
+      return [
+        async () =>
+          heic ? (await heif.decode(input, { limits })).data.length : (await sharp(input).raw().toBuffer()).length,
+        async () => (await pipelines.compact.prepareOriginal(input)).original.size,
+        async () => (await ours(input, 'compact')).length,
+      ]
+    })
+    const samples = await interleaved<number>(RUNS, fns)
+    entries.forEach(([label, input], i) => {
+      const [decode, sync, whole] = samples.slice(i * 3, i * 3 + 3) as Sample[]
+      if (!decode || !sync || !whole) return
+      rows.push([label, `${(input.length / 1e6).toFixed(1)} MB`, wallCpu(decode), wallCpu(sync), ms(whole.cpuMs)])
+    })
+  }
+  const head = ['input', 'bytes', 'decode only (wall / CPU)', 'prepareOriginal (wall / CPU)']
+  head.push('whole split pipeline CPU')
+  table(head, rows)
 }
 
 if (process.argv[2] === '--child') {

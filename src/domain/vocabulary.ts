@@ -59,6 +59,10 @@ export const FORMATS = {
   // Input only: decoded to its first frame and re-encoded, never written as GIF.
   gif: { contentType: 'image/gif', ext: 'gif' },
   avif: { contentType: 'image/avif', ext: 'avif' },
+  // Input only, like GIF: iPhone photos. HEVC-coded HEIF is `heic`; `heif` is the generic brand (mif1)
+  // of the same container. Decoded and re-encoded; nothing is ever written as HEIF.
+  heic: { contentType: 'image/heic', ext: 'heic' },
+  heif: { contentType: 'image/heif', ext: 'heif' },
   // Verification documents only, stored as validated.
   pdf: { contentType: 'application/pdf', ext: 'pdf' },
 } as const
@@ -66,8 +70,16 @@ export type Format = keyof typeof FORMATS
 export const FORMAT_NAMES = Object.keys(FORMATS) as readonly Format[]
 export const isFormat = isOneOf(FORMAT_NAMES)
 
-/** Photo formats accepted as input (decided from the bytes); GIF contributes its first frame. */
-export const IMAGE_INPUT_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif'] as const satisfies readonly Format[]
+/** Photo formats accepted as input (decided from the bytes); GIF gives its first frame, HEIF its primary image. */
+export const IMAGE_INPUT_FORMATS = [
+  'jpeg',
+  'png',
+  'webp',
+  'gif',
+  'avif',
+  'heic',
+  'heif',
+] as const satisfies readonly Format[]
 export type ImageInputFormat = (typeof IMAGE_INPUT_FORMATS)[number]
 
 /** Formats an upload may arrive in: the photo formats, and PDF for verification documents only. */
@@ -84,13 +96,15 @@ export const IMAGE_TYPES = [
   'image/webp',
   'image/gif',
   'image/avif',
+  'image/heic',
+  'image/heif',
 ] as const satisfies readonly ImageType[]
 type MissingImageType = Exclude<ImageType, (typeof IMAGE_TYPES)[number]>
 const imageTypesComplete: MissingImageType extends never ? true : never = true
 void imageTypesComplete
 export const isImageType = isOneOf(IMAGE_TYPES)
 
-/** Formats the image pipeline writes (GIF input is re-encoded; nothing is ever written as GIF). */
+/** Formats the image pipeline writes (GIF and HEIF input is re-encoded; nothing is ever written as either). */
 export const OUTPUT_FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const satisfies readonly Format[]
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number]
 export type OutputExt = (typeof FORMATS)[OutputFormat]['ext']

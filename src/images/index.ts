@@ -15,6 +15,15 @@ export { createImagePipeline, type ImagePipeline, type PipelineOptions } from '.
 export { validatePdf, type PdfFacts } from './pdf.js'
 export { scanPdf, DEFAULT_PDF_LIMITS, type PdfLimits, type PdfScan } from './pdf-scan.js'
 export { readLimited } from './read-limited.js'
+export {
+  createWasmHeifDecoder,
+  defaultHeifDecoder,
+  type DecodedHeif,
+  type HeifDecoder,
+  type HeifHeader,
+  type HeifLimits,
+  type WasmHeifDecoderOptions,
+} from './heif-decoder.js'
 export { sniffType, SNIFFED_KINDS, type SniffedKind, type SniffResult } from './sniff.js'
 export { isSrgbProfile } from './icc.js'
 export { PURPOSE_RULES, variantsFor, type PurposeRule } from './purposes.js'

@@ -5,7 +5,9 @@ import { loadImagesConfig, type ImagesConfig, type VariantSpec } from '../config
 import { FORMATS } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
 import { mapLimit } from '../lib/index.js'
+import { displayP3Profile, sharpSourceOf, type SharpSource } from './decoded-input.js'
 import { applyEncoder, applySanitisedEncoder, LARGE_OUTPUT_SIDE, type EncoderProfile } from './encoders.js'
+import { defaultHeifDecoder, type HeifDecoder } from './heif-decoder.js'
 import { validatePdf, type PdfFacts } from './pdf.js'
 import { PURPOSE_RULES, variantsFor } from './purposes.js'
 import { readLimited } from './read-limited.js'
@@ -22,7 +24,7 @@ import type {
   Purpose,
   RenderOptions,
 } from './types.js'
-import { mapSharpError, validateImageBuffer, type Validated } from './validate.js'
+import { mapSharpError, NCLX_DISPLAY_P3, validateImageBuffer, type Validated } from './validate.js'
 
 export interface PipelineOptions {
   /**
@@ -33,6 +35,11 @@ export interface PipelineOptions {
   readonly encoderProfile?: EncoderProfile
   /** Outputs of one image encoded at the same time (each encode is single-threaded). Default 2. */
   readonly parallelism?: number
+  /**
+   * Decodes HEIC/HEIF, which libvips cannot. Default: the process-wide WebAssembly decoder
+   * (libheif-js in worker threads, `defaultHeifDecoder()`).
+   */
+  readonly heifDecoder?: HeifDecoder
 }
 
 export interface ImagePipeline {
@@ -69,6 +76,12 @@ interface Pixels {
   readonly channels: 3 | 4
 }
 
+/** An upload that passed validation, opened for libvips. */
+interface Opened {
+  readonly source: SharpSource
+  readonly validated: Validated
+}
+
 /**
  * The synchronous path stores a `sanitised` original (by default); the queued job (and `process()`) an
  * `optimised` one.
@@ -86,6 +99,9 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
   const cfg: ImagesConfig = Object.freeze({ ...defaultImagesConfig(), ...config })
   const profile = options.encoderProfile ?? 'compact'
   const parallelism = Math.max(1, options.parallelism ?? 2)
+  const heif = options.heifDecoder ?? defaultHeifDecoder()
+  const { maxInputPixels, maxInputSide, decodeTimeoutMs } = cfg
+  const heifLimits = { maxInputPixels, maxInputSide, decodeTimeoutMs }
   // libvips' operation cache only pays off for repeated identical operations, which unique uploads
   // never are; without it memory stays proportional to the images in flight.
   sharp.cache(false)
@@ -105,18 +121,20 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     throw new LocalexError('VALIDATION_FAILED', 'Input must be a Buffer or a Readable stream')
   }
 
-  async function validateBuffer(buffer: Buffer, purpose: Purpose): Promise<Validated | { pdf: PdfFacts }> {
+  async function validateBuffer(
+    buffer: Buffer,
+    purpose: Purpose,
+    signal?: AbortSignal,
+  ): Promise<Validated | { pdf: PdfFacts }> {
     if (PURPOSE_RULES[purpose].pdf && sniffType(buffer).kind === 'pdf') return { pdf: await validatePdf(buffer) }
-    return validateImageBuffer(buffer, purpose, cfg)
+    return validateImageBuffer(buffer, purpose, { config: cfg, heif, ...(signal ? { signal } : {}) })
   }
 
-  async function validateForProcessing(
-    input: ImageInput,
-    opts?: ImageOptions,
-  ): Promise<{ buffer: Buffer; validated: Validated }> {
+  /** Validated, and opened for libvips: the upload itself, or for HEIF the pixels the decoder port produced. */
+  async function validateForProcessing(input: ImageInput, opts?: ImageOptions): Promise<Opened> {
     const buffer = await bytesOf(input, opts?.signal)
     checkAborted(opts?.signal)
-    const validated = await validateBuffer(buffer, purposeOf(opts))
+    const validated = await validateBuffer(buffer, purposeOf(opts), opts?.signal)
     if ('pdf' in validated) {
       throw new LocalexError(
         'UNSUPPORTED_TYPE',
@@ -125,24 +143,40 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
       )
     }
     checkAborted(opts?.signal)
-    return { buffer, validated }
+    const source = validated.heif
+      ? await decodeHeif(buffer, validated, opts?.signal)
+      : { input: buffer, options: { page: 0, pages: 1 } }
+    checkAborted(opts?.signal)
+    return { source, validated }
+  }
+
+  /**
+   * HEIF pixels, off the event loop: upright (the container's transforms applied), with the
+   * embedded profile (or Display P3 when nclx primaries name it) for libvips to convert to sRGB.
+   * Everything else in the file (EXIF with GPS, XMP, depth maps, thumbnails) is never read.
+   */
+  async function decodeHeif(buffer: Buffer, validated: Validated, signal?: AbortSignal): Promise<SharpSource> {
+    const decoded = await heif.decode(buffer, { limits: heifLimits, ...(signal ? { signal } : {}) })
+    const p3 = decoded.primaries === NCLX_DISPLAY_P3
+    const icc = validated.srgbProfile ? undefined : (decoded.icc ?? (p3 ? await displayP3Profile() : undefined))
+    return sharpSourceOf(decoded, icc)
   }
 
   /** Decode once: first frame, auto-orient, sRGB, 8-bit, capped at maxSide. */
-  async function decode(buffer: Buffer, validated: Validated): Promise<Pixels> {
-    return toPixels(upright(buffer, validated))
+  async function decode(source: SharpSource, validated: Validated): Promise<Pixels> {
+    return toPixels(upright(source, validated))
+  }
+
+  function open(source: SharpSource, validated: Validated): Sharp {
+    const { srgbProfile } = validated
+    const limitInputPixels = cfg.maxInputPixels
+    return sharp(source.input, { failOn: 'warning', limitInputPixels, ignoreIcc: srgbProfile, ...source.options })
   }
 
   /** The upload as a sharp pipeline: first frame, auto-oriented, capped at maxSide, sRGB. */
-  function upright(buffer: Buffer, validated: Validated): Sharp {
+  function upright(source: SharpSource, validated: Validated): Sharp {
     const { width, height } = validated.facts
-    let image = sharp(buffer, {
-      failOn: 'warning',
-      limitInputPixels: cfg.maxInputPixels,
-      ignoreIcc: validated.srgbProfile,
-      page: 0,
-      pages: 1,
-    }).autoOrient()
+    let image = open(source, validated).autoOrient()
     if (Math.max(width, height) > cfg.maxSide)
       image = image.resize(cfg.maxSide, cfg.maxSide, { fit: 'inside', withoutEnlargement: true })
     return image.toColourspace('srgb')
@@ -276,13 +310,12 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
 
   /** process(): decode once to pixels, then every output from them. */
   async function prepareFromPixels(
-    input: ImageInput,
+    { source, validated }: Opened,
     opts: ImageOptions | undefined,
     stage: Stage,
   ): Promise<PreparedOriginal & { pixels: Pixels }> {
     const purpose = purposeOf(opts)
-    const { buffer, validated } = await validateForProcessing(input, opts)
-    const pixels = await decode(buffer, validated)
+    const pixels = await decode(source, validated)
     checkAborted(opts?.signal)
     const [original, look] = await Promise.all([
       encode(pixels, 'original', mainFormat(pixels), purpose, stage),
@@ -300,24 +333,17 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
    */
   async function prepareStreaming(input: ImageInput, opts?: ImageOptions): Promise<PreparedOriginal> {
     const purpose = purposeOf(opts)
-    const { buffer, validated } = await validateForProcessing(input, opts)
+    const opened = await validateForProcessing(input, opts)
+    const { source, validated } = opened
     if (validated.facts.hasAlpha) {
-      const { pixels: _pixels, ...prepared } = await prepareFromPixels(buffer, opts, cfg.uploadOriginal)
+      const { pixels: _pixels, ...prepared } = await prepareFromPixels(opened, opts, cfg.uploadOriginal)
       return prepared
     }
     const { width, height } = validated.facts
     const large = Math.min(cfg.maxSide, Math.max(width, height)) >= LARGE_OUTPUT_SIDE
-    const placeholderSource = sharp(buffer, {
-      failOn: 'warning',
-      limitInputPixels: cfg.maxInputPixels,
-      ignoreIcc: validated.srgbProfile,
-      page: 0,
-      pages: 1,
-    })
-      .autoOrient()
-      .toColourspace('srgb')
+    const placeholderSource = open(source, validated).autoOrient().toColourspace('srgb')
     const [original, look] = await Promise.all([
-      encodeImage(upright(buffer, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal),
+      encodeImage(upright(source, validated), 'original', 'jpeg', purpose, large, cfg.uploadOriginal),
       placeholderOf(placeholderSource),
     ])
     checkAborted(opts?.signal)
@@ -330,7 +356,7 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     async validate(input, opts) {
       const buffer = await bytesOf(input, opts?.signal)
       checkAborted(opts?.signal)
-      const result = await validateBuffer(buffer, purposeOf(opts))
+      const result = await validateBuffer(buffer, purposeOf(opts), opts?.signal)
       if ('pdf' in result) {
         const { pages, bytes, sha256, contentType } = result.pdf
         return {
@@ -366,7 +392,8 @@ export function createImagePipeline(config: Partial<ImagesConfig> = {}, options:
     },
 
     async process(input, opts) {
-      const { pixels, ...prepared } = await prepareFromPixels(input, opts, 'optimised')
+      const opened = await validateForProcessing(input, opts)
+      const { pixels, ...prepared } = await prepareFromPixels(opened, opts, 'optimised')
       const rest = await variantOutputs(pixels, purposeOf(opts), opts?.signal)
       return { ...prepared, outputs: [prepared.original, ...rest] }
     },

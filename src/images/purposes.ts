@@ -5,9 +5,10 @@ import { THUMBNAIL_VARIANT, type ImageType, type Purpose } from '../domain/index
  * What each purpose accepts and writes. One row per purpose; the key layout in DESIGN.md follows it:
  * - item photos: every configured variant, WebP (and AVIF when enabled) of the original and of each variant;
  * - profile photos: `thumbnail` and the original, plus `original.webp`;
- * - verification documents: JPEG/PNG (PDFs go through `validatePdf`), kept at `documentQuality`
- *   with 4:4:4 chroma so small print stays legible, and only a `thumbnail` for reviewers; private,
- *   so no WebP/AVIF copies.
+ * - verification documents: JPEG/PNG, and HEIC/HEIF (a phone's camera photographs the ID card) when
+ *   `allowedTypes` has them (PDFs go through `validatePdf`); kept at `documentQuality` with 4:4:4
+ *   chroma so small print stays legible, and only a `thumbnail` for reviewers; private, so no
+ *   WebP/AVIF copies.
  */
 export interface PurposeRule {
   /** Input types accepted, or `config` for the configured `allowedTypes`. */
@@ -24,7 +25,7 @@ export const PURPOSE_RULES: Readonly<Record<Purpose, PurposeRule>> = {
   item_photo: { types: 'config', pdf: false, variants: 'all', alternates: 'all', document: false },
   profile_photo: { types: 'config', pdf: false, variants: [THUMBNAIL_VARIANT], alternates: 'all', document: false },
   document: {
-    types: ['image/jpeg', 'image/png'],
+    types: ['image/jpeg', 'image/png', 'image/heic', 'image/heif'],
     pdf: true,
     variants: [THUMBNAIL_VARIANT],
     alternates: 'none',
@@ -41,7 +42,11 @@ export function variantsFor(purpose: Purpose, config: ImagesConfig): readonly Va
   return rule.variants.map((name) => config.variants.find((v) => v.name === name) ?? { ...DEFAULT_THUMBNAIL, name })
 }
 
+/** HEIC/HEIF need the WebAssembly decoder; `ALLOWED_IMAGE_TYPES` without them switches it off for every purpose. */
+const DECODER_SWITCHED_TYPES: readonly ImageType[] = ['image/heic', 'image/heif']
+
 export function acceptedTypes(purpose: Purpose, config: ImagesConfig): readonly ImageType[] {
   const rule = PURPOSE_RULES[purpose]
-  return rule.types === 'config' ? config.allowedTypes : rule.types
+  if (rule.types === 'config') return config.allowedTypes
+  return rule.types.filter((type) => !DECODER_SWITCHED_TYPES.includes(type) || config.allowedTypes.includes(type))
 }

@@ -11,6 +11,7 @@ export const SNIFFED_KINDS = [
   'gif',
   'avif',
   'avif-sequence',
+  'heic',
   'heif',
   'svg',
   'xml',
@@ -36,6 +37,7 @@ const MIME: Record<SniffedKind, string> = {
   gif: 'image/gif',
   avif: 'image/avif',
   'avif-sequence': 'image/avif',
+  heic: 'image/heic',
   heif: 'image/heif',
   svg: 'image/svg+xml',
   xml: 'application/xml',
@@ -47,20 +49,10 @@ const MIME: Record<SniffedKind, string> = {
   unknown: 'application/octet-stream',
 }
 
-const HEIF_BRANDS = new Set([
-  'heic',
-  'heix',
-  'hevc',
-  'hevx',
-  'heim',
-  'heis',
-  'hevm',
-  'hevs',
-  'mif1',
-  'msf1',
-  'mif2',
-  'miaf',
-])
+/** HEVC-coded HEIF (`image/heic`): stills (heic, heix, heim, heis) and sequences (hevc, hevx, hevm, hevs). */
+const HEVC_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs'])
+/** The generic HEIF brands (`image/heif`), whatever codec the items use. */
+const GENERIC_HEIF_BRANDS = new Set(['mif1', 'msf1', 'mif2', 'miaf'])
 
 /** Names what `buffer` is by its leading bytes. */
 export function sniffType(buffer: Uint8Array): SniffResult {
@@ -90,11 +82,14 @@ function sniffKind(b: Uint8Array): SniffedKind {
     // Major brand first: an image sequence (`avis`) lists `avif` among its compatible brands too.
     if (ftyp.major === 'avis') return 'avif-sequence'
     if (ftyp.major === 'avif') return 'avif'
-    if (HEIF_BRANDS.has(ftyp.major))
-      return ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi') ? 'avif' : 'heif'
+    if (HEVC_BRANDS.has(ftyp.major)) return 'heic'
+    const genericMajor = GENERIC_HEIF_BRANDS.has(ftyp.major)
+    if (genericMajor && ftyp.compatible.includes('avif') && ftyp.major.startsWith('mi')) return 'avif'
     if (ftyp.compatible.includes('avis')) return 'avif-sequence'
     if (ftyp.compatible.includes('avif')) return 'avif'
-    if (ftyp.compatible.some((c) => HEIF_BRANDS.has(c))) return 'heif'
+    // A generic major brand with an HEVC brand among the compatible ones is HEVC-coded all the same.
+    if (ftyp.compatible.some((c) => HEVC_BRANDS.has(c))) return 'heic'
+    if (GENERIC_HEIF_BRANDS.has(ftyp.major) || ftyp.compatible.some((c) => GENERIC_HEIF_BRANDS.has(c))) return 'heif'
     return 'unknown'
   }
   return sniffText(b)

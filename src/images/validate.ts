@@ -4,7 +4,9 @@ import type { ImagesConfig } from '../config/index.js'
 import { FORMATS, IMAGE_INPUT_FORMATS, type ImageType } from '../domain/index.js'
 import { LocalexError } from '../errors/index.js'
 import { readHeader } from './headers.js'
+import type { HeifDecoder, HeifHeader } from './heif-decoder.js'
 import { isSrgbProfile } from './icc.js'
+import { checkDimensions } from './limits.js'
 import { acceptedTypes, PURPOSE_RULES } from './purposes.js'
 import { sniffType, type SniffedKind } from './sniff.js'
 import type { ImageFacts, Purpose } from './types.js'
@@ -16,9 +18,6 @@ const KIND_TO_TYPE: Partial<Record<SniffedKind, ImageType>> = Object.fromEntries
 
 /** Why a kind is refused, in words a client can act on. */
 const REFUSAL: Partial<Record<SniffedKind, string>> = {
-  heif:
-    'HEIC/HEIF images are not supported; export the photo as JPEG (on iPhone: Settings > Camera > Formats > Most ' +
-    'Compatible)',
   'avif-sequence': 'animated AVIF (image sequences) is not supported; upload a still image',
   svg: 'SVG is not accepted (it can carry scripts and external references)',
   html: 'HTML is not an image',
@@ -34,7 +33,19 @@ export interface Validated {
   readonly facts: ImageFacts
   /** The embedded ICC profile is sRGB: skip lcms' no-op transform. */
   readonly srgbProfile: boolean
+  /** HEIC/HEIF: the container's header. libvips cannot decode these; the HEIF decoder port does. */
+  readonly heif?: HeifHeader
 }
+
+/** What validation needs besides the bytes. */
+export interface ValidationContext {
+  readonly config: ImagesConfig
+  readonly heif: HeifDecoder
+  readonly signal?: AbortSignal
+}
+
+/** nclx colour primaries that name Display P3 (SMPTE EG 432-1, P3 with a D65 white). */
+export const NCLX_DISPLAY_P3 = 12
 
 /**
  * Checks a photo or document image from its headers only: type from the magic bytes, byte size,
@@ -42,7 +53,12 @@ export interface Validated {
  * costs microseconds. Broken data that only a decode reveals is caught by `process()` (`failOn:
  * 'warning'`), also as INVALID_IMAGE.
  */
-export async function validateImageBuffer(input: Buffer, purpose: Purpose, config: ImagesConfig): Promise<Validated> {
+export async function validateImageBuffer(
+  input: Buffer,
+  purpose: Purpose,
+  context: ValidationContext,
+): Promise<Validated> {
+  const { config } = context
   if (input.length === 0) throw new LocalexError('EMPTY_FILE', 'File is empty')
   if (input.length > config.maxBytes) {
     throw new LocalexError('FILE_TOO_LARGE', `File is larger than ${config.maxBytes} bytes`, {
@@ -53,9 +69,12 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
   const type = KIND_TO_TYPE[kind]
   const accepted = acceptedTypes(purpose, config)
   if (!type || !accepted.includes(type)) {
-    const reason = type
-      ? `${mime} is not accepted for ${purpose.replace('_', ' ')}s`
-      : (REFUSAL[kind] ?? 'File is not a recognised image')
+    const reason = !type
+      ? (REFUSAL[kind] ?? 'File is not a recognised image')
+      : kind === 'heic' || kind === 'heif'
+        ? `${mime} is not accepted here; export the photo as JPEG ` +
+          '(on iPhone: Settings > Camera > Formats > Most Compatible)'
+        : `${mime} is not accepted for ${purpose.replace('_', ' ')}s`
     throw new LocalexError('UNSUPPORTED_TYPE', reason, {
       details: {
         detected: kind,
@@ -63,6 +82,8 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
       },
     })
   }
+
+  if (kind === 'heic' || kind === 'heif') return validateHeif(input, kind, type, context)
 
   // 1. Our own header read: dimensions before libvips sees the file.
   const header = readHeader(kind, input)
@@ -101,6 +122,41 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
   const swap = orientation >= 5
   const width = swap ? storedHeight : meta.width
   const height = swap ? meta.width : storedHeight
+  const facts = factsOf(input, kind, type, { width, height, pages, hasAlpha: meta.hasAlpha, orientation }, config)
+  return { facts, srgbProfile: meta.space === 'srgb' && isSrgbProfile(meta.icc) }
+}
+
+/**
+ * HEIC/HEIF: the header comes from the HEIF decoder (libheif parses the container; no pixel is
+ * decoded), so its size is the one the decode will produce, after the container's rotation and
+ * mirror. Those are applied by the decoder, never an EXIF orientation: in HEIF the EXIF tag is
+ * informative only, and iPhones write both, so honouring it as well would turn photos twice.
+ */
+async function validateHeif(
+  input: Buffer,
+  kind: 'heic' | 'heif',
+  type: ImageType,
+  context: ValidationContext,
+): Promise<Validated> {
+  const { config } = context
+  const { maxInputPixels, maxInputSide, decodeTimeoutMs } = config
+  const limits = { maxInputPixels, maxInputSide, decodeTimeoutMs }
+  const header = await context.heif.probe(input, { limits, ...(context.signal ? { signal: context.signal } : {}) })
+  checkDimensions(header.width, header.height, config)
+  const { width, height, hasAlpha } = header
+  const facts = factsOf(input, kind, type, { width, height, pages: 1, hasAlpha, orientation: 1 }, config)
+  const srgbProfile = header.icc ? isSrgbProfile(header.icc) : header.primaries !== NCLX_DISPLAY_P3
+  return { facts, srgbProfile, heif: header }
+}
+
+function factsOf(
+  input: Buffer,
+  kind: SniffedKind,
+  type: ImageType,
+  read: Pick<ImageFacts, 'width' | 'height' | 'pages' | 'hasAlpha' | 'orientation'>,
+  config: ImagesConfig,
+): ImageFacts {
+  const { width, height } = read
   if (config.oversize === 'reject' && Math.max(width, height) > config.maxSide) {
     throw new LocalexError(
       'DIMENSIONS_TOO_LARGE',
@@ -108,36 +164,12 @@ export async function validateImageBuffer(input: Buffer, purpose: Purpose, confi
       { details: { width, height, maxSide: config.maxSide } },
     )
   }
-  const facts: ImageFacts = {
+  return {
     format: kind as ImageFacts['format'],
     contentType: type,
-    width,
-    height,
-    pages,
-    hasAlpha: meta.hasAlpha,
-    orientation,
+    ...read,
     bytes: input.length,
     sha256: createHash('sha256').update(input).digest('hex'),
-  }
-  return { facts, srgbProfile: meta.space === 'srgb' && isSrgbProfile(meta.icc) }
-}
-
-function checkDimensions(width: number, height: number, config: ImagesConfig): void {
-  if (width < 1 || height < 1)
-    throw new LocalexError('INVALID_IMAGE', 'Image has no pixels', { details: { width, height } })
-  if (width > config.maxInputSide || height > config.maxInputSide) {
-    throw new LocalexError(
-      'DIMENSIONS_TOO_LARGE',
-      `Image is ${width}x${height}; each side may be at most ${config.maxInputSide} px`,
-      { details: { width, height, maxInputSide: config.maxInputSide } },
-    )
-  }
-  if (width * height > config.maxInputPixels) {
-    throw new LocalexError(
-      'DIMENSIONS_TOO_LARGE',
-      `Image has ${width * height} pixels; at most ${config.maxInputPixels} are accepted`,
-      { details: { width, height, maxInputPixels: config.maxInputPixels } },
-    )
   }
 }
 

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs'
+import exifr from 'exifr'
 import { deflateSync } from 'node:zlib'
-import sharp from 'sharp'
+import sharp, { type Sharp } from 'sharp'
 import { expect } from 'vitest'
 import { isLocalexError, type ErrorCode } from '../../src/errors/index.js'
+import type { Output } from '../../src/images/index.js'
 
 const FIXTURES = new URL('../fixtures/', import.meta.url)
 
@@ -143,4 +145,61 @@ export function metadataContainers(data: Buffer): string[] {
       if (text.includes(needle)) found.push(`avif:${needle}`)
   }
   return found
+}
+
+/** Asserts what a user would check on any output: sRGB, 8-bit, no metadata, sizes as reported. */
+export async function expectClean(output: Output): Promise<void> {
+  const meta = await sharp(output.data).metadata()
+  expect(meta.format === 'heif' ? 'avif' : meta.format).toBe(output.format)
+  expect({ width: meta.width, height: meta.height }).toEqual({ width: output.width, height: output.height })
+  expect(output.size).toBe(output.data.length)
+  expect(meta.space).toBe('srgb')
+  expect(meta.depth).toBe('uchar')
+  expect(meta.icc, `${output.variant}.${output.ext} has no ICC profile`).toBeUndefined()
+  expect(meta.exif).toBeUndefined()
+  expect(meta.xmp).toBeUndefined()
+  expect(meta.iptc).toBeUndefined()
+  expect(metadataContainers(output.data)).toEqual([])
+  if (output.format !== 'webp') {
+    const every = { tiff: true, exif: true, gps: true, xmp: true, iptc: true, icc: true, jfif: false, ihdr: false }
+    const tags = await exifr.parse(output.data, every).catch(() => undefined)
+    expect(tags ?? {}).toEqual({})
+  }
+}
+
+/**
+ * Mean absolute difference per channel value of two images, compared as 32×32 RGB. Each is decoded
+ * whole first: JPEG's shrink-on-load would otherwise average differently from a raw input.
+ */
+export async function colourDiff(a: Buffer | Sharp, b: Buffer | Sharp): Promise<number> {
+  const rgb = async (x: Buffer | Sharp) => {
+    const image = Buffer.isBuffer(x) ? sharp(x) : x
+    const { data, info } = await image.removeAlpha().raw().toBuffer({ resolveWithObject: true })
+    const raw = { width: info.width, height: info.height, channels: 3 } as const
+    return sharp(data, { raw }).resize(32, 32, { fit: 'fill' }).raw().toBuffer()
+  }
+  const [pa, pb] = await Promise.all([rgb(a), rgb(b)])
+  return pa.reduce((sum, v, i) => sum + Math.abs(v - (pb[i] as number)), 0) / pa.length
+}
+
+/**
+ * Display P3 to sRGB worked out by hand (both use the sRGB tone curve; linear P3 → linear sRGB is
+ * one matrix, D65 to D65), as an independent reference for what libvips and lcms do with the profile.
+ */
+export function displayP3ToSrgb(rgb: Buffer): Buffer {
+  const m = [1.2249401, -0.2249404, 0, -0.0420569, 1.0420571, 0, -0.0196376, -0.0786361, 1.0982735]
+  const decode = (c: number) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4)
+  const linear = Float64Array.from({ length: 256 }, (_, i) => decode(i / 255))
+  const encode = (v: number) => {
+    const c = Math.min(1, Math.max(0, v))
+    return Math.round(255 * (c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055))
+  }
+  const out = Buffer.alloc(rgb.length)
+  for (let i = 0; i < rgb.length; i += 3) {
+    const at = (k: number) => linear[rgb[i + k] as number] as number
+    const [r, g, b] = [at(0), at(1), at(2)]
+    const row = (c: number) => (m[c * 3] as number) * r + (m[c * 3 + 1] as number) * g + (m[c * 3 + 2] as number) * b
+    for (let c = 0; c < 3; c++) out[i + c] = encode(row(c))
+  }
+  return out
 }

@@ -1,45 +1,15 @@
-import exifr from 'exifr'
 import sharp from 'sharp'
+import exifr from 'exifr'
 import { thumbHashToRGBA } from 'thumbhash'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createImagePipeline, type Output, type ProcessedImage } from '../../src/images/index.js'
-import { expectCode, fixture, meanDiff, metadataContainers, solidPng } from './helpers.js'
+import { expectClean, expectCode, fixture, meanDiff, solidPng } from './helpers.js'
 
 const images = createImagePipeline()
 /** Small originals keep the many-fixture tests fast; geometry and colour handling are the same. */
 const small = createImagePipeline({ maxSide: 360 })
 
 const names = (outputs: readonly Output[]) => outputs.map((o) => `${o.variant}.${o.ext}`)
-
-/** Asserts what a user would check on any output: sRGB, 8-bit, no metadata, sizes as reported. */
-async function expectClean(output: Output): Promise<void> {
-  const meta = await sharp(output.data).metadata()
-  expect(meta.format === 'heif' ? 'avif' : meta.format).toBe(output.format)
-  expect({ width: meta.width, height: meta.height }).toEqual({ width: output.width, height: output.height })
-  expect(output.size).toBe(output.data.length)
-  expect(meta.space).toBe('srgb')
-  expect(meta.depth).toBe('uchar')
-  expect(meta.icc, `${output.variant}.${output.ext} has no ICC profile`).toBeUndefined()
-  expect(meta.exif).toBeUndefined()
-  expect(meta.xmp).toBeUndefined()
-  expect(meta.iptc).toBeUndefined()
-  expect(metadataContainers(output.data)).toEqual([])
-  if (output.format !== 'webp') {
-    const tags = await exifr
-      .parse(output.data, {
-        tiff: true,
-        exif: true,
-        gps: true,
-        xmp: true,
-        iptc: true,
-        icc: true,
-        jfif: false,
-        ihdr: false,
-      })
-      .catch(() => undefined)
-    expect(tags ?? {}).toEqual({})
-  }
-}
 
 describe('orientation: all 8 EXIF orientations come out upright', () => {
   let reference: Buffer

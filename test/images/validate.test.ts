@@ -16,8 +16,8 @@ describe('sniffType: the bytes decide', () => {
     ['gif-static.gif', 'gif'],
     ['avif-photo-icc-exif-xmp.avif', 'avif'],
     ['avif-animated.avif', 'avif-sequence'],
-    ['heic-hevc-small.heic', 'heif'],
-    ['heic-iphone-hevc-gps.heic', 'heif'],
+    ['heic-hevc-small.heic', 'heic'],
+    ['heic-iphone-hevc-gps.heic', 'heic'],
     ['svg-w3c-embedded-data-uri-images.svg', 'svg'],
     ['tiff-lzw.tif', 'tiff'],
     ['bmp-unsupported.bmp', 'bmp'],
@@ -37,9 +37,10 @@ describe('sniffType: the bytes decide', () => {
       return box
     }
     expect(sniffType(Buffer.from([0xff, 0x0a, 0xfa, 0x00])).kind).toBe('jxl')
-    expect(sniffType(ftyp('mif1', 'mif1', 'heic')).kind).toBe('heif')
-    expect(sniffType(ftyp('msf1', 'msf1', 'hevc')).kind).toBe('heif')
-    expect(sniffType(ftyp('heix', 'mif1')).kind).toBe('heif')
+    expect(sniffType(ftyp('mif1', 'mif1', 'heic')).kind).toBe('heic')
+    expect(sniffType(ftyp('msf1', 'msf1', 'hevc')).kind).toBe('heic')
+    expect(sniffType(ftyp('heix', 'mif1')).kind).toBe('heic')
+    expect(sniffType(ftyp('mif1', 'mif1', 'miaf')).kind).toBe('heif')
     expect(sniffType(ftyp('mif1', 'mif1', 'avif')).kind).toBe('avif')
     expect(sniffType(Buffer.from('\ufeff  <!DOCTYPE html><html><script>alert(1)</script>')).kind).toBe('html')
     expect(sniffType(Buffer.from('<?xml version="1.0"?><note/>')).kind).toBe('xml')
@@ -99,8 +100,6 @@ describe('validate: accepted inputs and their facts', () => {
 
 describe('validate: refusals with stable codes', () => {
   it.each([
-    'heic-hevc-small.heic',
-    'heic-iphone-hevc-gps.heic',
     'svg-w3c-embedded-data-uri-images.svg',
     'bmp-unsupported.bmp',
     'jxl-unsupported-1x1.jxl',

@@ -36,9 +36,17 @@ describe('domain vocabulary', () => {
     for (const list of [INPUT_FORMATS, IMAGE_INPUT_FORMATS, OUTPUT_FORMATS, STORED_FORMATS]) {
       for (const format of list) expect(FORMAT_NAMES).toContain(format)
     }
-    expect(IMAGE_TYPES).toEqual(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif'])
+    expect(IMAGE_TYPES).toEqual([
+      'image/jpeg',
+      'image/png',
+      'image/webp',
+      'image/gif',
+      'image/avif',
+      'image/heic',
+      'image/heif',
+    ])
     expect(OUTPUT_FORMATS.map((f) => FORMATS[f].ext)).toEqual(['jpg', 'png', 'webp', 'avif'])
-    expect(STORED_FORMATS).not.toContain('gif')
+    for (const inputOnly of ['gif', 'heic', 'heif']) expect(STORED_FORMATS).not.toContain(inputOnly)
   })
 
   it("every purpose has its rule, and the job list is the payload map's", () => {

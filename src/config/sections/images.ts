@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { IMAGE_TYPES, ORIGINAL_VARIANT } from '../../domain/index.js'
-import { bool, byteSize, defineSection, int, list } from '../env.js'
+import { bool, byteSize, defineSection, duration, int, list } from '../env.js'
 
 export const images = defineSection({
   title: 'Images',
@@ -14,7 +14,10 @@ export const images = defineSection({
     ALLOWED_IMAGE_TYPES: {
       schema: list.pipe(z.array(z.enum(IMAGE_TYPES)).min(1)).default(IMAGE_TYPES.join(',')),
       default: IMAGE_TYPES.join(','),
-      doc: 'Photo types accepted (decided from the bytes, never from the name or Content-Type).',
+      doc:
+        'Photo types accepted (decided from the bytes, never from the name or Content-Type). `image/heic` and ' +
+        '`image/heif` (iPhone photos) are decoded by libheif in WebAssembly worker threads; leaving both out ' +
+        'refuses HEIC for documents too.',
     },
     IMAGE_QUALITY: { schema: int(1, 100).default(85), default: '85', doc: 'JPEG/WebP quality of photos.' },
     DOCUMENT_IMAGE_QUALITY: {
@@ -44,6 +47,13 @@ export const images = defineSection({
       schema: int(1).default(10_000),
       default: '10000',
       doc: 'Largest accepted input side in pixels.',
+    },
+    IMAGE_DECODE_TIMEOUT: {
+      schema: duration.pipe(z.number().int().min(1)).default('30s'),
+      default: '30s',
+      doc:
+        'Longest a HEIC/HEIF decode may run in its worker thread (a 12 MP photo takes ~1.5 s); past it the worker ' +
+        'is stopped and the upload refused as `INVALID_IMAGE`.',
     },
     IMAGE_MAX_SIDE: {
       schema: int(16).default(4000),
@@ -97,6 +107,7 @@ export const images = defineSection({
       stripMetadata: v.IMAGE_STRIP_METADATA,
       maxInputPixels: v.IMAGE_MAX_INPUT_PIXELS,
       maxInputSide: v.IMAGE_MAX_INPUT_SIDE,
+      decodeTimeoutMs: v.IMAGE_DECODE_TIMEOUT,
       maxSide: v.IMAGE_MAX_SIDE,
       oversize: v.IMAGE_OVERSIZE,
       /** What `prepareOriginal` (the synchronous part of an upload) returns; see IMAGE_UPLOAD_ORIGINAL. */
